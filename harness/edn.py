@@ -1,0 +1,251 @@
+"""A small EDN reader, enough for Jepsen histories.
+
+Jepsen writes histories as EDN: a vector of maps, or one map a line. We read them into plain
+Python values: keywords and symbols become strings without the colon (`:read` -> "read"), vectors
+and lists become lists, sets become frozensets when their members are hashable, `nil` is None.
+A tagged literal (`#object[...]`, `#jepsen.history.Op{...}`) becomes its value, with the tag
+kept under "tag" when the value is a map or the value is not a map. Errors say where they are,
+as a line number, so a malformed history names its bad line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+
+class EdnError(ValueError):
+    """Malformed EDN; `line` is 1-based within the text that was parsed."""
+
+    def __init__(self, message: str, line: int):
+        super().__init__(f"line {line}: {message}")
+        self.reason = message
+        self.line = line
+
+
+# One alternative per token kind. Whitespace includes commas; comments run to end of line.
+_TOKEN = re.compile(
+    r"""
+    (?P<skip>(?:[\s,]+|;[^\n]*)+)
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<open>\#\{|[\[{(])
+  | (?P<close>[\]})])
+  | (?P<discard>\#_)
+  | (?P<tag>\#[A-Za-z][^\s,\[\]{}()"]*)
+  | (?P<char>\\(?:newline|space|tab|return|u[0-9A-Fa-f]{4}|.))
+  | (?P<atom>[^\s,\[\]{}()";]+)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_INT = re.compile(r"[+-]?\d+N?")
+_FLOAT = re.compile(r"[+-]?(?:\d+\.\d*|\d*\.\d+|\d+)(?:[eE][+-]?\d+)?M?")
+_RATIO = re.compile(r"[+-]?\d+/\d+")
+_CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r"}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f"}
+_CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    char: str
+    pos: int
+
+
+class _Reader:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = self._tokenize()
+
+    def line_of(self, pos: int) -> int:
+        return self.text.count("\n", 0, pos) + 1
+
+    def _tokenize(self) -> Iterator[tuple[str, str, int]]:
+        text, pos, end = self.text, 0, len(self.text)
+        match = _TOKEN.match
+        while pos < end:
+            m = match(text, pos)
+            if m is None:
+                raise EdnError(f"unexpected character {text[pos]!r}", self.line_of(pos))
+            kind = m.lastgroup
+            if kind != "skip":
+                yield kind, m.group(), pos
+            pos = m.end()
+
+    def read(self) -> Any:
+        """The next value, or raises StopIteration at the end of the text."""
+        kind, tok, pos = next(self.tokens)
+        return self._value(kind, tok, pos)
+
+    def _value(self, kind: str, tok: str, pos: int) -> Any:
+        if kind == "atom":
+            return self._atom(tok, pos)
+        if kind == "string":
+            return _unescape(tok[1:-1])
+        if kind == "open":
+            return self._collection(tok, pos)
+        if kind == "close":
+            return _Close(tok, pos)
+        if kind == "discard":
+            self._must_read(pos)
+            return self._must_read(pos)
+        if kind == "tag":
+            value = self._must_read(pos)
+            if isinstance(value, dict):
+                return value
+            return {"tag": tok[1:], "value": value}
+        if kind == "char":
+            body = tok[1:]
+            if body.startswith("u") and len(body) == 5:
+                return chr(int(body[1:], 16))
+            return _CHARS.get(body, body)
+        raise EdnError(f"unexpected token {tok!r}", self.line_of(pos))
+
+    def _must_read(self, pos: int) -> Any:
+        try:
+            value = self.read()
+        except StopIteration:
+            raise EdnError("input ends inside a value", self.line_of(len(self.text))) from None
+        if isinstance(value, _Close):
+            raise EdnError(f"unexpected {value.char!r}", self.line_of(value.pos))
+        return value
+
+    def _collection(self, opener: str, pos: int) -> Any:
+        closer = _CLOSERS[opener]
+        items: list[Any] = []
+        while True:
+            try:
+                item = self.read()
+            except StopIteration:
+                raise EdnError(f"{opener!r} opened here is never closed", self.line_of(pos)) from None
+            if isinstance(item, _Close):
+                if item.char != closer:
+                    raise EdnError(f"expected {closer!r} but found {item.char!r}", self.line_of(item.pos))
+                break
+            items.append(item)
+        if opener == "{":
+            if len(items) % 2:
+                raise EdnError("map has a key without a value", self.line_of(pos))
+            return {_hashable(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+        if opener == "#{":
+            try:
+                return frozenset(items)
+            except TypeError:
+                return items
+        return items
+
+    def _atom(self, tok: str, pos: int) -> Any:
+        if tok[0] == ":":
+            return tok[1:]
+        if tok == "nil":
+            return None
+        if tok == "true":
+            return True
+        if tok == "false":
+            return False
+        first = tok[0]
+        if first.isdigit() or (first in "+-" and len(tok) > 1 and tok[1].isdigit()):
+            if _INT.fullmatch(tok):
+                return int(tok.rstrip("N"))
+            if _FLOAT.fullmatch(tok):
+                return float(tok.rstrip("M"))
+            if _RATIO.fullmatch(tok):
+                num, den = tok.split("/")
+                return int(num) / int(den)
+            raise EdnError(f"malformed number {tok!r}", self.line_of(pos))
+        return tok  # a symbol
+
+
+def _unescape(body: str) -> str:
+    if "\\" not in body:
+        return body
+    out, i = [], 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if nxt == "u":
+                out.append(chr(int(body[i + 2 : i + 6], 16)))
+                i += 6
+                continue
+            out.append(_ESCAPES.get(nxt, nxt))
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def loads_all(text: str) -> list[Any]:
+    """Every top-level value in `text`, in order."""
+    reader = _Reader(text)
+    values = []
+    while True:
+        try:
+            value = reader.read()
+        except StopIteration:
+            return values
+        if isinstance(value, _Close):
+            raise EdnError(f"unexpected {value.char!r}", reader.line_of(value.pos))
+        values.append(value)
+
+
+def records(text: str) -> list[tuple[int, Any]]:
+    """Jepsen's history layouts, as (line, value) pairs: the items of one top-level vector (or
+    list), or every top-level value (one map a line). The line is where the value starts."""
+    reader = _Reader(text)
+    out: list[tuple[int, Any]] = []
+    line, counted_to = 1, 0
+
+    def line_at(pos: int) -> int:
+        nonlocal line, counted_to
+        line += text.count("\n", counted_to, pos)
+        counted_to = pos
+        return line
+
+    try:
+        kind, tok, pos = next(reader.tokens)
+    except StopIteration:
+        return out
+    if tok in ("[", "("):
+        closer = _CLOSERS[tok]
+        rest = reader.tokens
+        while True:
+            try:
+                kind, tok, pos = next(rest)
+            except StopIteration:
+                raise EdnError("the history vector is never closed", line_at(len(text))) from None
+            if kind == "close":
+                if tok == closer:
+                    break
+                raise EdnError(f"unexpected {tok!r}", line_at(pos))
+            out.append((line_at(pos), reader._value(kind, tok, pos)))
+        for kind, tok, pos in rest:
+            raise EdnError(f"unexpected {tok!r} after the history vector", line_at(pos))
+        return out
+    while True:
+        value = reader._value(kind, tok, pos)
+        if isinstance(value, _Close):
+            raise EdnError(f"unexpected {value.char!r}", line_at(pos))
+        out.append((line_at(pos), value))
+        try:
+            kind, tok, pos = next(reader.tokens)
+        except StopIteration:
+            return out
+
+
+def loads(text: str) -> Any:
+    """Exactly one top-level value."""
+    values = loads_all(text)
+    if len(values) != 1:
+        raise EdnError(f"expected one value, found {len(values)}", 1)
+    return values[0]
