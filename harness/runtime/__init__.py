@@ -1,0 +1,1 @@
+"""Runtimes: where nodes live. `local` (network namespaces on this machine) is the default."""

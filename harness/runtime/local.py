@@ -1,0 +1,308 @@
+"""The `local` runtime: every node in a Linux network namespace of its own on this machine.
+
+Layout of one run with prefix `fl-ab12c`:
+
+    fl-ab12c-hub   holds the bridge `br0`; one veth per node and one for the clients plug into it
+    fl-ab12c-n1    a node: `eth0` with 198.18.X.11/24, its own loopback and its own iptables
+    fl-ab12c-cli   the clients: `eth0` with 198.18.X.2/24
+
+Addresses come from 198.18.0.0/15, the range set aside for network benchmarking (RFC 2544), one
+/24 per run. Nothing in the root namespace has a route into it except a blackhole route that the
+runtime adds as a guard while the cluster exists (protocol number `GUARD_PROTO`, so `cleanup`
+can find it): a packet sent to a node from the root namespace is dropped here, never sent to the
+default route. Clients reach nodes only through sockets created in the client namespace
+(`NamespaceConnector`).
+
+Every interface lives inside the run's namespaces, so deleting them removes the interfaces and
+every iptables rule a fault added; processes inside are ended by PID first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from harness.runtime.netns import NamespaceConnector
+from harness.seams import HarnessError
+
+PREFIX = "fl-"
+GUARD_PROTO = "213"  # marks our blackhole guard routes in the root namespace
+SUPERNET = ipaddress.ip_network("198.18.0.0/15")
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise HarnessError(f"`ip {' '.join(args)}` failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+@dataclass
+class LocalNode:
+    """A node handle: a network namespace plus the one server process the system runs in it."""
+
+    name: str
+    address: str
+    netns: str
+    data_dir: Path
+    log_dir: Path
+    _proc: subprocess.Popen | None = field(default=None, repr=False)
+    _last_spawn: tuple[list[str], dict[str, str] | None, str] | None = field(default=None, repr=False)
+
+    def exec(self, argv: Sequence[str], timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ip", "netns", "exec", self.netns, *argv], capture_output=True, text=True, timeout=timeout
+        )
+
+    def spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None, log_name: str = "server.log") -> int:
+        if self.is_running():
+            raise HarnessError(f"node {self.name} already runs pid {self._proc.pid}")  # type: ignore[union-attr]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        full_env = {**os.environ, **(env or {})}
+        with open(self.log_dir / log_name, "ab") as log:
+            # `ip netns exec` execs the command, so the pid is the server's own; a new session
+            # makes it a process group leader, and every signal goes to the whole group.
+            self._proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.netns, *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                env=full_env,
+                start_new_session=True,
+            )
+        self._last_spawn = (list(argv), dict(env) if env else None, log_name)
+        return self._proc.pid
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.is_running():
+            try:
+                os.killpg(self._proc.pid, sig)  # type: ignore[union-attr]
+            except ProcessLookupError:
+                pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.is_running():
+            return
+        self.signal(signal.SIGTERM)
+        self.signal(signal.SIGCONT)  # a paused process cannot act on SIGTERM
+        try:
+            self._proc.wait(timeout=timeout)  # type: ignore[union-attr]
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self._proc is None:
+            return
+        self.signal(signal.SIGKILL)
+        self._proc.wait()
+
+    def pause(self) -> None:
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
+    def restart(self) -> int:
+        if self._last_spawn is None:
+            raise HarnessError(f"node {self.name} was never started, so it cannot be restarted")
+        self.kill()
+        argv, env, log_name = self._last_spawn
+        return self.spawn(argv, env, log_name)
+
+    def put_file(self, local: Path, remote: str) -> None:
+        shutil.copyfile(local, remote)
+
+    def get_file(self, remote: str, local: Path) -> None:
+        shutil.copyfile(remote, local)
+
+
+@dataclass
+class LocalCluster:
+    prefix: str
+    run_dir: Path
+    subnet: str
+    nodes: list[LocalNode]
+    hub_netns: str
+    client_netns: str
+    client_address: str
+    connector: NamespaceConnector | None = None
+
+    def node(self, name: str) -> LocalNode:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise HarnessError(f"no node named {name!r}; nodes: {', '.join(n.name for n in self.nodes)}")
+
+    def connect(self, node: LocalNode, port: int, timeout: float) -> socket.socket:
+        if self.connector is None:
+            raise HarnessError("the cluster is not up")
+        return self.connector.connect(node.address, port, timeout)
+
+    def firewall(self, node: LocalNode, argv: Sequence[str]) -> None:
+        result = node.exec(["iptables", "-w", *argv])
+        if result.returncode != 0:
+            raise HarnessError(f"iptables {' '.join(argv)} on {node.name} failed: {result.stderr.strip()}")
+
+
+class LocalRuntime:
+    name = "local"
+
+    def check_prerequisites(self) -> None:
+        if os.geteuid() != 0:
+            raise HarnessError(
+                "the local runtime needs root (network namespaces and iptables): run faultline as root, e.g. with sudo"
+            )
+        for tool, package in (("ip", "iproute2"), ("iptables", "iptables")):
+            if shutil.which(tool) is None:
+                raise HarnessError(
+                    f"`{tool}` is not installed: run `bash scripts/setup.sh` or `apt-get install {package}`"
+                )
+
+    @staticmethod
+    def new_prefix() -> str:
+        return f"{PREFIX}{secrets.token_hex(3)[:5]}"
+
+    def create(self, run_dir: Path, node_names: Sequence[str], prefix: str) -> LocalCluster:
+        self.check_prerequisites()
+        subnet = _free_subnet()
+        hosts = list(subnet.hosts())
+        cluster = LocalCluster(
+            prefix=prefix,
+            run_dir=run_dir,
+            subnet=str(subnet),
+            nodes=[],
+            hub_netns=f"{prefix}-hub",
+            client_netns=f"{prefix}-cli",
+            client_address=str(hosts[1]),
+        )
+        try:
+            # The guard goes in before any address exists, so there is never a moment when the
+            # root namespace could route to a node.
+            _ip("route", "add", "blackhole", str(subnet), "proto", GUARD_PROTO)
+            _ip("netns", "add", cluster.hub_netns)
+            _ip("-n", cluster.hub_netns, "link", "add", "br0", "type", "bridge")
+            _ip("-n", cluster.hub_netns, "link", "set", "br0", "up")
+            _ip("-n", cluster.hub_netns, "link", "set", "lo", "up")
+            self._attach(cluster, cluster.client_netns, "cli", cluster.client_address, subnet)
+            for i, name in enumerate(node_names):
+                address = str(hosts[10 + i])
+                netns = f"{prefix}-{name}"
+                self._attach(cluster, netns, name, address, subnet)
+                node_dir = run_dir / "nodes" / name
+                cluster.nodes.append(
+                    LocalNode(name=name, address=address, netns=netns, data_dir=node_dir / "data", log_dir=node_dir)
+                )
+            cluster.connector = NamespaceConnector(cluster.client_netns)
+        except BaseException:
+            self.destroy(cluster)
+            raise
+        return cluster
+
+    def _attach(self, cluster: LocalCluster, netns: str, short: str, address: str, subnet: ipaddress.IPv4Network) -> None:
+        """A namespace with eth0 on the hub's bridge."""
+        _ip("netns", "add", netns)
+        hub_side = f"v-{short}"
+        _ip("-n", cluster.hub_netns, "link", "add", hub_side, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        _ip("-n", cluster.hub_netns, "link", "set", hub_side, "master", "br0", "up")
+        _ip("-n", netns, "addr", "add", f"{address}/{subnet.prefixlen}", "dev", "eth0")
+        _ip("-n", netns, "link", "set", "eth0", "up")
+        _ip("-n", netns, "link", "set", "lo", "up")
+
+    def destroy(self, cluster: LocalCluster) -> None:
+        for node in cluster.nodes:
+            try:
+                node.kill()
+            except OSError:
+                pass
+        if cluster.connector is not None:
+            cluster.connector.close()
+            cluster.connector = None
+        namespaces = [n.netns for n in cluster.nodes] + [cluster.client_netns, cluster.hub_netns]
+        for netns in namespaces:
+            _remove_netns(netns)
+        _ip("route", "del", "blackhole", cluster.subnet, "proto", GUARD_PROTO, check=False)
+
+    def cleanup(self, prefix: str | None = None) -> list[str]:
+        wanted = prefix or PREFIX
+        removed = []
+        for netns in list_namespaces():
+            if netns.startswith(wanted):
+                killed = _remove_netns(netns)
+                removed.append(f"network namespace {netns}" + (f" (ended pids {', '.join(map(str, killed))})" if killed else ""))
+        if prefix is None:
+            for subnet in guard_routes():
+                _ip("route", "del", "blackhole", subnet, "proto", GUARD_PROTO, check=False)
+                removed.append(f"guard route blackhole {subnet}")
+        return removed
+
+
+def list_namespaces() -> list[str]:
+    out = _ip("netns", "list", check=False).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def guard_routes() -> list[str]:
+    out = _ip("route", "show", "type", "blackhole", "proto", GUARD_PROTO, check=False).stdout
+    return [m.group(1) for m in re.finditer(r"blackhole (\S+)", out)]
+
+
+def _remove_netns(netns: str) -> list[int]:
+    """End every process in the namespace (they are ours: we made the namespace), then delete it."""
+    pids = [int(p) for p in _ip("netns", "pids", netns, check=False).stdout.split()]
+    killed = list(pids)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if _alive(p)]
+        if pids:
+            time.sleep(0.02)
+    _ip("netns", "del", netns, check=False)
+    return killed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A killed child of ours stays a zombie until reaped; zombies count as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _free_subnet() -> ipaddress.IPv4Network:
+    """A /24 of 198.18.0.0/15 that no route in the root namespace mentions yet."""
+    taken = _ip("route", "show", "table", "all", check=False).stdout
+    candidates = list(SUPERNET.subnets(new_prefix=24))
+    start = secrets.randbelow(len(candidates))
+    for i in range(len(candidates)):
+        subnet = candidates[(start + i) % len(candidates)]
+        if str(subnet.network_address)[:-1] not in taken:
+            return subnet
+    raise HarnessError("no free /24 left in 198.18.0.0/15 for a new cluster; run `faultline cleanup`")
