@@ -1,0 +1,83 @@
+"""The set checker: were acknowledged additions kept?
+
+Clients add unique elements; after faults are healed and nodes restarted, every client reads the
+whole set (each from its own node). Judged per final read, with the elements listed:
+
+- lost: acknowledged (add returned ok) but absent from a final read;
+- unexpected: present in a final read but never attempted;
+- recovered: indeterminate (add ended `info` or never ended) yet present;
+- ok: acknowledged and present.
+
+A history with no successful final read cannot say whether anything was lost: `unknown`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from harness.history import INFO, OK, Op, pair_calls
+
+
+def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    attempted: set = set()
+    acknowledged: set = set()
+    indeterminate: set = set()
+    reads: list[tuple[str, set]] = []
+    for call in pair_calls([op for op in history if op.is_client]):
+        f = call.invoke.f
+        if f == "add":
+            element = call.invoke.value
+            attempted.add(element)
+            if call.outcome == OK:
+                acknowledged.add(element)
+            elif call.outcome == INFO:
+                indeterminate.add(element)
+        elif f == "read" and call.outcome == OK:
+            where = call.completion.node or f"process {call.completion.process}"  # type: ignore[union-attr]
+            reads.append((str(where), set(call.completion.value or ())))  # type: ignore[union-attr]
+
+    if not reads:
+        return {
+            "valid": "unknown",
+            "reason": "no final read succeeded, so lost writes cannot be told",
+            "attempt_count": len(attempted),
+            "acknowledged_count": len(acknowledged),
+        }
+
+    lost_by_read: dict[str, list] = {}
+    lost: set = set()
+    seen: set = set()
+    for where, elements in reads:
+        missing = acknowledged - elements
+        if missing:
+            lost_by_read[where] = sorted(missing)
+            lost |= missing
+        seen |= elements
+    unexpected = seen - attempted
+    recovered = indeterminate & seen
+    ok = acknowledged - lost
+    valid = not lost and not unexpected
+    if valid:
+        reason = f"all {len(acknowledged)} acknowledged elements present in all {len(reads)} final reads"
+    else:
+        parts = []
+        if lost:
+            parts.append(f"{len(lost)} acknowledged elements lost")
+        if unexpected:
+            parts.append(f"{len(unexpected)} elements read that were never added")
+        reason = ", ".join(parts)
+    return {
+        "valid": valid,
+        "reason": reason,
+        "attempt_count": len(attempted),
+        "acknowledged_count": len(acknowledged),
+        "ok_count": len(ok),
+        "lost_count": len(lost),
+        "unexpected_count": len(unexpected),
+        "recovered_count": len(recovered),
+        "lost": sorted(lost),
+        "unexpected": sorted(unexpected, key=repr),
+        "recovered": sorted(recovered),
+        "lost_by_read": lost_by_read,
+        "final_reads": len(reads),
+    }
