@@ -1,0 +1,112 @@
+"""The seedkv client adaptor: harness operations to seedkv requests, replies to completions.
+
+Set workload: `add e` puts key `e<e>` with value e; `read` (value None) scans the node it is
+connected to and completes with the sorted elements found. Register ops (`[key, v]` values):
+`read` gets key `r<key>`, `write` puts it; seedkv has no compare-and-set, so `cas` fails
+without being sent.
+
+Outcomes: a request that was never sent (the connection could not be opened) fails. A write
+that was sent and then timed out, lost its connection or got an error reply is `info`: the
+owner may already hold it. A read in the same situation fails, since a read changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from harness.history import Op
+from harness.seams import Cluster, NodeHandle
+from systems_under_test import wire
+
+SET_PREFIX = "e"
+REGISTER_PREFIX = "r"
+
+
+class NotSent(Exception):
+    """The request never left: there was no connection to send it on."""
+
+
+class SeedKVClient:
+    def __init__(self, port: int, timeout: float = 5.0):
+        self.port = port
+        self.timeout = timeout
+        self.cluster: Cluster | None = None
+        self.node: NodeHandle | None = None
+        self._sock: socket.socket | None = None
+        self._reader: Any = None
+
+    def open(self, cluster: Cluster, node: NodeHandle) -> None:
+        self.cluster, self.node = cluster, node
+
+    def invoke(self, op: Op) -> Op:
+        try:
+            request = self.request_for(op)
+        except ValueError as e:
+            return op.complete("fail", error=str(e))
+        unknown = "fail" if request["type"] in ("get", "scan") else "info"
+        try:
+            reply = self.call(request)
+        except NotSent as e:
+            return op.complete("fail", error=str(e))
+        except wire.WireError as e:
+            return op.complete(unknown, error=str(e))
+        if reply.get("status") != "ok":
+            return op.complete(unknown, error=reply.get("error", "no error given"))
+        if op.f == "read" and op.value is None:
+            items = reply["items"]
+            return op.complete("ok", value=sorted(v for k, v in items.items() if k.startswith(SET_PREFIX)))
+        if op.f == "read":
+            return op.complete("ok", value=[op.value[0], reply["value"]])
+        return op.complete("ok")
+
+    @staticmethod
+    def request_for(op: Op) -> dict[str, Any]:
+        """The seedkv request for an op; ValueError for an op seedkv cannot perform."""
+        if op.f == "add":
+            return {"type": "put", "key": f"{SET_PREFIX}{op.value}", "value": op.value}
+        if op.f == "read" and op.value is None:
+            return {"type": "scan"}
+        if op.f in ("read", "write", "cas") and isinstance(op.value, (list, tuple)) and len(op.value) == 2:
+            key = f"{REGISTER_PREFIX}{op.value[0]}"
+            if op.f == "read":
+                return {"type": "get", "key": key}
+            if op.f == "write":
+                return {"type": "put", "key": key, "value": op.value[1]}
+            raise ValueError("seedkv has no compare-and-set; the cas was not sent")
+        raise ValueError(f"seedkv cannot perform {op.f!r} with value {op.value!r}")
+
+    def call(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one request and read its reply on the connection, opening it if needed.
+        NotSent if it could not be opened; WireError once something may have been sent."""
+        if self._sock is None:
+            assert self.cluster is not None and self.node is not None, "open() the client first"
+            try:
+                self._sock = self.cluster.connect(self.node, self.port, self.timeout)
+            except OSError as e:
+                raise NotSent(f"could not connect to {self.node.name}:{self.port}: {e}") from e
+            self._sock.settimeout(self.timeout)
+            self._reader = self._sock.makefile("rb")
+        try:
+            self._sock.sendall(wire.encode(message))
+            line = self._reader.readline()
+            if not line:
+                raise wire.WireError(f"{self.node.name} closed the connection")  # type: ignore[union-attr]
+            return json.loads(line)
+        except (OSError, ValueError) as e:
+            # Drop the socket: a late reply must never be read as the answer to the next request.
+            self.close()
+            if isinstance(e, wire.WireError):
+                raise
+            raise wire.WireError(f"{self.node.name}: {e}") from e  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._reader.close()
+                self._sock.close()
+            except OSError:
+                pass
+        self._sock = None
+        self._reader = None
