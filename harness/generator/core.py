@@ -1,0 +1,235 @@
+"""The generator protocol and the context it reads: the contract between schedules and interpreters.
+
+A generator is an immutable value. Asking it for an operation never changes it; it answers with
+the operation and the generator that comes after:
+
+    gen.op(ctx)            -> None             exhausted: it will never emit again
+                           -> (PENDING, gen2)  nothing can be emitted now; ask again after the
+                                               next completion, or a little later in time
+                           -> (op, gen2)       `op` is a fresh invocation (type "invoke") whose
+                                               process belongs to a thread in `ctx.free` and whose
+                                               time is the earliest ns it may start (>= ctx.time)
+    gen.update(ctx, event) -> gen              every invocation and completion is fed back
+
+The interpreter (the real-time runner, or `simulate` on a logical clock) drives it like this:
+
+    1. Process every completion that has arrived (see "completions" below).
+    2. r = gen.op(ctx.with_time(now)).
+       None            -> the schedule is over: wait for the ops in flight, then stop.
+       (PENDING, g2)   -> keep g2 (it may hold state such as when a sleep began); wait for a
+                          completion or a short tick, then ask again.
+       (op, g2) with op.time > now
+                       -> do NOT keep g2; wait until op.time or a completion, then ask again
+                          (the answer may differ: another thread may be free by then).
+       (op, g2)        -> dispatch: keep g2, stamp op.time = now,
+                          thread = ctx.thread_of(op.process); ctx = ctx.busy(thread);
+                          gen = gen.update(ctx, op); hand op to the thread's client (or nemesis).
+    3. Completions (op.time = the completion's time, same process as its invocation):
+                          ctx = ctx.with_time(t).free_thread(thread)
+                          gen = gen.update(ctx, completion)
+                          if completion.type == "info": ctx = ctx.retire(thread, concurrency)
+       Updating before retiring lets generators map the completion's (old) process to its thread.
+
+`Context` below is the one place that knows how threads become busy, free and retired; both
+interpreters use only its methods for that.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from harness.history import NEMESIS, Op
+
+Thread = Any  # an int 0..concurrency-1, or "nemesis"
+Process = Any  # an int, or "nemesis"
+
+
+class _Pending:
+    """The marker a generator answers when it has nothing to emit yet."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PENDING"
+
+    def __reduce__(self) -> str:
+        return "PENDING"
+
+
+PENDING = _Pending()
+
+
+class Context:
+    """What a generator may know when asked for an op: the time, and which threads are free.
+
+    Immutable: every helper returns a new context. `threads` is the set of threads the generator
+    asking is allowed to use (all of them at the top; fewer under `clients`, `nemesis`,
+    `on_threads`), and `free` is always a subset of it. `workers` maps every thread of the test to
+    its current process, whatever the restriction.
+    """
+
+    __slots__ = ("time", "free", "workers", "threads", "_threads_by_process")
+
+    time: int
+    free: frozenset
+    workers: Mapping[Thread, Process]
+    threads: frozenset
+    _threads_by_process: Mapping[Process, Thread]
+
+    def __init__(
+        self,
+        time: int,
+        free: Iterable[Thread],
+        workers: Mapping[Thread, Process],
+        threads: Iterable[Thread] | None = None,
+    ):
+        _set_time(self, time)
+        _set_free(self, frozenset(free))
+        _set_workers(self, dict(workers))
+        _set_threads(self, frozenset(workers) if threads is None else frozenset(threads))
+        _set_by_process(self, {process: thread for thread, process in workers.items()})
+
+    @classmethod
+    def initial(cls, concurrency: int, nemesis: bool = True, time: int = 0) -> "Context":
+        """All threads free at `time`: client threads 0..concurrency-1 running processes of the
+        same numbers, plus the "nemesis" thread when `nemesis` is true."""
+        if concurrency < 0:
+            raise ValueError(f"concurrency must be 0 or more, got {concurrency}")
+        workers: dict[Thread, Process] = {thread: thread for thread in range(concurrency)}
+        if nemesis:
+            workers[NEMESIS] = NEMESIS
+        return cls(time, workers, workers)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Context is immutable; use its methods to derive a new one ({name})")
+
+    def __repr__(self) -> str:
+        return (
+            f"Context(time={self.time}, free={_sorted_threads(self.free)}, "
+            f"threads={_sorted_threads(self.threads)}, workers={self.workers})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Context):
+            return NotImplemented
+        return (
+            self.time == other.time
+            and self.free == other.free
+            and self.threads == other.threads
+            and self.workers == other.workers
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # holds dicts
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def process_of(self, thread: Thread) -> Process:
+        """The process a thread is running now."""
+        return self.workers[thread]
+
+    def thread_of(self, process: Process) -> Thread | None:
+        """The thread running `process`, or None if no thread runs it (it was retired)."""
+        return self._threads_by_process.get(process)
+
+    @property
+    def all_free(self) -> bool:
+        """True when every thread this context covers is idle (nothing of theirs in flight)."""
+        return len(self.free) == len(self.threads)
+
+    def some_free_thread(self) -> Thread | None:
+        """The free thread an op should go to: the lowest-numbered free client thread, else the
+        nemesis thread if it is free, else None. Deterministic, whatever the hash seed."""
+        best = None
+        for thread in self.free:
+            if thread.__class__ is int and (best is None or thread < best):
+                best = thread
+        if best is None and NEMESIS in self.free:
+            return NEMESIS
+        return best
+
+    def free_processes(self) -> list[Process]:
+        """The processes of the free threads, client threads in order, then the nemesis."""
+        return [self.workers[t] for t in _sorted_threads(self.free)]
+
+    # -- deriving ---------------------------------------------------------------------------
+
+    def with_time(self, time: int) -> "Context":
+        """The same context at another time (ns since the test began)."""
+        if time == self.time:
+            return self
+        return _make(time, self.free, self.workers, self.threads, self._threads_by_process)
+
+    def busy(self, thread: Thread) -> "Context":
+        """`thread` has just been handed an op and is no longer free."""
+        return _make(self.time, self.free - {thread}, self.workers, self.threads, self._threads_by_process)
+
+    def free_thread(self, thread: Thread) -> "Context":
+        """`thread` has completed its op and is idle again."""
+        return _make(self.time, self.free | {thread}, self.workers, self.threads, self._threads_by_process)
+
+    def retire(self, thread: Thread, concurrency: int) -> "Context":
+        """After an `info` completion the client thread's process can no longer be trusted to be
+        sequential (its op may still take effect), so the thread takes a fresh process number:
+        old + concurrency. The nemesis thread is never retired."""
+        if thread == NEMESIS:
+            return self
+        old = self.workers[thread]
+        new = old + concurrency
+        workers = dict(self.workers)
+        workers[thread] = new
+        by_process = dict(self._threads_by_process)
+        del by_process[old]
+        by_process[new] = thread
+        return _make(self.time, self.free, workers, self.threads, by_process)
+
+    def restrict(self, threads: frozenset) -> "Context":
+        """The view of a generator allowed only `threads` (intersected with what this one
+        covers): used by `clients`, `nemesis`, `on_threads` and `each_thread`."""
+        threads = self.threads & threads
+        return _make(self.time, self.free & threads, self.workers, threads, self._threads_by_process)
+
+
+# Contexts are made for every op, so they are built through the slot descriptors directly:
+# cheaper than a frozen dataclass's __init__, and still immutable from the outside.
+_set_time = Context.time.__set__  # type: ignore[attr-defined]
+_set_free = Context.free.__set__  # type: ignore[attr-defined]
+_set_workers = Context.workers.__set__  # type: ignore[attr-defined]
+_set_threads = Context.threads.__set__  # type: ignore[attr-defined]
+_set_by_process = Context._threads_by_process.__set__  # type: ignore[attr-defined]
+_new = object.__new__
+
+
+def _make(time: int, free: frozenset, workers: Mapping, threads: frozenset, by_process: Mapping) -> Context:
+    ctx = _new(Context)
+    _set_time(ctx, time)
+    _set_free(ctx, free)
+    _set_workers(ctx, workers)
+    _set_threads(ctx, threads)
+    _set_by_process(ctx, by_process)
+    return ctx
+
+
+def _sorted_threads(threads: Iterable[Thread]) -> list[Thread]:
+    """Client threads in numeric order, then the nemesis: a stable order for iteration."""
+    return sorted(threads, key=lambda t: (1, 0) if t == NEMESIS else (0, t))
+
+
+class Generator:
+    """Base class of generators: immutable; `op` and `update` return new generators.
+
+    Subclasses override `op`; `update` by default ignores events. Write your own by subclassing
+    this and following the protocol in this module's docstring.
+    """
+
+    __slots__ = ()
+
+    def op(self, ctx: Context) -> tuple[Any, "Generator"] | None:
+        raise NotImplementedError(f"{type(self).__name__} must implement op(ctx)")
+
+    def update(self, ctx: Context, event: Op) -> "Generator":
+        return self
+
+
+def invocation(f: Any, value: Any, process: Process, time: int, extra: Mapping[str, Any] | None = None) -> Op:
+    """A fresh invocation op; generators build every op they emit through this."""
+    return Op("invoke", f, value, process, time, None, None, None, dict(extra) if extra else {})
