@@ -60,9 +60,19 @@ class Connection:
     late reply to an old request can never be read as the reply to a new one.
     """
 
-    def __init__(self, host: str, port: int, timeout: float, source: str | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        source: str | None = None,
+        opener: Callable[[float], socket.socket] | None = None,
+    ):
         self.host, self.port, self.timeout = host, port, timeout
         self.source = source  # local address to bind, so peers see the node's own address
+        # Opens the socket instead of a plain connect: harness clients pass `lambda t:
+        # cluster.connect(node, port, t)` so the socket comes from the client namespace.
+        self.opener = opener
         self._sock: socket.socket | None = None
         self._reader: Any = None
         self._lock = threading.Lock()
@@ -86,6 +96,10 @@ class Connection:
                 raise WireError(f"{self.host}:{self.port}: {e}") from e
 
     def _open(self, timeout: float | None) -> None:
+        if self.opener is not None:
+            self._sock = self.opener(timeout if timeout is not None else self.timeout)
+            self._reader = self._sock.makefile("rb")
+            return
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
