@@ -1,0 +1,294 @@
+"""seedkv on real loopback processes: placement and forwarding, the seed's flaws, the fixes.
+
+Each node is a real server process on its own 127.0.0.x address (all on one port, as in a real
+cluster), started and killed through the `SeedKV` system class and a small loopback stand-in for
+the runtime's `Cluster` and `NodeHandle`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import pytest
+
+from harness.history import Op
+from systems_under_test.seedkv.client import SeedKVClient
+from systems_under_test.seedkv.server import owner_of
+from systems_under_test.seedkv.system import SeedKV
+
+NODE_NAMES = ["n1", "n2", "n3"]
+
+
+@dataclass
+class LoopbackNode:
+    """A `NodeHandle` whose process runs on this machine, listening on a loopback address."""
+
+    name: str
+    address: str
+    data_dir: Path
+    log_dir: Path
+    proc: subprocess.Popen | None = None
+    argv: list[str] = field(default_factory=list)
+
+    def spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None, log_name: str = "server.log") -> int:
+        self.argv = list(argv)
+        with open(self.log_dir / log_name, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, **(env or {})},
+            )
+        return self.proc.pid
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.is_running():
+            os.killpg(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None:
+            return
+        self.signal(signal.SIGTERM)
+        self.signal(signal.SIGCONT)  # a paused process would otherwise sit on the SIGTERM
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def pause(self) -> None:
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
+    def restart(self) -> int:
+        return self.spawn(self.argv)
+
+
+@dataclass
+class LoopbackCluster:
+    nodes: list[LoopbackNode]
+    run_dir: Path
+
+    def node(self, name: str) -> LoopbackNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def connect(self, node: LoopbackNode, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((node.address, port), timeout=timeout)
+
+
+def free_port(addresses: list[str]) -> int:
+    """A port that is free on every one of the given loopback addresses."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        try:
+            for address in addresses:
+                with socket.socket() as s:
+                    s.bind((address, port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no port free on all loopback addresses")
+
+
+@pytest.fixture
+def start_cluster(tmp_path: Path) -> Iterator:
+    """Starts a three-node seedkv cluster in a given mode; kills every process afterwards."""
+    started: list[tuple[SeedKV, LoopbackCluster]] = []
+
+    def start(mode: str) -> tuple[SeedKV, LoopbackCluster]:
+        addresses = [f"127.0.0.{10 + i}" for i in range(len(NODE_NAMES))]
+        nodes = []
+        for name, address in zip(NODE_NAMES, addresses):
+            (tmp_path / name / "data").mkdir(parents=True)
+            (tmp_path / name / "log").mkdir()
+            nodes.append(LoopbackNode(name, address, tmp_path / name / "data", tmp_path / name / "log"))
+        cluster = LoopbackCluster(nodes, tmp_path)
+        system = SeedKV(mode)
+        system.port = free_port(addresses)
+        started.append((system, cluster))
+        system.setup(cluster)
+        for node in nodes:
+            system.start(cluster, node)
+        return system, cluster
+
+    try:
+        yield start
+    finally:
+        for system, cluster in started:
+            for node in cluster.nodes:
+                node.resume()
+                node.kill()
+
+
+def client_on(system: SeedKV, cluster: LoopbackCluster, name: str, timeout: float = 5.0) -> SeedKVClient:
+    client = SeedKVClient(system.port, timeout=timeout)
+    client.open(cluster, cluster.node(name))
+    return client
+
+
+def invoke(client: SeedKVClient, f: str, value: object) -> Op:
+    return client.invoke(Op(type="invoke", f=f, value=value, process=0))
+
+
+def element_owned_by(owner: str, start: int = 0) -> int:
+    """The first set element from `start` whose key `e<element>` is placed on `owner`."""
+    element = start
+    while owner_of(f"e{element}", NODE_NAMES) != owner:
+        element += 1
+    return element
+
+
+def local_value(system: SeedKV, cluster: LoopbackCluster, name: str, key: str) -> object:
+    client = client_on(system, cluster, name)
+    try:
+        reply = client.call({"type": "get", "key": key})
+    finally:
+        client.close()
+    assert reply["status"] == "ok", reply
+    return reply["value"]
+
+
+def test_placement_is_md5_modulo_n_over_sorted_ids() -> None:
+    for key in ["e0", "e1", "user:1", "rx"]:
+        expected = sorted(["n3", "n1", "n2"])[int(hashlib.md5(key.encode()).hexdigest(), 16) % 3]
+        assert owner_of(key, ["n3", "n1", "n2"]) == expected
+    assert {owner_of(f"e{i}", NODE_NAMES) for i in range(30)} == set(NODE_NAMES)
+
+
+@pytest.mark.parametrize("mode", ["seed", "fixed"])
+def test_a_put_at_a_non_owner_reaches_the_owner_and_every_replica(start_cluster, mode: str) -> None:
+    system, cluster = start_cluster(mode)
+    element = element_owned_by("n1")
+    assert invoke(client_on(system, cluster, "n2"), "add", element).type == "ok"
+    # The owner holds it, and so does every peer it replicated to.
+    for name in NODE_NAMES:
+        assert local_value(system, cluster, name, f"e{element}") == element
+    read = invoke(client_on(system, cluster, "n3"), "read", None)
+    assert read.type == "ok" and read.value == [element]
+
+
+def test_register_reads_and_writes_map_to_get_and_put(start_cluster) -> None:
+    system, cluster = start_cluster("fixed")
+    client = client_on(system, cluster, "n1")
+    assert invoke(client, "read", [7, None]).value == [7, None]
+    assert invoke(client, "write", [7, 3]).type == "ok"
+    assert invoke(client_on(system, cluster, "n2"), "read", [7, None]).value == [7, 3]
+    cas = invoke(client, "cas", [7, [3, 4]])
+    assert cas.type == "fail" and "compare-and-set" in cas.error
+
+
+def test_seed_mode_acknowledges_a_write_that_a_down_replica_never_gets(start_cluster) -> None:
+    system, cluster = start_cluster("seed")
+    element = element_owned_by("n1")
+    cluster.node("n3").kill()
+    # C-b: replication to n3 fails, and the write is acknowledged all the same.
+    assert invoke(client_on(system, cluster, "n2"), "add", element).type == "ok"
+    system.start(cluster, cluster.node("n3"))
+    assert local_value(system, cluster, "n1", f"e{element}") == element
+    # C-a: n3 answers from its own (empty) copy instead of asking the owner, n1.
+    assert local_value(system, cluster, "n3", f"e{element}") is None
+    read = invoke(client_on(system, cluster, "n3"), "read", None)
+    assert read.type == "ok" and element not in read.value
+
+
+def test_a_killed_seed_node_restarts_empty(start_cluster) -> None:
+    system, cluster = start_cluster("seed")
+    elements = list(range(9))
+    for element in elements:
+        assert invoke(client_on(system, cluster, NODE_NAMES[element % 3]), "add", element).type == "ok"
+    assert invoke(client_on(system, cluster, "n1"), "read", None).value == elements
+    cluster.node("n1").kill()
+    system.start(cluster, cluster.node("n1"))
+    # C-d: memory only. Every acknowledged write is gone from n1, even the ones it owned.
+    assert invoke(client_on(system, cluster, "n1"), "read", None).value == []
+    assert invoke(client_on(system, cluster, "n2"), "read", None).value == elements
+
+
+def test_fixed_mode_does_not_acknowledge_while_a_replica_is_down(start_cluster) -> None:
+    system, cluster = start_cluster("fixed")
+    cluster.node("n3").kill()
+    owned_by_n1 = element_owned_by("n1")
+    owned_by_n3 = element_owned_by("n3")
+    client = client_on(system, cluster, "n1")
+    unreplicated = invoke(client, "add", owned_by_n1)
+    assert unreplicated.type == "info" and "n3" in unreplicated.error
+    unforwarded = invoke(client, "add", owned_by_n3)
+    assert unforwarded.type == "info" and "n3" in unforwarded.error
+    # A scan needs every owner, so it fails rather than answer without n3's keys.
+    read = invoke(client, "read", None)
+    assert read.type == "fail" and "n3" in read.error
+
+    system.start(cluster, cluster.node("n3"))
+    later = element_owned_by("n1", start=owned_by_n1 + 1)
+    assert invoke(client, "add", later).type == "ok"
+    assert local_value(system, cluster, "n3", f"e{later}") == later
+
+
+def test_a_killed_fixed_node_replays_its_log(start_cluster) -> None:
+    system, cluster = start_cluster("fixed")
+    elements = list(range(12))
+    for element in elements:
+        assert invoke(client_on(system, cluster, NODE_NAMES[element % 3]), "add", element).type == "ok"
+    assert any(owner_of(f"e{e}", NODE_NAMES) == "n1" for e in elements)
+    cluster.node("n1").kill()
+    system.start(cluster, cluster.node("n1"))
+    for name in NODE_NAMES:
+        read = invoke(client_on(system, cluster, name), "read", None)
+        assert read.type == "ok" and read.value == elements
+    # Replicas replay too: n1 holds its copies of the keys it does not own.
+    assert all(local_value(system, cluster, "n1", f"e{e}") == e for e in elements)
+
+
+def test_the_client_maps_a_timeout_to_info_for_writes_and_fail_for_reads(start_cluster) -> None:
+    system, cluster = start_cluster("fixed")
+    cluster.node("n2").pause()
+    try:
+        client = client_on(system, cluster, "n2", timeout=0.5)
+        add = invoke(client, "add", 1)
+        assert add.type == "info" and add.error
+        read = invoke(client, "read", None)
+        assert read.type == "fail" and read.error
+    finally:
+        cluster.node("n2").resume()
+
+
+def test_the_client_maps_a_lost_connection_to_info_and_no_connection_to_fail(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def hang_up_after_one_request() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.makefile("rb").readline()
+
+    server = threading.Thread(target=hang_up_after_one_request, daemon=True)
+    server.start()
+    node = LoopbackNode("n1", "127.0.0.1", tmp_path, tmp_path)
+    cluster = LoopbackCluster([node], tmp_path)
+    client = SeedKVClient(port, timeout=5.0)
+    client.open(cluster, node)
+    lost = invoke(client, "add", 1)
+    assert lost.type == "info" and "closed the connection" in lost.error
+    server.join(timeout=10)
+    listener.close()
+
+    # Nobody listens any more: the request is never sent, so it certainly did not take effect.
+    refused = invoke(client, "add", 2)
+    assert refused.type == "fail" and "could not connect" in refused.error
