@@ -12,7 +12,6 @@ owner may already hold it. A read in the same situation fails, since a read chan
 
 from __future__ import annotations
 
-import json
 import socket
 from typing import Any
 
@@ -34,8 +33,7 @@ class SeedKVClient:
         self.timeout = timeout
         self.cluster: Cluster | None = None
         self.node: NodeHandle | None = None
-        self._sock: socket.socket | None = None
-        self._reader: Any = None
+        self._connection: wire.Connection | None = None
 
     def open(self, cluster: Cluster, node: NodeHandle) -> None:
         self.cluster, self.node = cluster, node
@@ -80,33 +78,19 @@ class SeedKVClient:
     def call(self, message: dict[str, Any]) -> dict[str, Any]:
         """Send one request and read its reply on the connection, opening it if needed.
         NotSent if it could not be opened; WireError once something may have been sent."""
-        if self._sock is None:
+        if self._connection is None:
             assert self.cluster is not None and self.node is not None, "open() the client first"
-            try:
-                self._sock = self.cluster.connect(self.node, self.port, self.timeout)
-            except OSError as e:
-                raise NotSent(f"could not connect to {self.node.name}:{self.port}: {e}") from e
-            self._sock.settimeout(self.timeout)
-            self._reader = self._sock.makefile("rb")
+            self._connection = wire.Connection(self.node.address, self.port, self.timeout, opener=self._connect)
+        return self._connection.call(message)
+
+    def _connect(self, timeout: float) -> socket.socket:
+        # NotSent is not an OSError, so Connection lets it through instead of wrapping it.
         try:
-            self._sock.sendall(wire.encode(message))
-            line = self._reader.readline()
-            if not line:
-                raise wire.WireError(f"{self.node.name} closed the connection")  # type: ignore[union-attr]
-            return json.loads(line)
-        except (OSError, ValueError) as e:
-            # Drop the socket: a late reply must never be read as the answer to the next request.
-            self.close()
-            if isinstance(e, wire.WireError):
-                raise
-            raise wire.WireError(f"{self.node.name}: {e}") from e  # type: ignore[union-attr]
+            return self.cluster.connect(self.node, self.port, timeout)  # type: ignore[union-attr,arg-type]
+        except OSError as e:
+            raise NotSent(f"could not connect to {self.node.name}:{self.port}: {e}") from e  # type: ignore[union-attr]
 
     def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._reader.close()
-                self._sock.close()
-            except OSError:
-                pass
-        self._sock = None
-        self._reader = None
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = None
