@@ -1,0 +1,118 @@
+"""dynkv's lifecycle on a cluster: start nodes, hand out clients, collect final replica state."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from harness.seams import Cluster, HarnessError, NodeHandle
+from systems_under_test.dynkv.client import DynKVClient
+from systems_under_test.dynkv.server import MODES
+
+PORT = 7420
+START_TIMEOUT = 30.0
+# After the final heal, how long `collect` gives anti-entropy to make every replica agree.
+ANTI_ENTROPY_WINDOW = 10.0
+
+
+class DynKV:
+    name = "dynkv"
+    modes = MODES
+    workloads = ("register",)
+    capabilities = frozenset({"kill", "pause", "clock"})
+    description = (
+        "Dynamo-style leaderless KV: consistent-hash ring with virtual nodes, N/R/W quorums, "
+        "ABD read repair in strict mode, anti-entropy; no cas (run the register workload without it)."
+    )
+    port = PORT
+
+    def __init__(self, mode: str, extra_args: tuple[str, ...] = ()):
+        if mode not in MODES:
+            raise HarnessError(f"dynkv has no mode {mode!r}; choose one of {', '.join(MODES)}")
+        self.mode = mode
+        self.extra_args = tuple(extra_args)  # server flags such as --n 5 or --anti-entropy-interval 0.2
+
+    def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
+        argv = [sys.executable, "-u", "-m", "systems_under_test.dynkv.server", "--id", node.name,
+                "--listen", f"{node.address}:{self.port}", "--mode", self.mode, "--data-dir", str(node.data_dir)]
+        for peer in cluster.nodes:
+            if peer.name != node.name:
+                argv += ["--peer", f"{peer.name}={peer.address}:{self.port}"]
+        return argv + list(self.extra_args)
+
+    def setup(self, cluster: Cluster) -> None:
+        for node in cluster.nodes:
+            node.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self, cluster: Cluster, node: NodeHandle) -> None:
+        node.spawn(self.argv(cluster, node))
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                if self._request(cluster, node, {"type": "ping"}, timeout=2.0).get("status") == "ok":
+                    return
+            except (OSError, ValueError):
+                pass
+            if not node.is_running():
+                raise HarnessError(f"dynkv on {node.name} exited during start; see {node.log_dir}")
+            if time.monotonic() > deadline:
+                raise HarnessError(f"dynkv on {node.name} did not answer within {START_TIMEOUT:.0f}s; see {node.log_dir}")
+            time.sleep(0.1)
+
+    def client(self, cluster: Cluster) -> DynKVClient:
+        return DynKVClient(self.port)
+
+    def teardown(self, cluster: Cluster) -> None:
+        for node in cluster.nodes:
+            node.stop()
+
+    def _request(self, cluster: Cluster, node: NodeHandle, message: dict, timeout: float) -> dict:
+        sock = cluster.connect(node, self.port, timeout)
+        try:
+            sock.settimeout(timeout)
+            sock.sendall((json.dumps(message) + "\n").encode())
+            with sock.makefile("rb") as reader:
+                line = reader.readline()
+            if not line:
+                raise ConnectionError(f"{node.name} closed the connection")
+            return json.loads(line)
+        finally:
+            sock.close()
+
+    def dump_replicas(self, cluster: Cluster) -> dict[str, Any]:
+        """Every node's local records (no quorum, no repair), or the error reaching it."""
+        dumps: dict[str, Any] = {}
+        for node in cluster.nodes:
+            try:
+                dumps[node.name] = self._request(cluster, node, {"type": "dump"}, timeout=5.0)
+            except (OSError, ValueError) as e:
+                dumps[node.name] = {"status": "unreachable", "error": str(e)}
+        return dumps
+
+    def collect(self, cluster: Cluster, window: float = ANTI_ENTROPY_WINDOW) -> dict[str, Any]:
+        """Final per-replica state for the convergence checker, taken once every key's replicas
+        agree or the anti-entropy window has passed, whichever comes first."""
+        started = time.monotonic()
+        while True:
+            dumps = self.dump_replicas(cluster)
+            settled = replicas_agree(dumps)
+            if settled or time.monotonic() - started > window:
+                return {"system": self.name, "mode": self.mode, "anti_entropy_window_s": window,
+                        "waited_s": round(time.monotonic() - started, 3), "settled": settled, "replicas": dumps}
+            time.sleep(0.25)
+
+
+def replicas_agree(dumps: dict[str, Any]) -> bool:
+    """Whether every node answered and every key has one value and version on all its replicas."""
+    if any(d.get("status") != "ok" for d in dumps.values()):
+        return False
+    owners: dict[str, list[str]] = {}
+    for d in dumps.values():
+        owners.update(d["replicas"])
+    for key, replicas in owners.items():
+        held = {json.dumps(dumps[name]["records"].get(key), sort_keys=True) for name in replicas if name in dumps}
+        if len(held) > 1:
+            return False
+    return True
