@@ -17,10 +17,13 @@ The interpreter (the real-time runner, or `simulate` on a logical clock) drives 
     2. r = gen.op(ctx.with_time(now)).
        None            -> the schedule is over: wait for the ops in flight, then stop.
        (PENDING, g2)   -> keep g2 (it may hold state such as when a sleep began); wait for a
-                          completion or a short tick, then ask again.
+                          completion or one tick, then ask again.
        (op, g2) with op.time > now
-                       -> do NOT keep g2; wait until op.time or a completion, then ask again
-                          (the answer may differ: another thread may be free by then).
+                       -> do NOT keep g2; wait until op.time, a completion or one tick, whichever
+                          comes first, then ask again (the answer may differ: another thread may
+                          be free by then, or a sleeping generator alongside may have woken).
+       A tick is a short poll interval (simulate: 1 ms of logical time; the runner: ~1 ms). A
+       `sleep` cannot announce when it ends, so the tick bounds how late it wakes.
        (op, g2)        -> dispatch: keep g2, stamp op.time = now,
                           thread = ctx.thread_of(op.process); ctx = ctx.busy(thread);
                           gen = gen.update(ctx, op); hand op to the thread's client (or nemesis).
@@ -227,6 +230,13 @@ class Generator:
         raise NotImplementedError(f"{type(self).__name__} must implement op(ctx)")
 
     def update(self, ctx: Context, event: Op) -> "Generator":
+        return self
+
+    def anchor(self, time: int) -> "Generator":
+        """This generator becomes current in a sequence right after an op planned at `time`.
+        Time-relative generators (`sleep`) start counting from then, rather than from when they
+        are first asked, which could be later: an interpreter discards what it learns from an
+        answer it does not dispatch. Others ignore it."""
         return self
 
 
