@@ -219,6 +219,8 @@ def test_a_killed_seed_node_restarts_empty(start_cluster) -> None:
     # C-d: memory only. Every acknowledged write is gone from n1, even the ones it owned.
     assert invoke(client_on(system, cluster, "n1"), "read", None).value == []
     assert invoke(client_on(system, cluster, "n2"), "read", None).value == elements
+    replicas = system.collect(cluster)["replicas"]
+    assert replicas["n1"]["set_elements"] == [] and replicas["n3"]["set_elements"] == elements
 
 
 def test_fixed_mode_does_not_acknowledge_while_a_replica_is_down(start_cluster) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 from harness.seams import Cluster, HarnessError, NodeHandle
 from systems_under_test import wire
-from systems_under_test.seedkv.client import SeedKVClient
+from systems_under_test.seedkv.client import SET_PREFIX, NotSent, SeedKVClient
 from systems_under_test.seedkv.server import MODES
 
 PORT = 7100
@@ -75,6 +76,26 @@ class SeedKV:
 
     def client(self, cluster: Cluster) -> SeedKVClient:
         return SeedKVClient(self.port)
+
+    def collect(self, cluster: Cluster) -> dict[str, Any]:
+        """What each node holds locally at the end, owned or replicated. In seed mode this shows
+        where acknowledged writes went missing; in fixed mode, which replicas lag behind."""
+        replicas: dict[str, Any] = {}
+        for node in cluster.nodes:
+            client = self.client(cluster)
+            client.open(cluster, node)
+            try:
+                reply = client.call({"type": "dump"})
+                if reply.get("status") != "ok":
+                    raise OSError(reply.get("error"))
+                items = reply["items"]
+                elements = sorted(v for k, v in items.items() if k.startswith(SET_PREFIX))
+                replicas[node.name] = {"keys": len(items), "set_elements": elements}
+            except (OSError, NotSent) as e:
+                replicas[node.name] = {"error": str(e)}
+            finally:
+                client.close()
+        return {"mode": self.mode, "replicas": replicas}
 
     def teardown(self, cluster: Cluster) -> None:
         for node in cluster.nodes:
