@@ -1,0 +1,545 @@
+// faultline report: draws the timeline, charts and linearizability evidence from the JSON block
+// embedded in the page. History values are only ever put into the page as text (textContent,
+// canvas fillText), never parsed as HTML. Only what is visible is drawn, so 100,000 ops stay
+// smooth.
+(function () {
+  "use strict";
+
+  const data = JSON.parse(document.getElementById("report-data").textContent);
+  const C = data.calls;
+  const count = C.t0.length;
+  const END = Math.max(1, data.end);
+  const KIND_NAMES = ["ok", "fail", "info", "never completed"];
+  const css = getComputedStyle(document.documentElement);
+  const KIND_COLORS = ["--ok", "--fail", "--info", "--open"].map((v) => css.getPropertyValue(v).trim());
+  const LANE_H = 18, AXIS_H = 26, GUTTER = 76, BAR_H = 12;
+
+  // ---------- small helpers ----------
+
+  function el(tag, props, children) {
+    const node = document.createElement(tag);
+    if (props) {
+      for (const key of Object.keys(props)) {
+        if (key === "text") node.textContent = props[key];
+        else if (key === "className") node.className = props[key];
+        else if (key === "style") Object.assign(node.style, props[key]);
+        else if (key.startsWith("on")) node.addEventListener(key.slice(2), props[key]);
+        else node.setAttribute(key, props[key]);
+      }
+    }
+    for (const child of children || []) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    return node;
+  }
+
+  function show(value, limit) {
+    let text = value === undefined ? "" : JSON.stringify(value);
+    if (text === undefined) text = String(value);
+    if (limit && text.length > limit) text = text.slice(0, limit - 1) + "…";
+    return text;
+  }
+
+  function fmtTime(us) {
+    const s = us / 1e6;
+    if (Math.abs(s) >= 10) return s.toFixed(1) + " s";
+    if (Math.abs(s) >= 1) return s.toFixed(3) + " s";
+    return (us / 1000).toFixed(3) + " ms";
+  }
+
+  function fmtTick(us, step) {
+    const unit = step >= 1e6 ? [1e6, " s"] : step >= 1e3 ? [1e3, " ms"] : [1, " µs"];
+    const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(step / unit[0]) + 1e-9)));
+    return (us / unit[0]).toFixed(decimals) + unit[1];
+  }
+
+  function endOf(i) { return C.t1[i] >= 0 ? C.t1[i] : END; }
+
+  function setupCanvas(canvas) {
+    const ratio = window.devicePixelRatio || 1;
+    const width = canvas.clientWidth, height = canvas.clientHeight;
+    if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+      canvas.width = Math.round(width * ratio);
+      canvas.height = Math.round(height * ratio);
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    return { ctx: ctx, width: width, height: height };
+  }
+
+  function withAlpha(hex, alpha) {
+    let h = hex.replace("#", "");
+    if (h.length === 3) h = h.split("").map((c) => c + c).join("");
+    const n = parseInt(h, 16);
+    return "rgba(" + ((n >> 16) & 255) + "," + ((n >> 8) & 255) + "," + (n & 255) + "," + alpha + ")";
+  }
+
+  function niceStep(span, target) {
+    const raw = span / Math.max(1, target);
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 5, 10]) if (m * mag >= raw) return m * mag;
+    return 10 * mag;
+  }
+
+  // ---------- lanes: per process, calls sorted by start, with a running max of ends ----------
+  // A lane's calls normally do not overlap, but a malformed history may; the running max keeps
+  // the binary search for the first visible call correct either way.
+
+  const laneCount = data.lanes.length;
+  const lanes = [];
+  (function buildLanes() {
+    const sizes = new Int32Array(laneCount);
+    for (let i = 0; i < count; i++) sizes[C.lane[i]]++;
+    for (let l = 0; l < laneCount; l++) lanes.push({ ids: new Int32Array(sizes[l]), maxEnd: new Float64Array(sizes[l]) });
+    const fill = new Int32Array(laneCount);
+    for (let i = 0; i < count; i++) { const l = C.lane[i]; lanes[l].ids[fill[l]++] = i; }
+    for (const lane of lanes) {
+      const ids = Array.from(lane.ids).sort((a, b) => C.t0[a] - C.t0[b] || a - b);
+      lane.ids.set(ids);
+      let max = -Infinity;
+      for (let j = 0; j < ids.length; j++) { max = Math.max(max, endOf(ids[j])); lane.maxEnd[j] = max; }
+    }
+  })();
+
+  function firstVisible(lane, t) {
+    let lo = 0, hi = lane.ids.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (lane.maxEnd[mid] < t) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+
+  function callColor(i) {
+    if (data.lanes[C.lane[i]] === "nemesis") {
+      const color = data.faultColors[data.fs[C.f[i]]];
+      if (color) return color;
+    }
+    return KIND_COLORS[C.k[i]];
+  }
+
+  // ---------- timeline ----------
+
+  const canvas = document.getElementById("timeline");
+  const details = document.getElementById("details");
+  const pad = END * 0.01;
+  const view = { t0: -pad, t1: END + pad, y: 0 };
+  let selected = -1;
+  let drawn = 0;
+  let frameWanted = false;
+  let chartsTimer = null;
+
+  function xOf(t, width) { return GUTTER + ((t - view.t0) / (view.t1 - view.t0)) * (width - GUTTER); }
+  function tOf(x, width) { return view.t0 + ((x - GUTTER) / (width - GUTTER)) * (view.t1 - view.t0); }
+  function maxScrollY(height) { return Math.max(0, laneCount * LANE_H - (height - AXIS_H)); }
+
+  function drawTimeline() {
+    frameWanted = false;
+    const { ctx, width, height } = setupCanvas(canvas);
+    view.y = Math.min(Math.max(0, view.y), maxScrollY(height));
+    ctx.clearRect(0, 0, width, height);
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
+
+    const firstLane = Math.floor(view.y / LANE_H);
+    const lastLane = Math.min(laneCount - 1, Math.floor((view.y + height - AXIS_H) / LANE_H));
+    const laneTop = (l) => AXIS_H + l * LANE_H - view.y;
+
+    // Lane stripes, so a long row of bars can be followed by eye.
+    for (let l = firstLane; l <= lastLane; l++) {
+      if (l % 2 === 1) { ctx.fillStyle = "#f4f4f4"; ctx.fillRect(GUTTER, laneTop(l), width - GUTTER, LANE_H); }
+    }
+    // Faults shade every lane for as long as they are in force.
+    for (const fault of data.faults) {
+      if (fault.t1 < view.t0 || fault.t0 > view.t1) continue;
+      const x0 = Math.max(GUTTER, xOf(fault.t0, width)), x1 = Math.min(width, xOf(fault.t1, width));
+      ctx.fillStyle = withAlpha(fault.color, 0.18);
+      ctx.fillRect(x0, AXIS_H, Math.max(1, x1 - x0), height - AXIS_H);
+      ctx.fillStyle = withAlpha(fault.color, 0.9);
+      ctx.fillRect(x0, AXIS_H - 4, Math.max(1, x1 - x0), 4);
+    }
+
+    // Bars, batched by colour; several calls inside one pixel column of a lane draw once.
+    drawn = 0;
+    const batches = new Map();
+    const labels = [];
+    const scale = (width - GUTTER) / (view.t1 - view.t0);
+    for (let l = firstLane; l <= lastLane; l++) {
+      const lane = lanes[l];
+      const y = laneTop(l) + (LANE_H - BAR_H) / 2;
+      let lastEnd = -Infinity, lastColor = null;
+      for (let j = firstVisible(lane, view.t0); j < lane.ids.length; j++) {
+        const i = lane.ids[j];
+        if (C.t0[i] > view.t1) break;
+        const x0 = Math.max(GUTTER, GUTTER + (C.t0[i] - view.t0) * scale);
+        const x1 = Math.min(width, GUTTER + (endOf(i) - view.t0) * scale);
+        const w = Math.max(1, x1 - x0);
+        const color = callColor(i);
+        if (x0 + w <= lastEnd && color === lastColor) continue;
+        let batch = batches.get(color);
+        if (!batch) { batch = []; batches.set(color, batch); }
+        batch.push(x0, y, w);
+        lastEnd = Math.max(lastEnd, x0 + w); lastColor = color;
+        drawn++;
+        if (w > 48 && labels.length < 3000) labels.push(i, x0, y, w);
+      }
+    }
+    for (const [color, batch] of batches) {
+      ctx.fillStyle = color;
+      for (let b = 0; b < batch.length; b += 3) ctx.fillRect(batch[b], batch[b + 1], batch[b + 2], BAR_H);
+    }
+    ctx.fillStyle = "#fff";
+    for (let b = 0; b < labels.length; b += 4) {
+      const i = labels[b], x0 = labels[b + 1], y = labels[b + 2], w = labels[b + 3];
+      ctx.save();
+      ctx.beginPath(); ctx.rect(x0, y, w, BAR_H); ctx.clip();
+      ctx.fillStyle = C.k[i] === 2 ? "#222" : "#fff";
+      ctx.fillText(data.fs[C.f[i]] + " " + show(C.t1[i] >= 0 && C.k[i] === 0 ? C.cv[i] : C.iv[i], 80), x0 + 3, y + BAR_H / 2 + 0.5);
+      ctx.restore();
+    }
+    if (selected >= 0) {
+      const l = C.lane[selected];
+      if (l >= firstLane && l <= lastLane) {
+        const x0 = Math.max(GUTTER, xOf(C.t0[selected], width)), x1 = Math.min(width, xOf(endOf(selected), width));
+        ctx.strokeStyle = "#000"; ctx.lineWidth = 2;
+        ctx.strokeRect(x0 - 1, laneTop(l) + 1, Math.max(1, x1 - x0) + 2, LANE_H - 2);
+      }
+    }
+
+    // Gutter with lane names, and the time axis, drawn last so bars slide under them.
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, AXIS_H, GUTTER, height - AXIS_H);
+    ctx.fillStyle = "#333";
+    for (let l = firstLane; l <= lastLane; l++) {
+      const name = data.lanes[l];
+      ctx.fillText(name === "nemesis" ? "nemesis" : "p " + name, 4, laneTop(l) + LANE_H / 2, GUTTER - 8);
+    }
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, width, AXIS_H - 4);
+    ctx.strokeStyle = "#ccc"; ctx.lineWidth = 1;
+    ctx.beginPath(); ctx.moveTo(GUTTER, AXIS_H - 0.5); ctx.lineTo(width, AXIS_H - 0.5); ctx.stroke();
+    drawAxis(ctx, width, 0, AXIS_H - 4, view.t0, view.t1);
+    document.getElementById("view-range").textContent =
+      fmtTime(Math.max(0, view.t0)) + " – " + fmtTime(Math.min(END, view.t1)) + " · " + drawn + " ops drawn";
+    window.faultlineReport.drawn = drawn;
+    window.faultlineReport.frames++;
+  }
+
+  function drawAxis(ctx, width, top, height, t0, t1) {
+    const step = niceStep(t1 - t0, (width - GUTTER) / 110);
+    ctx.fillStyle = "#555"; ctx.strokeStyle = "#bbb";
+    ctx.textBaseline = "middle";
+    for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+      const x = GUTTER + ((t - t0) / (t1 - t0)) * (width - GUTTER);
+      ctx.beginPath(); ctx.moveTo(x + 0.5, top + height - 5); ctx.lineTo(x + 0.5, top + height); ctx.stroke();
+      ctx.fillText(fmtTick(t, step), x + 3, top + height / 2 - 2);
+    }
+  }
+
+  function requestDraw() {
+    if (!frameWanted) { frameWanted = true; requestAnimationFrame(drawTimeline); }
+    // Charts cost a pass over every call; redraw them once the zoom settles.
+    clearTimeout(chartsTimer);
+    chartsTimer = setTimeout(drawCharts, 150);
+  }
+
+  function zoomAt(factor, x) {
+    const width = canvas.clientWidth;
+    const t = tOf(x, width);
+    const minSpan = 10; // microseconds: past this there is nothing more to see
+    let span = Math.max(minSpan, (view.t1 - view.t0) * factor);
+    span = Math.min(span, (END + 2 * pad) * 4);
+    const frac = (x - GUTTER) / (width - GUTTER);
+    view.t0 = t - frac * span; view.t1 = view.t0 + span;
+    requestDraw();
+  }
+
+  function zoomTo(t0, t1) {
+    const margin = Math.max(10, (t1 - t0) * 0.15);
+    view.t0 = t0 - margin; view.t1 = t1 + margin;
+    requestDraw();
+  }
+
+  function hit(x, y) {
+    const width = canvas.clientWidth;
+    if (x < GUTTER || y < AXIS_H) return -1;
+    const l = Math.floor((y - AXIS_H + view.y) / LANE_H);
+    if (l < 0 || l >= laneCount) return -1;
+    const slack = 3 * (view.t1 - view.t0) / (width - GUTTER);
+    const t = tOf(x, width);
+    const lane = lanes[l];
+    let best = -1, bestDistance = Infinity;
+    for (let j = firstVisible(lane, t - slack); j < lane.ids.length; j++) {
+      const i = lane.ids[j];
+      if (C.t0[i] > t + slack) break;
+      const distance = t < C.t0[i] ? C.t0[i] - t : t > endOf(i) ? t - endOf(i) : 0;
+      if (distance <= slack && distance < bestDistance) { best = i; bestDistance = distance; }
+    }
+    return best;
+  }
+
+  function select(i) {
+    selected = i;
+    details.textContent = "";
+    if (i < 0) { details.appendChild(el("p", { className: "hint", text: "No operation there." })); requestDraw(); return; }
+    const rows = [
+      ["operation", data.fs[C.f[i]]],
+      ["outcome", KIND_NAMES[C.k[i]]],
+      ["process", data.lanes[C.lane[i]]],
+      ["node", C.n[i] >= 0 ? data.nodes[C.n[i]] : "—"],
+      ["invoked at", fmtTime(C.t0[i]) + "  (history index " + C.i0[i] + ")"],
+      ["completed at", C.t1[i] >= 0 ? fmtTime(C.t1[i]) + "  (history index " + C.i1[i] + ")" : "never"],
+      ["latency", C.t1[i] >= 0 ? fmtTime(C.t1[i] - C.t0[i]) : "—"],
+    ];
+    const table = el("table", null, rows.map((r) => el("tr", null, [el("td", { text: r[0] }), el("td", { text: String(r[1]) })])));
+    details.appendChild(table);
+    details.appendChild(el("div", { className: "hint", text: "invoke value" }));
+    details.appendChild(el("pre", { className: "op-value", text: show(C.iv[i]) }));
+    if (C.t1[i] >= 0) {
+      details.appendChild(el("div", { className: "hint", text: "completion value" }));
+      details.appendChild(el("pre", { className: "op-value", text: show(C.cv[i]) }));
+    }
+    if (C.e[i] !== null) {
+      details.appendChild(el("div", { className: "hint", text: "error" }));
+      details.appendChild(el("pre", { text: show(C.e[i]) }));
+    }
+    requestDraw();
+  }
+
+  function reveal(i) {
+    const height = canvas.clientHeight;
+    const top = C.lane[i] * LANE_H;
+    if (top < view.y || top + LANE_H > view.y + height - AXIS_H) view.y = top - (height - AXIS_H) / 2;
+    zoomTo(C.t0[i], endOf(i));
+    select(i);
+    canvas.scrollIntoView({ block: "center" });
+  }
+
+  (function bindTimeline() {
+    let drag = null;
+    canvas.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const rect = canvas.getBoundingClientRect();
+      if (e.shiftKey) { view.y += e.deltaY; requestDraw(); return; }
+      zoomAt(Math.pow(1.0015, e.deltaY), e.clientX - rect.left);
+    }, { passive: false });
+    canvas.addEventListener("pointerdown", (e) => {
+      canvas.setPointerCapture(e.pointerId);
+      drag = { x: e.clientX, y: e.clientY, t0: view.t0, t1: view.t1, vy: view.y, moved: false };
+    });
+    canvas.addEventListener("pointermove", (e) => {
+      if (!drag) return;
+      const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+      if (Math.abs(dx) + Math.abs(dy) > 3) { drag.moved = true; canvas.classList.add("dragging"); }
+      if (!drag.moved) return;
+      const dt = (dx / (canvas.clientWidth - GUTTER)) * (drag.t1 - drag.t0);
+      view.t0 = drag.t0 - dt; view.t1 = drag.t1 - dt; view.y = drag.vy - dy;
+      requestDraw();
+    });
+    canvas.addEventListener("pointerup", (e) => {
+      if (drag && !drag.moved) {
+        const rect = canvas.getBoundingClientRect();
+        select(hit(e.clientX - rect.left, e.clientY - rect.top));
+      }
+      drag = null; canvas.classList.remove("dragging");
+    });
+    canvas.addEventListener("keydown", (e) => {
+      const width = canvas.clientWidth, span = view.t1 - view.t0;
+      if (e.key === "+" || e.key === "=") zoomAt(0.5, (width + GUTTER) / 2);
+      else if (e.key === "-") zoomAt(2, (width + GUTTER) / 2);
+      else if (e.key === "ArrowLeft") { view.t0 -= span / 10; view.t1 -= span / 10; requestDraw(); }
+      else if (e.key === "ArrowRight") { view.t0 += span / 10; view.t1 += span / 10; requestDraw(); }
+      else return;
+      e.preventDefault();
+    });
+    document.getElementById("zoom-in").addEventListener("click", () => zoomAt(0.5, (canvas.clientWidth + GUTTER) / 2));
+    document.getElementById("zoom-out").addEventListener("click", () => zoomAt(2, (canvas.clientWidth + GUTTER) / 2));
+    document.getElementById("zoom-reset").addEventListener("click", () => { view.t0 = -pad; view.t1 = END + pad; view.y = 0; requestDraw(); });
+    window.addEventListener("resize", requestDraw);
+    const legend = document.getElementById("fault-legend");
+    const seen = new Set();
+    for (const fault of data.faults) {
+      if (seen.has(fault.name)) continue;
+      seen.add(fault.name);
+      legend.appendChild(el("i", { style: { background: withAlpha(fault.color, 0.5) } }));
+      legend.appendChild(document.createTextNode(fault.name));
+    }
+  })();
+
+  // ---------- latency and throughput, over the timeline's visible range ----------
+
+  function chartFrame(canvasId) {
+    const c = document.getElementById(canvasId);
+    const frame = setupCanvas(c);
+    const { ctx, width, height } = frame;
+    ctx.clearRect(0, 0, width, height);
+    ctx.font = "11px system-ui, sans-serif";
+    const t0 = Math.max(view.t0, -pad), t1 = Math.min(view.t1, END + pad);
+    frame.t0 = t0; frame.t1 = t1; frame.top = 8; frame.bottom = height - 22;
+    frame.x = (t) => GUTTER + ((t - t0) / (t1 - t0)) * (width - GUTTER - 8);
+    for (const fault of data.faults) {
+      if (fault.t1 < t0 || fault.t0 > t1) continue;
+      const x0 = Math.max(GUTTER, frame.x(fault.t0)), x1 = Math.min(width - 8, frame.x(fault.t1));
+      ctx.fillStyle = withAlpha(fault.color, 0.18);
+      ctx.fillRect(x0, frame.top, Math.max(1, x1 - x0), frame.bottom - frame.top);
+    }
+    ctx.strokeStyle = "#999";
+    ctx.beginPath(); ctx.moveTo(GUTTER, frame.top); ctx.lineTo(GUTTER, frame.bottom); ctx.lineTo(width - 8, frame.bottom); ctx.stroke();
+    const step = niceStep(t1 - t0, (width - GUTTER) / 110);
+    ctx.fillStyle = "#555"; ctx.textBaseline = "top";
+    for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) ctx.fillText(fmtTick(t, step), frame.x(t) + 2, frame.bottom + 4);
+    return frame;
+  }
+
+  function drawLatency() {
+    const f = chartFrame("latency");
+    const { ctx } = f;
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < count; i++) {
+      if (C.t1[i] < 0 || data.lanes[C.lane[i]] === "nemesis") continue;
+      const ms = Math.max(0.001, (C.t1[i] - C.t0[i]) / 1000);
+      lo = Math.min(lo, ms); hi = Math.max(hi, ms);
+    }
+    if (!isFinite(lo)) { ctx.fillText("no completed client operations", GUTTER + 10, f.top + 10); return; }
+    const l0 = Math.floor(Math.log10(lo)), l1 = Math.max(l0 + 1, Math.ceil(Math.log10(hi)));
+    const y = (ms) => f.bottom - ((Math.log10(Math.max(0.001, ms)) - l0) / (l1 - l0)) * (f.bottom - f.top);
+    ctx.textBaseline = "middle"; ctx.fillStyle = "#555"; ctx.strokeStyle = "#eee";
+    for (let p = l0; p <= l1; p++) {
+      ctx.fillText(Math.pow(10, p) + " ms", 4, y(Math.pow(10, p)));
+      ctx.beginPath(); ctx.moveTo(GUTTER, y(Math.pow(10, p)) + 0.5); ctx.lineTo(f.width - 8, y(Math.pow(10, p)) + 0.5); ctx.stroke();
+    }
+    for (const kind of [0, 2, 1]) {
+      ctx.fillStyle = withAlpha(KIND_COLORS[kind], 0.6);
+      for (let i = 0; i < count; i++) {
+        if (C.k[i] !== kind || C.t1[i] < 0 || C.t0[i] < f.t0 || C.t0[i] > f.t1) continue;
+        if (data.lanes[C.lane[i]] === "nemesis") continue;
+        ctx.fillRect(f.x(C.t0[i]) - 1, y((C.t1[i] - C.t0[i]) / 1000) - 1, 2, 2);
+      }
+    }
+  }
+
+  function drawThroughput() {
+    const f = chartFrame("throughput");
+    const { ctx } = f;
+    const buckets = Math.max(10, Math.floor((f.width - GUTTER) / 6));
+    const span = (f.t1 - f.t0) / buckets;
+    const counts = [new Float64Array(buckets), new Float64Array(buckets), new Float64Array(buckets)];
+    for (let i = 0; i < count; i++) {
+      if (C.t1[i] < 0 || C.t1[i] < f.t0 || C.t1[i] >= f.t1 || data.lanes[C.lane[i]] === "nemesis") continue;
+      counts[C.k[i] === 3 ? 2 : C.k[i]][Math.floor((C.t1[i] - f.t0) / span)]++;
+    }
+    let max = 1;
+    const perSecond = 1e6 / span;
+    for (const series of counts) for (let b = 0; b < buckets; b++) { series[b] *= perSecond; max = Math.max(max, series[b]); }
+    const step = niceStep(max, 4);
+    const top = Math.ceil(max / step) * step;
+    const y = (v) => f.bottom - (v / top) * (f.bottom - f.top);
+    ctx.textBaseline = "middle"; ctx.fillStyle = "#555"; ctx.strokeStyle = "#eee";
+    for (let v = 0; v <= top; v += step) {
+      ctx.fillText(String(Math.round(v)), 4, y(v));
+      ctx.beginPath(); ctx.moveTo(GUTTER, y(v) + 0.5); ctx.lineTo(f.width - 8, y(v) + 0.5); ctx.stroke();
+    }
+    counts.forEach((series, kind) => {
+      ctx.strokeStyle = KIND_COLORS[kind]; ctx.lineWidth = 1.5; ctx.beginPath();
+      for (let b = 0; b < buckets; b++) {
+        const x = f.x(f.t0 + (b + 0.5) * span);
+        if (b === 0) ctx.moveTo(x, y(series[b])); else ctx.lineTo(x, y(series[b]));
+      }
+      ctx.stroke();
+    });
+    ctx.lineWidth = 1;
+  }
+
+  function drawCharts() {
+    drawLatency();
+    drawThroughput();
+  }
+
+  // ---------- linearizability evidence ----------
+
+  function drawEvidence(ev) {
+    const section = document.getElementById("evidence-section");
+    const box = document.getElementById("evidence");
+    section.hidden = false;
+    const facts = [["model", ev.model], ["key", ev.key], ["reason", ev.reason]];
+    box.appendChild(el("table", null, facts.filter((f) => f[1] !== null && f[1] !== undefined).map((f) =>
+      el("tr", null, [el("th", { text: f[0] }), el("td", { text: typeof f[1] === "string" ? f[1] : show(f[1]) })]))));
+
+    const describe = (op) => op.f + " " + show(op.iv, 60) + (op.type !== "invoke" ? " → " + op.type + " " + show(op.cv, 60) : " (never completed)");
+    box.appendChild(el("h3", { text: "Operation that could not be linearized" }));
+    box.appendChild(el("ul", null, ev.failed.map((op) => el("li", null, [
+      "process " + show(op.process) + ": " + (op.text !== undefined ? show(op.text) : describe(op)),
+    ]))));
+
+    if (ev.window.length) {
+      box.appendChild(el("h3", { text: "Failing window (" + ev.window.length + " operations; outlined: could not be placed)" }));
+      box.appendChild(windowTimeline(ev.window, describe));
+    }
+    if (ev.hasStateBefore) {
+      box.appendChild(el("h3", { text: "Model state before the failed operation" }));
+      box.appendChild(el("pre", { text: show(ev.stateBefore) }));
+    }
+    if (ev.prefix) {
+      const p = ev.prefix;
+      box.appendChild(el("h3", { text: "Longest linearizable prefix (" + (p.rows.length + p.omitted) + " operations, longest of " + p.count + " tried)" }));
+      if (p.omitted) box.appendChild(el("p", { className: "hint", text: p.omitted + " earlier operations not shown." }));
+      const rows = p.rows.map((row, n) => {
+        const tr = el("tr", { className: row.call >= 0 ? "jump" : "" }, [
+          el("td", { text: String(p.omitted + n + 1) }),
+          el("td", { text: show(row.op, 160) }),
+          el("td", { text: show(row.state, 160) }),
+        ]);
+        if (row.call >= 0) tr.addEventListener("click", () => reveal(row.call));
+        return tr;
+      });
+      box.appendChild(el("table", { className: "prefix" }, [
+        el("tr", null, [el("th", { text: "#" }), el("th", { text: "operation" }), el("th", { text: "state after" })]),
+      ].concat(rows)));
+    }
+  }
+
+  function windowTimeline(ops, describe) {
+    const processes = [];
+    for (const op of ops) { const key = show(op.process); if (!processes.includes(key)) processes.push(key); }
+    let t0 = Infinity, t1 = -Infinity;
+    for (const op of ops) { t0 = Math.min(t0, op.t0); t1 = Math.max(t1, op.t1 >= 0 ? op.t1 : op.t0); }
+    const span = Math.max(1, t1 - t0);
+    const box = el("div", { className: "win", style: { height: (processes.length * 24 + 8) + "px" } });
+    processes.forEach((p, n) => box.appendChild(el("div", { className: "lane-label", text: "p " + p, style: { top: (n * 24 + 8) + "px" } })));
+    for (const op of ops) {
+      if (op.text !== undefined) continue;
+      const end = op.t1 >= 0 ? op.t1 : t1;
+      const left = ((op.t0 - t0) / span) * 100, width = Math.max(0.6, ((end - op.t0) / span) * 100);
+      const kind = op.type === "ok" ? 0 : op.type === "fail" ? 1 : op.type === "invoke" ? 3 : 2;
+      const bar = el("div", {
+        className: "bar k" + kind + (op.failed ? " failed" : ""),
+        text: describe(op),
+        title: describe(op) + "  [" + fmtTime(op.t0) + " – " + (op.t1 >= 0 ? fmtTime(op.t1) : "never") + "]",
+        style: { left: "calc(60px + (100% - 64px) * " + (left / 100) + ")", width: "calc((100% - 64px) * " + (width / 100) + ")", top: (processes.indexOf(show(op.process)) * 24 + 5) + "px" },
+      });
+      if (op.call >= 0) bar.addEventListener("click", () => reveal(op.call));
+      box.appendChild(bar);
+    }
+    return box;
+  }
+
+  // ---------- start ----------
+
+  window.faultlineReport = {
+    ready: false, drawn: 0, frames: 0, count: count,
+    // For tests and benchmarks: where call i is drawn, in page coordinates (null if off-view).
+    locate: function (i) {
+      const rect = canvas.getBoundingClientRect();
+      const width = canvas.clientWidth;
+      const top = AXIS_H + C.lane[i] * LANE_H - view.y;
+      if (top < AXIS_H || top + LANE_H > canvas.clientHeight) return null;
+      const x0 = Math.max(GUTTER, xOf(C.t0[i], width)), x1 = Math.min(width, xOf(endOf(i), width));
+      if (x1 < GUTTER || x0 > width) return null;
+      return { x: rect.left + (x0 + x1) / 2, y: rect.top + top + LANE_H / 2 };
+    },
+    findCall: function (index) {
+      for (let i = 0; i < count; i++) if (C.i0[i] === index || C.i1[i] === index) return i;
+      return -1;
+    },
+    zoomTo: zoomTo,
+    reveal: reveal,
+  };
+  drawTimeline();
+  window.faultlineReport.ready = true;
+  window.faultlineReport.readyAt = performance.now();
+  setTimeout(drawCharts, 0);
+  if (data.evidence) drawEvidence(data.evidence);
+})();
