@@ -1,0 +1,62 @@
+"""Election safety (Raft section 5.2): at most one leader is elected in any term.
+
+It reads the leader events the nodes export, gathered by the system's `collect(cluster)` and
+passed in `options["system_data"]`:
+
+    {"nodes": {node: {"events": [{"event": "leader", "node": "n1", "term": 3, "wall": ...}, ...],
+                      ...}},
+     "unreachable": {node: "why"}}
+
+Each node writes its own "I became leader of term t" event to disk before acting as leader, so
+the events survive kills. Anomaly: `multiple-leaders-in-term`, with the terms and their leaders.
+A node with no event list at all (down and its disk unreadable) makes a clean result `unknown`:
+its events might hold the second leader.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Mapping, Sequence
+
+from harness.history import Op
+
+
+def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    options = options or {}
+    max_examples = int(options.get("max_examples", 20))
+    data = options.get("system_data") or {}
+    nodes: Mapping[str, Any] = data.get("nodes") or {}
+    if not nodes:
+        return {"valid": "unknown", "reason": "no leader events: the system's collect() gave no nodes"}
+
+    leaders: dict[int, set[str]] = defaultdict(set)
+    elections = 0
+    missing = sorted(set(data.get("unreachable") or {}) - {n for n, d in nodes.items() if d.get("events") is not None})
+    for name, dump in nodes.items():
+        for event in dump.get("events") or ():
+            if event.get("event") == "leader":
+                leaders[int(event["term"])].add(str(event.get("node", name)))
+                elections += 1
+
+    violations = [{"term": term, "leaders": sorted(names)} for term, names in sorted(leaders.items()) if len(names) > 1]
+    result: dict[str, Any] = {
+        "valid": not violations,
+        "elections": elections,
+        "terms_with_a_leader": len(leaders),
+        "highest_term": max(leaders, default=0),
+        "violation_count": len(violations),
+        "violations": violations[:max_examples],
+    }
+    if violations:
+        first = violations[0]
+        result["reason"] = (
+            f"{len(violations)} terms had more than one leader; term {first['term']}: {', '.join(first['leaders'])}"
+        )
+        result["anomalies"] = ["multiple-leaders-in-term"]
+    elif missing:
+        result["valid"] = "unknown"
+        result["reason"] = f"no leader events from {', '.join(missing)}; one of them may have led a term twice over"
+        result["nodes_without_events"] = missing
+    else:
+        result["reason"] = f"one leader in each of {len(leaders)} terms ({elections} elections, {len(nodes)} nodes)"
+    return result

@@ -1,0 +1,111 @@
+"""raftkv's lifecycle for the harness: start a node, wait for it, build clients, collect dumps."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.seams import Cluster, HarnessError, NodeHandle
+from systems_under_test import wire
+from systems_under_test.raftkv.client import RaftKVClient
+from systems_under_test.raftkv.modes import MODES
+from systems_under_test.storage import DurableLog
+
+PORT = 7400
+START_TIMEOUT = 30.0  # a node's Python start-up plus log replay, on a loaded 2-core machine
+DUMP_TIMEOUT = 10.0
+
+
+class RaftKV:
+    name = "raftkv"
+    modes = MODES
+    workloads = ("register",)
+    capabilities = frozenset({"kill", "pause", "clock"})
+    description = (
+        "Raft-replicated key-value store (read/write/cas per key, reads through the log). Buggy modes: "
+        "majority-excl-self (2 of 4 is a majority), no-prevlog-check (followers append blindly), "
+        "vote-reset-on-heartbeat (two votes in a term), no-persist (term/vote/log in memory only), "
+        "local-reads (any node answers reads from its own state)."
+    )
+
+    def __init__(self, mode: str = MODES[0]):
+        if mode not in MODES:
+            raise HarnessError(f"raftkv has no mode {mode!r}; choose one of {', '.join(MODES)}")
+        self.mode = mode
+        self.port = PORT
+
+    def setup(self, cluster: Cluster) -> None:
+        """Nothing to install: the server is this package, run by the harness's own Python."""
+
+    def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
+        argv = [sys.executable, "-m", "systems_under_test.raftkv.server", "--id", node.name]
+        argv += ["--listen", f"{node.address}:{self.port}", "--mode", self.mode, "--data-dir", str(node.data_dir)]
+        for peer in cluster.nodes:
+            if peer.name != node.name:
+                argv += ["--peer", f"{peer.name}={peer.address}:{self.port}"]
+        return argv
+
+    def start(self, cluster: Cluster, node: NodeHandle) -> None:
+        node.spawn(self.argv(cluster, node))
+        deadline = time.monotonic() + START_TIMEOUT
+        last_error = "no attempt yet"
+        while time.monotonic() < deadline:
+            if not node.is_running():
+                raise HarnessError(f"raftkv on {node.name} exited during start-up; see {node.log_dir}/server.log")
+            try:
+                if self.call(cluster, node, {"type": "ping"}, 1.0).get("id") == node.name:
+                    return
+                last_error = "unexpected reply to ping"
+            except wire.WireError as e:
+                last_error = str(e)
+            time.sleep(0.05)
+        raise HarnessError(
+            f"raftkv on {node.name} did not answer a ping on port {self.port} within {START_TIMEOUT:.0f}s "
+            f"(last error: {last_error}); see {node.log_dir}/server.log"
+        )
+
+    def call(self, cluster: Cluster, node: NodeHandle, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """One request to a node on a fresh connection from the client side."""
+        conn = wire.Connection(node.address, self.port, timeout, opener=lambda t: cluster.connect(node, self.port, t))
+        try:
+            return conn.call(message)
+        finally:
+            conn.close()
+
+    def client(self, cluster: Cluster) -> RaftKVClient:
+        return RaftKVClient(self.port)
+
+    def collect(self, cluster: Cluster) -> dict[str, Any]:
+        """Each node's committed log and leader events, for `log-agreement` and
+        `election-safety`. A node that cannot answer is listed under `unreachable`."""
+        nodes: dict[str, Any] = {}
+        unreachable: dict[str, str] = {}
+        for node in cluster.nodes:
+            try:
+                nodes[node.name] = self.call(cluster, node, {"type": "dump"}, DUMP_TIMEOUT)
+            except wire.WireError as e:
+                unreachable[node.name] = str(e)
+                events = self.events_from_disk(node)
+                if events is not None:
+                    nodes[node.name] = {"id": node.name, "events": events, "committed": None}
+        return {"system": self.name, "mode": self.mode, "nodes": nodes, "unreachable": unreachable}
+
+    @staticmethod
+    def events_from_disk(node: NodeHandle) -> list[Any] | None:
+        """A down node's leader events, read from its data directory (None if unreadable)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "events.log"
+            try:
+                node.get_file(str(node.data_dir / "events.log"), copy)
+            except OSError:
+                return None
+            events = DurableLog(copy, sync=False)
+            events.close()
+            return events.records
+
+    def teardown(self, cluster: Cluster) -> None:
+        for node in cluster.nodes:
+            node.stop()
