@@ -191,6 +191,7 @@ class NemesisPackage:
 
     name: str
     nemesis: Nemesis
+    fs: frozenset[str]  # the op `f`s this package's nemesis handles
     generator: Any  # nemesis ops for the main phase
     final_generator: Any | None  # heal/recover ops before the final phase
     # fault f -> {"start": f that begins the interval, "stop": f that ends it, "color": css}

@@ -1,0 +1,317 @@
+"""The `faultline` command line: test, analyze, systems, cleanup (and report, serve).
+
+Exit codes everywhere: 0 valid, 1 invalid, 2 unknown, 3 the harness itself failed or the input
+was bad. Bad input gets one line naming the file, line or option; `--debug` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from harness import plugins, store
+from harness.history import HistoryError
+from harness.runner import (
+    EXIT_HARNESS,
+    RunStatus,
+    TestSpec,
+    analyze,
+    checker_specs,
+    exit_code_for,
+    run_test,
+)
+from harness.seams import HarnessError, NemesisOptions
+
+VERDICT_STYLE = {True: ("valid", "bold green"), False: ("INVALID", "bold red"), "unknown": ("unknown", "bold yellow")}
+
+
+def _verdict(valid: Any) -> tuple[str, str]:
+    return VERDICT_STYLE.get(valid, ("unknown", "bold yellow"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def main_group(ctx: click.Context, debug: bool) -> None:
+    """faultline: start a real cluster, break it on purpose, and check what it promised."""
+    ctx.obj = {"debug": debug}
+
+
+def _csv(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@main_group.command("test")
+@click.option("--system", required=True, help="System under test (see `faultline systems`).")
+@click.option("--mode", default=None, help="The system's mode; default: its first (correct or seed) mode.")
+@click.option("--workload", required=True, help="Workload, e.g. set or register.")
+@click.option("--nemesis", default="", callback=_csv, help="Faults to inject, comma-separated, e.g. kill,partition.")
+@click.option("--nodes", default=3, show_default=True, type=click.IntRange(1, 50))
+@click.option("--concurrency", default=5, show_default=True, type=click.IntRange(1, 1000), help="Client processes.")
+@click.option("--time-limit", default=30.0, show_default=True, type=click.FloatRange(0.1), help="Seconds of the main phase.")
+@click.option("--rate", default=100.0, show_default=True, type=click.FloatRange(0), help="Client ops/s over all clients (0: unthrottled).")
+@click.option("--nemesis-interval", default=5.0, show_default=True, type=click.FloatRange(0.1), help="Mean seconds between fault events.")
+@click.option("--seed", default=None, type=int, help="Seed for workload and fault schedules; default: random (saved in test.json).")
+@click.option("--runtime", default="local", show_default=True)
+@click.option("--store", "store_dir", default="store", show_default=True, type=click.Path(file_okay=False))
+@click.option("--name", default=None, help="Test name (store folder); default: system-mode-workload.")
+def test_command(store_dir: str, **kw: Any) -> None:
+    """Run one test against a real cluster and print the verdict."""
+    if kw["seed"] is None:
+        kw["seed"] = secrets.randbelow(2**31)
+    spec = TestSpec(store=store_dir, **kw)
+    console = Console(stderr=False)
+    status = RunStatus()
+    console.print(
+        f"[bold]faultline[/] {spec.system} ({spec.mode or 'default mode'}) · {spec.workload} · "
+        f"nemesis {','.join(spec.nemesis) or 'none'} · {spec.nodes} nodes · seed {spec.seed}"
+    )
+    with Live(_ProgressView(status), console=console, refresh_per_second=4, transient=True):
+        outcome = run_test(spec, status)
+    _print_summary(console, outcome.results, outcome.run_dir)
+    sys.exit(outcome.exit_code)
+
+
+class _ProgressView:
+    """Rendered by rich on every refresh, straight from the runner's live status."""
+
+    def __init__(self, status: RunStatus):
+        self.status = status
+
+    def __rich__(self) -> Table:
+        s = self.status
+        table = Table.grid(padding=(0, 2))
+        elapsed = time.monotonic() - s.started if s.started else 0.0
+        rate = s.invoked / elapsed if elapsed > 0 else 0.0
+        table.add_row("phase", s.phase)
+        if s.started:
+            table.add_row("elapsed", f"{min(elapsed, s.time_limit):5.1f} s of {s.time_limit:g} s" if s.phase == "running" else f"{elapsed:5.1f} s")
+            table.add_row("ops", f"{s.invoked} invoked · {rate:,.0f} ops/s")
+            table.add_row("outcomes", f"[green]{s.ok} ok[/] · [yellow]{s.fail} fail[/] · [red]{s.info} info[/]")
+            table.add_row("faults", "; ".join(f"{k}: {v}" for k, v in s.faults.items()) or "none active")
+        return table
+
+
+def _print_summary(console: Console, results: dict[str, Any], run_dir: Path | None) -> None:
+    word, style = _verdict(results.get("valid"))
+    stats = results.get("stats", {})
+    console.print(f"[{style}]{word}[/]  {results.get('reason', '')}")
+    if stats:
+        console.print(
+            f"  {stats.get('ops', 0)} ops in {stats.get('duration_s', 0):.1f} s: "
+            f"{stats.get('ok', 0)} ok, {stats.get('fail', 0)} fail, {stats.get('info', 0)} info; "
+            f"{stats.get('nemesis_events', 0)} nemesis events"
+        )
+    for name, result in results.get("checkers", {}).items():
+        cword, cstyle = _verdict(result.get("valid"))
+        figures = ", ".join(f"{k.removesuffix('_count')} {v}" for k, v in result.items() if k.endswith("_count"))
+        console.print(f"  [{cstyle}]{cword}[/] {name}: {result.get('reason', '')}" + (f" ({figures})" if figures else ""))
+        lost = result.get("lost")
+        if lost:
+            shown = ", ".join(map(str, lost[:20])) + (f", … ({len(lost)} in all)" if len(lost) > 20 else "")
+            console.print(f"    lost: {shown}")
+    if run_dir is not None:
+        console.print(f"  results: {run_dir / store.RESULTS_FILE}")
+        report = run_dir / store.REPORT_FILE
+        if report.exists():
+            console.print(f"  report:  {report}")
+
+
+@main_group.command("analyze")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--checker", "checker_names", multiple=True, help="Checker to run (repeatable); default: the run's own.")
+@click.option("--model", default=None, help="Model for the linearizable checker, e.g. cas-register.")
+@click.option("--failed-cas", type=click.Choice(["absent", "observed"]), default=None, help="How to read a failed cas.")
+@click.option("--keyed", is_flag=True, default=None, help="Values are [key, value] pairs: check each key alone.")
+@click.option("--time-limit", type=click.FloatRange(0), default=None, help="Seconds a checker may search before saying unknown.")
+@click.option("--memory-limit", type=int, default=None, help="Bytes a checker may use before saying unknown.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write results (and a report) here.")
+def analyze_command(paths: Sequence[Path], checker_names: Sequence[str], as_json: bool, out: Path | None, **opts: Any) -> None:
+    """Re-check stored runs or history files (JSONL or Jepsen EDN); one verdict line per file."""
+    checker_options = {k: v for k, v in opts.items() if v is not None}
+    worst = 0
+    for path in paths:
+        code = _analyze_one(path, checker_names, checker_options, as_json, out if len(paths) == 1 else (out / path.stem if out else None))
+        worst = _worse(worst, code)
+    sys.exit(worst)
+
+
+def _worse(a: int, b: int) -> int:
+    """The exit code that says more: harness error > invalid > unknown > valid."""
+    rank = {0: 0, 2: 1, 1: 2, 3: 3}
+    return a if rank.get(a, 3) >= rank.get(b, 3) else b
+
+
+def _analyze_one(path: Path, checker_names: Sequence[str], options: dict[str, Any], as_json: bool, out: Path | None) -> int:
+    started = time.monotonic()
+    try:
+        history_path, run_dir = store.resolve_history(path)
+        system_data = None
+        if checker_names:
+            checkers = {name: dict(options) for name in checker_names}
+        elif run_dir is not None:
+            checkers, system_data = _run_checkers(run_dir, options)
+        else:
+            raise HarnessError(f"{path}: a bare history file needs --checker (known: {', '.join(plugins.names('checker'))})")
+        results = analyze(history_path, checkers, system_data)
+    except (HarnessError, HistoryError) as e:
+        results = {"valid": "unknown", "reason": str(e), "harness_error": True}
+        results["exit_code"] = exit_code_for(results)
+        _print_file_verdict(path, results, as_json, time.monotonic() - started)
+        return EXIT_HARNESS
+    target = out or run_dir
+    if target is not None:
+        target.mkdir(parents=True, exist_ok=True)
+        store.write_json(target / store.RESULTS_FILE, results)
+        _report_for(history_path, results, target)
+    _print_file_verdict(path, results, as_json, time.monotonic() - started)
+    return results["exit_code"]
+
+
+def _run_checkers(run_dir: Path, options: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], Any]:
+    """The checkers a stored run was judged by, with the command line's options on top."""
+    test = store.read_json(run_dir / store.TEST_FILE)
+    workload = plugins.load("workload", test["workload"])()
+    system = plugins.load("system", test["system"])(test["mode"])
+    checkers = {name: {**opts, **options} for name, opts in checker_specs(workload, system).items()}
+    system_file = run_dir / store.SYSTEM_FILE
+    return checkers, (store.read_json(system_file) if system_file.exists() else None)
+
+
+def _report_for(history_path: Path, results: dict[str, Any], out_dir: Path) -> None:
+    try:
+        from harness.report import write_report_for
+    except ImportError:
+        return
+    write_report_for(history_path, results, out_dir)
+
+
+def _print_file_verdict(path: Path, results: dict[str, Any], as_json: bool, seconds: float) -> None:
+    if as_json:
+        click.echo(json.dumps({"file": str(path), "seconds": round(seconds, 4), **results}, default=repr))
+        return
+    word, _ = _verdict(results.get("valid"))
+    line = f"{path}: {word} ({seconds:.3f} s) {results.get('reason', '')}"
+    click.echo(line, err=bool(results.get("harness_error")))
+
+
+@main_group.command("systems")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def systems_command(as_json: bool) -> None:
+    """List systems (modes, workloads, faults), workloads, nemeses and checkers."""
+    catalogue = catalogue_of_plugins()
+    if as_json:
+        click.echo(json.dumps(catalogue, indent=2, default=repr))
+        return
+    console = Console()
+    table = Table(title="systems", title_justify="left")
+    for col in ("system", "modes", "workloads", "faults", "about"):
+        table.add_column(col)
+    for s in catalogue["systems"]:
+        table.add_row(s["name"], ", ".join(s["modes"]), ", ".join(s["workloads"]), ", ".join(s["capabilities"]), s["description"])
+    console.print(table)
+    for kind in ("workloads", "nemeses", "checkers"):
+        rows = catalogue[kind]
+        console.print(f"[bold]{kind}[/]: " + ", ".join(r["name"] + ("" if "error" not in r else " (broken)") for r in rows))
+
+
+def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
+    """What `faultline systems` shows; a plug-in that fails to load is listed with its error."""
+    out: dict[str, list[dict[str, Any]]] = {"systems": [], "workloads": [], "nemeses": [], "checkers": [], "runtimes": []}
+    for name in plugins.names("system"):
+        try:
+            cls = plugins.load("system", name)
+            out["systems"].append({
+                "name": name, "modes": list(cls.modes), "default_mode": cls.modes[0],
+                "workloads": list(cls.workloads), "capabilities": sorted(cls.capabilities),
+                "description": getattr(cls, "description", ""),
+            })
+        except HarnessError as e:
+            out["systems"].append({"name": name, "error": str(e)})
+    for name in plugins.names("workload"):
+        try:
+            w = plugins.load("workload", name)()
+            out["workloads"].append({"name": name, "checkers": sorted(w.checkers()), "description": w.description})
+        except HarnessError as e:
+            out["workloads"].append({"name": name, "error": str(e)})
+    every_fault = frozenset({"kill", "pause", "clock", "disk"})
+    sample = NemesisOptions(seed=0, nodes=["n1", "n2", "n3"], interval=5.0, capabilities=every_fault)
+    for name in plugins.names("nemesis"):
+        try:
+            p = plugins.load("nemesis", name)(sample)
+            out["nemeses"].append({"name": name, "fs": sorted(p.fs), "options": dict(p.options)})
+        except HarnessError as e:
+            out["nemeses"].append({"name": name, "error": str(e)})
+    for name in plugins.names("checker"):
+        entry: dict[str, Any] = {"name": name}
+        try:
+            doc = (plugins.load("checker", name).__doc__ or "").strip().splitlines()
+            entry["description"] = doc[0] if doc else ""
+        except HarnessError as e:
+            entry["error"] = str(e)
+        out["checkers"].append(entry)
+    out["runtimes"] = [{"name": n} for n in plugins.names("runtime")]
+    return out
+
+
+@main_group.command("cleanup")
+@click.option("--runtime", default="local", show_default=True)
+def cleanup_command(runtime: str) -> None:
+    """Remove what crashed runs left behind: namespaces, their processes, guard routes."""
+    removed = plugins.load("runtime", runtime)().cleanup()
+    for line in removed:
+        click.echo(f"removed {line}")
+    click.echo(f"{len(removed)} leftover resources removed" if removed else "nothing to clean up")
+
+
+def _add_report_commands() -> None:
+    try:
+        from harness.report.commands import report_command, serve_command
+    except ImportError:
+        return
+    main_group.add_command(report_command, "report")
+    main_group.add_command(serve_command, "serve")
+
+
+_add_report_commands()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: maps every failure to exit 3 with one clear line (traceback with --debug)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        main_group.main(args, prog_name="faultline", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        # Click's own exit code for usage errors (2) would read as "unknown" here.
+        e.show()
+        sys.exit(EXIT_HARNESS)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_HARNESS)
+    except (HarnessError, HistoryError) as e:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"faultline: error: {e}", err=True)
+        sys.exit(EXIT_HARNESS)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_HARNESS)
+    except Exception as e:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"faultline: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
+        sys.exit(EXIT_HARNESS)

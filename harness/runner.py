@@ -1,0 +1,550 @@
+"""Runs one test: spec -> cluster -> clients and nemesis driven by the generator -> history ->
+checkers -> results.json -> exit code.
+
+The interpreter is a single loop on the main thread, in the manner of Jepsen's: it asks the
+generator for the next op, hands it to the thread that owns the op's process (one worker thread per
+client, one for the nemesis), and feeds every completion back. Only the loop touches the generator,
+the context and the journal, so none of them needs a lock, and the journal's order is the order in
+which the controller saw things happen.
+
+Whatever ends the run (the schedule, an exception, Ctrl-C, SIGTERM), the `finally` path heals the
+nemeses, stops the system and destroys the cluster; the journal on disk already has every op.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from harness import plugins, store
+from harness.generator.combinators import any_of, clients, nemesis, phases, stagger, time_limit
+from harness.generator.core import PENDING, Context
+from harness.history import INFO, NEMESIS, HistoryWriter, Op, read_history
+from harness.seams import (
+    Cluster,
+    HarnessError,
+    NemesisOptions,
+    NemesisPackage,
+    System,
+    Workload,
+    WorkloadOptions,
+)
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_HARNESS = 0, 1, 2, 3
+
+
+@dataclass
+class TestSpec:
+    """Everything needed to run (and re-run) a test; saved as test.json."""
+
+    system: str
+    workload: str
+    mode: str | None = None
+    nemesis: list[str] = field(default_factory=list)
+    nodes: int = 3
+    concurrency: int = 5
+    time_limit: float = 30.0
+    seed: int = 0
+    rate: float = 100.0  # client ops/s over all clients; 0 = as fast as they go
+    nemesis_interval: float = 5.0
+    runtime: str = "local"
+    store: str = "store"
+    name: str | None = None
+    final_timeout: float = 120.0  # for the heal and final-read phases after the time limit
+
+    def test_name(self) -> str:
+        return self.name or f"{self.system}-{self.mode}-{self.workload}"
+
+    def node_names(self) -> list[str]:
+        return [f"n{i + 1}" for i in range(self.nodes)]
+
+
+@dataclass
+class RunStatus:
+    """Live figures for a progress display; written by the runner's loop, read by anyone."""
+
+    phase: str = "starting"
+    started: float = 0.0  # monotonic seconds when clients started
+    time_limit: float = 0.0
+    invoked: int = 0
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    faults: dict[str, str] = field(default_factory=dict)  # package -> what it is doing now
+    run_dir: Path | None = None
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    run_dir: Path | None
+    results: dict[str, Any]
+
+
+class _Interrupted(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
+
+
+def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
+    """Run one test end to end. Raises HarnessError for bad input found before anything started."""
+    status = status or RunStatus()
+    system_cls = plugins.load("system", spec.system)
+    mode = spec.mode or system_cls.modes[0]
+    if mode not in system_cls.modes:
+        raise HarnessError(f"--mode {mode!r}: {spec.system} has modes {', '.join(system_cls.modes)}")
+    spec.mode = mode
+    if spec.workload not in system_cls.workloads:
+        raise HarnessError(
+            f"--workload {spec.workload!r}: {spec.system} supports {', '.join(system_cls.workloads)}"
+        )
+    workload: Workload = plugins.load("workload", spec.workload)()
+    nemesis_factories = {name: plugins.load("nemesis", name) for name in spec.nemesis}
+    runtime = plugins.load("runtime", spec.runtime)()
+    if spec.nodes < 1 or spec.concurrency < 1:
+        raise HarnessError("--nodes and --concurrency must be at least 1")
+    runtime.check_prerequisites()
+
+    system: System = system_cls(mode)
+    node_names = spec.node_names()
+    nemesis_options = NemesisOptions(
+        seed=spec.seed,
+        nodes=node_names,
+        interval=spec.nemesis_interval,
+        capabilities=frozenset(system.capabilities),
+    )
+    packages = [factory(nemesis_options) for factory in nemesis_factories.values()]
+
+    started_at = datetime.now(timezone.utc)
+    run_dir = store.new_run_dir(Path(spec.store), spec.test_name(), started_at)
+    status.run_dir = run_dir
+    prefix = runtime.new_prefix() if hasattr(runtime, "new_prefix") else f"fl-{os.getpid()}"
+    test_doc = {
+        **asdict(spec),
+        "name": spec.test_name(),
+        "nodes": node_names,
+        "started_at": started_at.isoformat().replace("+00:00", "Z"),
+        "prefix": prefix,
+        "nemesis_draw": {fault: dict(how) for p in packages for fault, how in p.draw.items()},
+        "python": sys.version.split()[0],
+    }
+    store.write_json(run_dir / store.TEST_FILE, test_doc)
+    log = _run_logger(run_dir, prefix)
+    log.info("test %s in %s (prefix %s, seed %s)", spec.test_name(), run_dir, prefix, spec.seed)
+
+    journal = HistoryWriter(run_dir / store.HISTORY_FILE)
+    results: dict[str, Any]
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupted)
+    cluster: Cluster | None = None
+    try:
+        try:
+            status.phase = "starting cluster"
+            cluster = runtime.create(run_dir, node_names, prefix)
+            log.info("cluster up: %s", ", ".join(f"{n.name}={n.address}" for n in cluster.nodes))
+            system.setup(cluster)
+            for node in cluster.nodes:
+                system.start(cluster, node)
+            for package in packages:
+                package.nemesis.setup(cluster, system)
+            workload_options = WorkloadOptions(
+                seed=spec.seed, concurrency=spec.concurrency, nodes=node_names, rate=spec.rate
+            )
+            generator = _schedule(spec, workload, workload_options, packages)
+            interpreter = _Interpreter(spec, cluster, system, packages, journal, status, log)
+            status.phase = "running"
+            interpreter.run(generator)
+            overran = interpreter.overran
+            status.phase = "collecting"
+            system_data = _collect(system, cluster, run_dir, log)
+        finally:
+            status.phase = "tearing down"
+            _teardown(runtime, cluster, system, packages, log)
+            journal.close()
+        status.phase = "checking"
+        results = check_history(journal.ops, checker_specs(workload, system), system_data, spec.seed, log)
+        if overran:
+            # Ops were still in flight when the run was cut off: a pass would claim too much.
+            results["reason"] = f"run cut off {spec.final_timeout:g}s after the time limit; " + results["reason"]
+            if results["valid"] is True:
+                results["valid"] = "unknown"
+    except (KeyboardInterrupt, _Interrupted) as e:
+        reason = "interrupted by Ctrl-C" if isinstance(e, KeyboardInterrupt) else "interrupted by SIGTERM"
+        log.warning("%s; the history recorded so far is kept", reason)
+        results = {"valid": "unknown", "reason": reason, "checkers": {}}
+    except HarnessError as e:
+        log.error("harness error: %s", e)
+        results = {"valid": "unknown", "reason": f"harness error: {e}", "checkers": {}, "harness_error": True}
+    except Exception as e:
+        log.exception("harness failed")
+        results = {
+            "valid": "unknown",
+            "reason": f"harness failed: {type(e).__name__}: {e}",
+            "checkers": {},
+            "harness_error": True,
+        }
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+    results["stats"] = history_stats(journal.ops)
+    results["exit_code"] = exit_code_for(results)
+    store.write_json(run_dir / store.RESULTS_FILE, results)
+    _write_report(run_dir, log)
+    log.info("verdict: %s (%s)", results["valid"], results.get("reason", ""))
+    for handler in list(log.handlers):
+        handler.close()
+        log.removeHandler(handler)
+    status.phase = "done"
+    return RunOutcome(results["exit_code"], run_dir, results)
+
+
+def exit_code_for(results: Mapping[str, Any]) -> int:
+    if results.get("harness_error"):
+        return EXIT_HARNESS
+    valid = results.get("valid")
+    if valid is True:
+        return EXIT_VALID
+    if valid is False:
+        return EXIT_INVALID
+    return EXIT_UNKNOWN
+
+
+def _schedule(
+    spec: TestSpec, workload: Workload, options: WorkloadOptions, packages: Sequence[NemesisPackage]
+) -> Any:
+    """Main phase (clients alongside faults, for the time limit), then heal every fault, then the
+    workload's final reads."""
+    client_ops = workload.generator(options)
+    if spec.rate > 0:
+        client_ops = stagger(1.0 / spec.rate, client_ops, seed=spec.seed)
+    main = [clients(time_limit(spec.time_limit, client_ops))]
+    if packages:
+        main.append(nemesis(time_limit(spec.time_limit, any_of(*[p.generator for p in packages]))))
+    stages = [any_of(*main)]
+    heals = [p.final_generator for p in packages if p.final_generator is not None]
+    if heals:
+        stages.append(nemesis(heals))
+    final = workload.final_generator(options)
+    if final is not None:
+        stages.append(clients(final))
+    return phases(*stages)
+
+
+class _Interpreter:
+    def __init__(
+        self,
+        spec: TestSpec,
+        cluster: Cluster,
+        system: System,
+        packages: Sequence[NemesisPackage],
+        journal: HistoryWriter,
+        status: RunStatus,
+        log: logging.Logger,
+    ):
+        self.spec, self.cluster, self.system = spec, cluster, system
+        self.packages, self.journal, self.status, self.log = packages, journal, status, log
+        self.completions: queue.SimpleQueue = queue.SimpleQueue()
+        self.inboxes: dict[Any, queue.SimpleQueue] = {}
+        self.threads: list[threading.Thread] = []
+        self.nemesis_by_f = {f: p for p in packages for f in p.fs}
+        self.overran = False
+
+    def run(self, generator: Any) -> None:
+        spec = self.spec
+        ctx = Context.initial(spec.concurrency, nemesis=bool(self.packages))
+        for thread in ctx.workers:
+            self._start_worker(thread)
+        origin = time.monotonic_ns()
+        self.status.started = time.monotonic()
+        self.status.time_limit = spec.time_limit
+        deadline = origin + int((spec.time_limit + spec.final_timeout) * 1e9)
+        gen, in_flight = generator, 0
+        try:
+            while True:
+                # Take every completion that has arrived before asking for more work.
+                while True:
+                    try:
+                        thread, completion = self.completions.get_nowait()
+                    except queue.Empty:
+                        break
+                    ctx, gen = self._complete(ctx, gen, thread, completion, origin)
+                    in_flight -= 1
+                now = time.monotonic_ns() - origin
+                if now + origin > deadline:
+                    self.overran = True
+                    self.log.error("not finished %ss after the time limit; stopping", spec.final_timeout)
+                    return
+                answer = gen.op(ctx.with_time(now))
+                if answer is None:
+                    if in_flight == 0:
+                        return
+                    wait = None
+                else:
+                    op, next_gen = answer
+                    if op is PENDING:
+                        gen, wait = next_gen, 0.01
+                    elif op.time > now:
+                        wait = (op.time - now) / 1e9
+                    else:
+                        gen, ctx = self._dispatch(ctx, next_gen, op, now)
+                        in_flight += 1
+                        continue
+                try:
+                    thread, completion = self.completions.get(timeout=min(wait, 1.0) if wait is not None else 1.0)
+                except queue.Empty:
+                    continue
+                ctx, gen = self._complete(ctx, gen, thread, completion, origin)
+                in_flight -= 1
+        finally:
+            self._stop_workers()
+
+    def _dispatch(self, ctx: Context, gen: Any, op: Op, now: int) -> tuple[Any, Context]:
+        op.time = now
+        thread = ctx.thread_of(op.process)
+        if thread is None:
+            raise HarnessError(f"the generator emitted an op for process {op.process!r}, which no thread runs")
+        if thread != NEMESIS:
+            op.node = self.cluster.nodes[thread % len(self.cluster.nodes)].name
+        self.journal.append(op)
+        ctx = ctx.busy(thread)
+        gen = gen.update(ctx, op)
+        self.status.invoked += 1
+        self.inboxes[thread].put(op)
+        return gen, ctx
+
+    def _complete(self, ctx: Context, gen: Any, thread: Any, completion: Op, origin: int) -> tuple[Context, Any]:
+        completion.time = time.monotonic_ns() - origin
+        self.journal.append(completion)
+        ctx = ctx.with_time(completion.time).free_thread(thread)
+        gen = gen.update(ctx, completion)
+        if thread == NEMESIS:
+            self._note_fault(completion)
+        elif completion.type == INFO:
+            ctx = ctx.retire(thread, self.spec.concurrency)
+        kind = completion.type
+        if kind == "ok":
+            self.status.ok += 1
+        elif kind == "fail":
+            self.status.fail += 1
+        else:
+            self.status.info += 1
+        return ctx, gen
+
+    def _note_fault(self, completion: Op) -> None:
+        package = self.nemesis_by_f.get(completion.f)
+        if package is None:
+            return
+        starts = {d.get("start") for d in package.draw.values()}
+        if completion.f in starts:
+            self.status.faults[package.name] = f"{completion.f} {_brief(completion.value)}"
+        else:
+            self.status.faults.pop(package.name, None)
+
+    def _start_worker(self, thread: Any) -> None:
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.inboxes[thread] = inbox
+        target = self._nemesis_worker if thread == NEMESIS else self._client_worker
+        worker = threading.Thread(target=target, args=(thread, inbox), name=f"worker-{thread}", daemon=True)
+        worker.start()
+        self.threads.append(worker)
+
+    def _stop_workers(self) -> None:
+        for inbox in self.inboxes.values():
+            inbox.put(None)
+        deadline = time.monotonic() + 30
+        for worker in self.threads:
+            worker.join(timeout=max(0.1, deadline - time.monotonic()))
+
+    def _client_worker(self, thread: int, inbox: queue.SimpleQueue) -> None:
+        node = self.cluster.nodes[thread % len(self.cluster.nodes)]
+        client = None
+        while True:
+            op = inbox.get()
+            if op is None:
+                break
+            if client is None:
+                candidate = self.system.client(self.cluster)
+                try:
+                    candidate.open(self.cluster, node)
+                    client = candidate
+                except Exception as e:
+                    # Nothing was sent, so the op certainly did not happen.
+                    self.completions.put((thread, op.complete("fail", error=f"connect: {_describe(e)}")))
+                    continue
+            try:
+                completion = client.invoke(op)
+            except Exception as e:
+                completion = op.complete(INFO, error=_describe(e))
+            if completion.type == INFO:
+                # The process is retired; its successor gets a fresh connection.
+                _close_quietly(client)
+                client = None
+            self.completions.put((thread, completion))
+        if client is not None:
+            _close_quietly(client)
+
+    def _nemesis_worker(self, thread: str, inbox: queue.SimpleQueue) -> None:
+        while True:
+            op = inbox.get()
+            if op is None:
+                break
+            package = self.nemesis_by_f.get(op.f)
+            try:
+                if package is None:
+                    raise HarnessError(f"no nemesis handles f={op.f!r}")
+                completion = package.nemesis.invoke(self.cluster, self.system, op)
+            except Exception as e:
+                self.log.exception("nemesis op %s failed", op.f)
+                completion = op.complete(INFO, error=_describe(e))
+            self.log.info("nemesis %s: %s", op.f, _brief(completion.value))
+            self.completions.put((thread, completion))
+
+
+def _teardown(runtime: Any, cluster: Cluster | None, system: System, packages: Sequence[NemesisPackage], log: logging.Logger) -> None:
+    """Heal, stop, destroy: each step runs even if an earlier one failed, and Ctrl-C pressed
+    again during teardown does not cut it short."""
+    if cluster is None:
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        for package in packages:
+            _attempt(log, f"heal {package.name}", lambda p=package: p.nemesis.teardown(cluster, system))
+        _attempt(log, "stop the system", lambda: system.teardown(cluster))
+        _attempt(log, "destroy the cluster", lambda: runtime.destroy(cluster))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def _attempt(log: logging.Logger, what: str, action: Callable[[], Any]) -> None:
+    try:
+        action()
+    except Exception:
+        log.exception("teardown: could not %s", what)
+
+
+def _collect(system: System, cluster: Cluster, run_dir: Path, log: logging.Logger) -> Any:
+    collect = getattr(system, "collect", None)
+    if collect is None:
+        return None
+    try:
+        data = collect(cluster)
+    except Exception:
+        log.exception("collecting the system's final data failed")
+        return None
+    store.write_json(run_dir / store.SYSTEM_FILE, data)
+    return data
+
+
+def checker_specs(workload: Workload, system: System | None) -> dict[str, Mapping[str, Any]]:
+    """The workload's checkers plus any the system adds for it (`System.checkers(workload)`)."""
+    specs = dict(workload.checkers())
+    extra = getattr(system, "checkers", None)
+    if callable(extra):
+        specs.update(extra(workload.name))
+    return specs
+
+
+def check_history(
+    history: list[Op],
+    checkers: Mapping[str, Mapping[str, Any]],
+    system_data: Any = None,
+    seed: int | None = None,
+    log: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """Run each named checker on the history and combine: any invalid -> invalid; else any
+    unknown -> unknown; else valid."""
+    out: dict[str, Any] = {}
+    for name, options in checkers.items():
+        check = plugins.load("checker", name)
+        opts = {**options, "system_data": system_data, "seed": seed}
+        try:
+            out[name] = check(history, opts)
+        except Exception as e:
+            if log:
+                log.exception("checker %s failed", name)
+            out[name] = {"valid": "unknown", "reason": f"checker crashed: {type(e).__name__}: {e}"}
+    verdicts = [r.get("valid") for r in out.values()]
+    if not verdicts:
+        valid: Any = "unknown"
+        reason = "no checker ran"
+    elif False in verdicts:
+        valid = False
+        reason = "; ".join(f"{n}: {r.get('reason', 'invalid')}" for n, r in out.items() if r.get("valid") is False)
+    elif all(v is True for v in verdicts):
+        valid = True
+        reason = "every checker passed"
+    else:
+        valid = "unknown"
+        reason = "; ".join(f"{n}: {r.get('reason', 'unknown')}" for n, r in out.items() if r.get("valid") is not True)
+    return {"valid": valid, "reason": reason, "checkers": out}
+
+
+def history_stats(history: Sequence[Op]) -> dict[str, Any]:
+    counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+    nemesis_ops = 0
+    for op in history:
+        if op.is_client:
+            counts[op.type] = counts.get(op.type, 0) + 1
+        else:
+            nemesis_ops += 1
+    duration = (history[-1].time or 0) / 1e9 if history else 0.0
+    return {"ops": counts["invoke"], **{k: counts[k] for k in ("ok", "fail", "info")},
+            "nemesis_events": nemesis_ops, "duration_s": round(duration, 3)}
+
+
+def analyze(history_path: Path, checkers: Mapping[str, Mapping[str, Any]], system_data: Any = None) -> dict[str, Any]:
+    """Re-check a stored or imported history."""
+    history = read_history(history_path)
+    results = check_history(history, checkers, system_data)
+    results["stats"] = history_stats(history)
+    results["exit_code"] = exit_code_for(results)
+    return results
+
+
+def _write_report(run_dir: Path, log: logging.Logger) -> None:
+    try:
+        from harness.report import write_report
+    except ImportError:
+        return
+    try:
+        write_report(run_dir)
+    except Exception:
+        log.exception("writing the HTML report failed")
+
+
+def _run_logger(run_dir: Path, prefix: str) -> logging.Logger:
+    log = logging.getLogger(f"faultline.run.{prefix}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = logging.FileHandler(run_dir / store.LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(message)s"))
+    log.addHandler(handler)
+    return log
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise _Interrupted()
+
+
+def _close_quietly(client: Any) -> None:
+    try:
+        client.close()
+    except Exception:
+        pass
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+def _brief(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
