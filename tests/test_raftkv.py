@@ -1,0 +1,319 @@
+"""raftkv on real loopback processes: election, replication, restart, and each buggy mode's
+deviation in a targeted scenario.
+
+Every node listens on the system's own port on an address of its own in 127.0.0.0/8 (a random
+/24 per test), so `RaftKV.start`, its client and `collect` run unchanged against a small test
+double of the harness's Cluster. Scenarios that need a precise interleaving (a second candidate
+in the same term, a gap in the log) play the other nodes themselves: they run one real node with
+a long election timeout and send it the peers' RPCs directly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pytest
+
+from checkers import election_safety, log_agreement
+from harness.history import Op
+from systems_under_test import wire
+from systems_under_test.raftkv.system import RaftKV
+
+WAIT = 30.0  # generous: elections on a loaded 2-core machine
+
+
+@dataclass
+class LoopbackNode:
+    name: str
+    address: str
+    data_dir: Path
+    log_dir: Path
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+    last_argv: list[str] | None = None
+
+    def spawn(self, argv: Sequence[str], env: Any = None, log_name: str = "server.log") -> int:
+        assert not self.is_running(), f"{self.name} already runs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / log_name, "ab") as out:
+            self.proc = subprocess.Popen(
+                list(argv), stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir, start_new_session=True
+            )
+        self.last_argv = list(argv)
+        return self.proc.pid
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.is_running():
+            os.killpg(self.proc.pid, sig)  # type: ignore[union-attr]
+
+    def kill(self) -> None:
+        if self.is_running():
+            self.signal(signal.SIGKILL)
+            self.proc.wait()  # type: ignore[union-attr]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.is_running():
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)  # type: ignore[union-attr]
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def pause(self) -> None:
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
+    def restart(self) -> int:
+        self.kill()
+        assert self.last_argv is not None
+        return self.spawn(self.last_argv)
+
+    def get_file(self, remote: str, local: Path) -> None:
+        shutil.copyfile(remote, local)
+
+
+@dataclass
+class LoopbackCluster:
+    nodes: list[LoopbackNode]
+    run_dir: Path
+
+    def node(self, name: str) -> LoopbackNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def connect(self, node: LoopbackNode, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((node.address, port), timeout)
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path):
+    made: list[LoopbackCluster] = []
+
+    def make(size: int, mode: str = "correct") -> tuple[RaftKV, LoopbackCluster]:
+        rng = random.Random()
+        subnet = f"127.{rng.randint(16, 250)}.{rng.randint(1, 250)}"
+        root = tmp_path / f"cluster{len(made)}"
+        nodes = [
+            LoopbackNode(f"n{i}", f"{subnet}.{i}", root / f"n{i}" / "data", root / f"n{i}") for i in range(1, size + 1)
+        ]
+        cluster = LoopbackCluster(nodes, root)
+        made.append(cluster)
+        return RaftKV(mode), cluster
+
+    yield make
+    for cluster in made:
+        for node in cluster.nodes:
+            node.kill()
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def ping(system: RaftKV, cluster: LoopbackCluster, node: LoopbackNode) -> dict[str, Any] | None:
+    if not node.is_running():
+        return None
+    try:
+        return system.call(cluster, node, {"type": "ping"}, 2.0)
+    except wire.WireError:
+        return None
+
+
+def stable_leader(system: RaftKV, cluster: LoopbackCluster) -> LoopbackNode | None:
+    """The leader every running node follows, once they all agree on it and its term."""
+    statuses = [ping(system, cluster, n) for n in cluster.nodes if n.is_running()]
+    if not statuses or any(s is None for s in statuses):
+        return None
+    views = {(s["leader"], s["term"]) for s in statuses}  # type: ignore[index]
+    if len(views) != 1:
+        return None
+    leader, _ = views.pop()
+    return cluster.node(leader) if leader and cluster.node(leader).is_running() else None
+
+
+def start_all(system: RaftKV, cluster: LoopbackCluster, nodes: Sequence[LoopbackNode] | None = None) -> None:
+    for node in nodes if nodes is not None else cluster.nodes:
+        system.start(cluster, node)
+
+
+def invoke(system: RaftKV, cluster: LoopbackCluster, node: LoopbackNode, f: str, key: Any, value: Any) -> Op:
+    client = system.client(cluster)
+    client.open(cluster, node)
+    try:
+        return client.invoke(Op(type="invoke", f=f, value=[key, value], process=0, node=node.name))
+    finally:
+        client.close()
+
+
+def test_elects_one_leader_and_serves_register_ops_through_any_node(make_cluster):
+    system, cluster = make_cluster(3)
+    start_all(system, cluster)
+    leader = wait_for(lambda: stable_leader(system, cluster), "a leader all nodes follow")
+    follower = next(n for n in cluster.nodes if n is not leader)
+
+    # A client bound to a follower is redirected to the leader.
+    assert invoke(system, cluster, follower, "write", 1, 10).type == "ok"
+    assert invoke(system, cluster, follower, "read", 1, None).value == [1, 10]
+    assert invoke(system, cluster, follower, "cas", 1, [10, 11]).type == "ok"
+    refused = invoke(system, cluster, follower, "cas", 1, [10, 12])
+    assert refused.type == "fail" and refused.error == "cas-mismatch"
+    assert invoke(system, cluster, leader, "read", 1, None).value == [1, 11]
+    assert invoke(system, cluster, leader, "read", "never-written", None).value == ["never-written", None]
+
+    # Every node ends with the same committed log, and one leader for the one term.
+    wait_for(lambda: all(ping(system, cluster, n)["commit_index"] >= 4 for n in cluster.nodes), "commit on all")
+    data = system.collect(cluster)
+    assert data["unreachable"] == {}
+    assert log_agreement.check([], {"system_data": data})["valid"] is True
+    safety = election_safety.check([], {"system_data": data})
+    assert safety["valid"] is True and safety["elections"] >= 1
+
+
+def test_writes_survive_a_leader_kill_and_a_full_restart_replays_the_log(make_cluster):
+    system, cluster = make_cluster(3)
+    start_all(system, cluster)
+    first = wait_for(lambda: stable_leader(system, cluster), "a first leader")
+    for v in range(5):
+        assert invoke(system, cluster, first, "write", "k", v).type == "ok"
+
+    first.kill()
+    survivor = next(n for n in cluster.nodes if n is not first)
+    second = wait_for(lambda: stable_leader(system, cluster), "a leader among the two survivors")
+    assert second is not first
+    assert invoke(system, cluster, survivor, "read", "k", None).value == ["k", 4]
+    assert invoke(system, cluster, survivor, "write", "k", 5).type == "ok"
+
+    system.start(cluster, first)  # catches up from the new leader
+    wait_for(lambda: (ping(system, cluster, first) or {}).get("commit_index", 0) >= 7, "the old leader to catch up")
+
+    for node in cluster.nodes:
+        node.kill()
+    start_all(system, cluster)
+    wait_for(lambda: stable_leader(system, cluster), "a leader after the full restart")
+    assert invoke(system, cluster, cluster.nodes[0], "read", "k", None).value == ["k", 5]
+    wait_for(lambda: all(ping(system, cluster, n)["commit_index"] >= 9 for n in cluster.nodes), "commit on all")
+    data = system.collect(cluster)
+    assert log_agreement.check([], {"system_data": data})["valid"] is True
+    assert election_safety.check([], {"system_data": data})["valid"] is True
+
+
+@pytest.mark.parametrize("mode, elects", [("majority-excl-self", True), ("correct", False)])
+def test_majority_excl_self_lets_two_of_four_nodes_elect_and_commit(make_cluster, mode, elects):
+    system, cluster = make_cluster(4, mode)
+    up = cluster.nodes[:2]  # n3 and n4 stay down: half the cluster
+    start_all(system, cluster, up)
+    if elects:
+        leader = wait_for(lambda: stable_leader(system, cluster), "two of four nodes to elect a leader")
+        assert invoke(system, cluster, leader, "write", 1, 1).type == "ok"
+    else:
+        # No majority can form; watch several election rounds go by without a leader.
+        wait_for(lambda: all(ping(system, cluster, n)["term"] >= 3 for n in up), "three election rounds")
+        assert stable_leader(system, cluster) is None
+        assert invoke(system, cluster, up[0], "write", 1, 1).type in ("fail", "info")
+
+
+@pytest.mark.parametrize("mode", ["no-persist", "correct"])
+def test_no_persist_forgets_term_vote_and_log_on_restart(make_cluster, mode):
+    system, cluster = make_cluster(3, mode)
+    start_all(system, cluster)
+    leader = wait_for(lambda: stable_leader(system, cluster), "a leader")
+    for v in range(3):
+        assert invoke(system, cluster, leader, "write", "k", v).type == "ok"
+    node = cluster.nodes[0]
+    before = ping(system, cluster, node)
+    assert before is not None and before["term"] >= 1 and before["log_length"] >= 4
+
+    for n in cluster.nodes:
+        n.kill()
+    # Restart one node alone, with elections off, and look at what it remembers.
+    node.spawn(system.argv(cluster, node) + ["--election-ms", "600000"])
+    after = wait_for(lambda: ping(system, cluster, node), "the restarted node to answer")
+    dump = system.call(cluster, node, {"type": "dump"}, 5.0)
+    if mode == "no-persist":
+        assert (after["term"], after["log_length"], dump["voted_for"]) == (0, 0, None)
+    else:
+        assert after["term"] == before["term"] and after["log_length"] == before["log_length"]
+
+
+def fake_peer_node(system: RaftKV, cluster: LoopbackCluster) -> LoopbackNode:
+    """Start n1 alone with elections off; the test speaks for n2 and n3."""
+    node = cluster.nodes[0]
+    node.spawn(system.argv(cluster, node) + ["--election-ms", "600000"])
+    wait_for(lambda: ping(system, cluster, node), "n1 to answer")
+    return node
+
+
+def rpc(system: RaftKV, cluster: LoopbackCluster, node: LoopbackNode, message: dict[str, Any]) -> dict[str, Any]:
+    return system.call(cluster, node, message, 5.0)
+
+
+def vote_request(term: int, candidate: str) -> dict[str, Any]:
+    return {"type": "vote", "term": term, "candidate": candidate, "last_index": 0, "last_term": 0}
+
+
+def append_request(term: int, prev_index: int, prev_term: int, entries: list, commit: int = 0) -> dict[str, Any]:
+    return {
+        "type": "append", "term": term, "leader": "n2", "prev_index": prev_index,
+        "prev_term": prev_term, "entries": entries, "commit": commit,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("mode, second_vote", [("vote-reset-on-heartbeat", True), ("correct", False)])
+def test_vote_reset_on_heartbeat_votes_twice_in_one_term(make_cluster, mode, second_vote):
+    system, cluster = make_cluster(3, mode)
+    node = fake_peer_node(system, cluster)
+    assert rpc(system, cluster, node, vote_request(5, "n2"))["granted"] is True
+    assert rpc(system, cluster, node, append_request(5, 0, 0, []))["success"] is True  # n2's heartbeat
+    reply = rpc(system, cluster, node, vote_request(5, "n3"))
+    assert reply["term"] == 5 and reply["granted"] is second_vote
+
+
+def entry(term: int, n: int) -> dict[str, Any]:
+    return {"term": term, "id": f"e{n}", "op": {"f": "write", "key": "k", "value": n}}
+
+
+@pytest.mark.parametrize("mode", ["no-prevlog-check", "correct"])
+def test_no_prevlog_check_appends_blindly(make_cluster, mode):
+    system, cluster = make_cluster(3, mode)
+    node = fake_peer_node(system, cluster)
+    # An entry claimed to follow index 3, on a node whose log is empty.
+    gap = rpc(system, cluster, node, append_request(1, 3, 1, [entry(1, 4)]))
+    # The same entry 1 sent twice, as a leader does when a reply is lost.
+    rpc(system, cluster, node, append_request(1, 0, 0, [entry(1, 1)]))
+    rpc(system, cluster, node, append_request(1, 0, 0, [entry(1, 1)]))
+    length = ping(system, cluster, node)["log_length"]  # type: ignore[index]
+    if mode == "no-prevlog-check":
+        assert gap["success"] is True and length == 3  # e4 at index 1, then e1 twice
+    else:
+        assert gap["success"] is False and length == 1
+
+
+@pytest.mark.parametrize("mode", ["local-reads", "correct"])
+def test_local_reads_answer_from_a_follower_without_asking_anyone(make_cluster, mode):
+    system, cluster = make_cluster(3, mode)
+    node = fake_peer_node(system, cluster)
+    assert rpc(system, cluster, node, append_request(1, 0, 0, [entry(1, 7)], commit=1))["success"] is True
+    reply = rpc(system, cluster, node, {"type": "client", "f": "read", "key": "k", "value": None})
+    if mode == "local-reads":
+        assert reply == {"status": "ok", "value": 7}
+    else:
+        assert reply == {"status": "not-leader", "leader": "n2"}
