@@ -8,10 +8,12 @@ the runtime's `Cluster` and `NodeHandle`.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,3 +296,22 @@ def test_the_client_maps_a_lost_connection_to_info_and_no_connection_to_fail(tmp
     # Nobody listens any more: the request is never sent, so it certainly did not take effect.
     refused = invoke(client, "add", 2)
     assert refused.type == "fail" and "could not connect" in refused.error
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.parametrize("mode, verdict", [("seed", 1), ("fixed", 0)])
+def test_the_kill_test_finds_lost_acknowledged_writes_in_seed_mode_only(tmp_path: Path, mode: str, verdict: int) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the local runtime needs root for network namespaces")
+    faultline = Path(sys.executable).with_name("faultline")
+    argv = [str(faultline), "test", "--system", "seedkv", "--mode", mode, "--workload", "set", "--nemesis", "kill"]
+    argv += ["--nodes", "3", "--time-limit", "30", "--seed", "1", "--store", str(tmp_path / "store")]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert run.returncode == verdict, run.stdout + run.stderr
+    results = json.loads(next((tmp_path / "store").glob("seedkv-*/*/results.json")).read_text())
+    set_result = results["checkers"]["set"]
+    if mode == "seed":
+        assert set_result["lost_count"] > 0 and "lost" in run.stdout
+    else:
+        assert set_result["lost_count"] == 0 and set_result["acknowledged_count"] > 0
