@@ -80,7 +80,7 @@ def test_context_tracks_busy_free_and_retired_threads_without_mutating():
     assert retired.process_of(0) == 3 and retired.thread_of(3) == 0 and retired.thread_of(0) is None
     assert retired.retire(0, 3).process_of(0) == 6
     assert retired.retire("nemesis", 3).process_of("nemesis") == "nemesis"
-    with pytest.raises(AttributeError, match="immutable"):
+    with pytest.raises(AttributeError):
         ctx.time = 5  # type: ignore[misc]
 
 

@@ -38,7 +38,10 @@ EXHAUSTED = _Exhausted()
 """The generator that never emits (what `lift(None)` gives)."""
 
 
-def _split_template(template: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+def _split_template(template: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any] | None]:
+    size = len(template)
+    if "f" in template and (size == 1 or (size == 2 and "value" in template)):
+        return template["f"], template.get("value"), None  # the common case, made per op
     if "f" not in template:
         raise ValueError(f"an op needs an 'f' (the function to invoke): {dict(template)!r}")
     kind = template.get("type", "invoke")

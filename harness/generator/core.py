@@ -39,7 +39,7 @@ interpreters use only its methods for that.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
 from harness.history import NEMESIS, Op
 
@@ -62,35 +62,45 @@ class _Pending:
 PENDING = _Pending()
 
 
-class Context:
-    """What a generator may know when asked for an op: the time, and which threads are free.
-
-    Immutable: every helper returns a new context. `threads` is the set of threads the generator
-    asking is allowed to use (all of them at the top; fewer under `clients`, `nemesis`,
-    `on_threads`), and `free` is always a subset of it. `workers` maps every thread of the test to
-    its current process, whatever the restriction.
-    """
-
-    __slots__ = ("time", "free", "workers", "threads", "_threads_by_process")
-
+class _ContextFields(NamedTuple):
     time: int
     free: frozenset
     workers: Mapping[Thread, Process]
     threads: frozenset
-    _threads_by_process: Mapping[Process, Thread]
+    by_process: Mapping[Process, Thread]
 
-    def __init__(
-        self,
+
+class Context(_ContextFields):
+    """What a generator may know when asked for an op: the time, and which threads are free.
+
+    Immutable (a named tuple: contexts are made several times per op, and a tuple is the
+    cheapest immutable record); every helper returns a new context. `threads` is the set of
+    threads the generator asking is allowed to use (all of them at the top; fewer under
+    `clients`, `nemesis`, `on_threads`), and `free` is always a subset of it. `workers` maps
+    every thread of the test to its current process, whatever the restriction; `by_process` is
+    its inverse. Treat both mappings as read-only.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
         time: int,
         free: Iterable[Thread],
         workers: Mapping[Thread, Process],
         threads: Iterable[Thread] | None = None,
-    ):
-        _set_time(self, time)
-        _set_free(self, frozenset(free))
-        _set_workers(self, dict(workers))
-        _set_threads(self, frozenset(workers) if threads is None else frozenset(threads))
-        _set_by_process(self, {process: thread for thread, process in workers.items()})
+    ) -> "Context":
+        workers = dict(workers)
+        return _new_tuple(
+            cls,
+            (
+                time,
+                frozenset(free),
+                workers,
+                frozenset(workers) if threads is None else frozenset(threads),
+                {process: thread for thread, process in workers.items()},
+            ),
+        )
 
     @classmethod
     def initial(cls, concurrency: int, nemesis: bool = True, time: int = 0) -> "Context":
@@ -103,26 +113,11 @@ class Context:
             workers[NEMESIS] = NEMESIS
         return cls(time, workers, workers)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"Context is immutable; use its methods to derive a new one ({name})")
-
     def __repr__(self) -> str:
         return (
             f"Context(time={self.time}, free={_sorted_threads(self.free)}, "
             f"threads={_sorted_threads(self.threads)}, workers={self.workers})"
         )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Context):
-            return NotImplemented
-        return (
-            self.time == other.time
-            and self.free == other.free
-            and self.threads == other.threads
-            and self.workers == other.workers
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # holds dicts
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -132,7 +127,7 @@ class Context:
 
     def thread_of(self, process: Process) -> Thread | None:
         """The thread running `process`, or None if no thread runs it (it was retired)."""
-        return self._threads_by_process.get(process)
+        return self.by_process.get(process)
 
     @property
     def all_free(self) -> bool:
@@ -160,15 +155,15 @@ class Context:
         """The same context at another time (ns since the test began)."""
         if time == self.time:
             return self
-        return _make(time, self.free, self.workers, self.threads, self._threads_by_process)
+        return _new_tuple(Context, (time, self.free, self.workers, self.threads, self.by_process))
 
     def busy(self, thread: Thread) -> "Context":
         """`thread` has just been handed an op and is no longer free."""
-        return _make(self.time, self.free - {thread}, self.workers, self.threads, self._threads_by_process)
+        return _new_tuple(Context, (self.time, self.free - {thread}, self.workers, self.threads, self.by_process))
 
     def free_thread(self, thread: Thread) -> "Context":
         """`thread` has completed its op and is idle again."""
-        return _make(self.time, self.free | {thread}, self.workers, self.threads, self._threads_by_process)
+        return _new_tuple(Context, (self.time, self.free | {thread}, self.workers, self.threads, self.by_process))
 
     def retire(self, thread: Thread, concurrency: int) -> "Context":
         """After an `info` completion the client thread's process can no longer be trusted to be
@@ -180,36 +175,20 @@ class Context:
         new = old + concurrency
         workers = dict(self.workers)
         workers[thread] = new
-        by_process = dict(self._threads_by_process)
+        by_process = dict(self.by_process)
         del by_process[old]
         by_process[new] = thread
-        return _make(self.time, self.free, workers, self.threads, by_process)
+        return _new_tuple(Context, (self.time, self.free, workers, self.threads, by_process))
 
     def restrict(self, threads: frozenset) -> "Context":
         """The view of a generator allowed only `threads` (intersected with what this one
         covers): used by `clients`, `nemesis`, `on_threads` and `each_thread`."""
         threads = self.threads & threads
-        return _make(self.time, self.free & threads, self.workers, threads, self._threads_by_process)
+        return _new_tuple(Context, (self.time, self.free & threads, self.workers, threads, self.by_process))
 
 
-# Contexts are made for every op, so they are built through the slot descriptors directly:
-# cheaper than a frozen dataclass's __init__, and still immutable from the outside.
-_set_time = Context.time.__set__  # type: ignore[attr-defined]
-_set_free = Context.free.__set__  # type: ignore[attr-defined]
-_set_workers = Context.workers.__set__  # type: ignore[attr-defined]
-_set_threads = Context.threads.__set__  # type: ignore[attr-defined]
-_set_by_process = Context._threads_by_process.__set__  # type: ignore[attr-defined]
-_new = object.__new__
-
-
-def _make(time: int, free: frozenset, workers: Mapping, threads: frozenset, by_process: Mapping) -> Context:
-    ctx = _new(Context)
-    _set_time(ctx, time)
-    _set_free(ctx, free)
-    _set_workers(ctx, workers)
-    _set_threads(ctx, threads)
-    _set_by_process(ctx, by_process)
-    return ctx
+# Built with tuple.__new__ directly in the helpers: they run several times per op.
+_new_tuple = tuple.__new__
 
 
 def _sorted_threads(threads: Iterable[Thread]) -> list[Thread]:

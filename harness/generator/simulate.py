@@ -102,7 +102,7 @@ def simulate(
         ctx = ctx.busy(thread)
         gen = gen.update(ctx, op)
         dispatched += 1
-        latency = latency_ns // 2 + int(rng.random() * latency_ns)
+        latency = latency_ns // 2 + (rng.bits() >> 11) * latency_ns // (1 << 53)
         heapq.heappush(in_flight, (ctx.time + latency, dispatched, thread, op))
 
     while in_flight:
@@ -115,6 +115,8 @@ def _outcome(invoke: Op, rng: Rng, p_fail: float, p_info: float, outcome: Outcom
         return INFO
     if outcome is not None:
         return outcome(invoke, rng)
+    if p_info <= 0 and p_fail <= 0:
+        return OK
     draw = rng.random()
     if draw < p_info:
         return INFO
