@@ -269,6 +269,21 @@ def test_sleep_in_a_sequence_counts_from_the_op_before():
     assert times["b"] + S // 2 <= times["c"] <= times["b"] + S // 2 + MS
 
 
+def test_sleep_after_a_phase_counts_from_when_all_ops_completed():
+    history = simulate(phases({"f": "a"}, sleep(1), {"f": "b"}), 1, latency_ns=400 * MS, tick_ns=MS)
+    a_done = next(op.time for op in history if op.f == "a" and op.type == "ok")
+    b = next(op.time for op in invokes(history) if op.f == "b")
+    assert a_done + S <= b <= a_done + S + MS
+
+
+def test_sleep_inside_wrappers_still_counts_from_the_op_before():
+    gen = nemesis(cycle([{"f": "start"}, sleep(1), {"f": "stop"}, sleep(1)], times=2))
+    history = simulate(gen, 1, latency_ns=10 * MS, tick_ns=MS)
+    times = [op.time for op in invokes(history)]
+    assert [op.f for op in invokes(history)] == ["start", "stop"] * 2
+    assert all(S <= b - a <= S + MS for a, b in zip(times, times[1:]))
+
+
 # -- phases --------------------------------------------------------------------------------
 
 

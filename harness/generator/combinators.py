@@ -225,9 +225,7 @@ class Synchronize(Generator):
         after = self.gen.update(ctx, event)
         return self if after is self.gen else Synchronize(after)
 
-    def anchor(self, time: int) -> Generator:
-        gen = self.gen.anchor(time)
-        return self if gen is self.gen else Synchronize(gen)
+    # No `anchor`: what follows a synchronisation counts its time from when everything is idle.
 
     def __repr__(self) -> str:
         return f"Synchronize({self.gen!r})"
@@ -264,6 +262,8 @@ class Repeat(Generator):
             return PENDING, self
         if self.remaining is None:
             return op, self
+        if self.remaining == 1:
+            return op, EXHAUSTED
         return op, Repeat(self.gen, self.remaining - 1)
 
     def update(self, ctx: Context, event: Op) -> Generator:
@@ -449,6 +449,8 @@ class TimeLimit(Generator):
             cutoff = op.time + self.duration
         if op.time >= cutoff:
             return None
+        if after is EXHAUSTED:
+            return answer
         return op, TimeLimit(self.duration, cutoff, after)
 
     def update(self, ctx: Context, event: Op) -> Generator:
@@ -486,6 +488,8 @@ class Spaced(Generator):
             return PENDING, (self if after is self.gen else Spaced(self.mean, self.state, self.next_time, after))
         if self.next_time is not None and op.time < self.next_time:
             op.time = self.next_time
+        if after is EXHAUSTED:
+            return op, after
         state = self.state
         if state is None:
             gap = self.mean
@@ -534,6 +538,8 @@ class OnThreads(Generator):
         if answer is None:
             return None
         op, after = answer
+        if after is EXHAUSTED:
+            return answer  # let an enclosing sequence move on at once (see `anchor`)
         return op, (self if after is self.gen else OnThreads(self.select, after))
 
     def update(self, ctx: Context, event: Op) -> Generator:
