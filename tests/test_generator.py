@@ -230,7 +230,14 @@ def test_stagger_rate_is_over_all_threads():
     assert 70 <= len(invokes(history)) <= 130  # about 100 ops in one second, not 100 per thread
 
 
-def test_time_limit_counts_from_the_first_op():
+def test_time_limit_counts_from_when_first_asked():
+    # a nemesis schedule that starts with a sleep still stops at the limit
+    gen = time_limit(1, nemesis(cycle([sleep(0.6), {"f": "start"}, sleep(0.6), {"f": "stop"}])))
+    history = simulate(any_of(clients(limit(3, repeat({"f": "r"}))), gen), 1, tick_ns=MS)
+    assert [op.f for op in invokes(history) if op.process == "nemesis"] == ["start"]
+
+
+def test_time_limit_from_the_first_op_when_asked_then():
     gen = time_limit(1, delay(0.3, repeat({"f": "r"})))
     ops = drain(gen, Context.initial(1, time=5 * S))
     assert [op.time for op in ops] == [5 * S, int(5.3 * S), int(5.6 * S), int(5.9 * S)]

@@ -426,7 +426,7 @@ def once(gen: Any) -> Generator:
 
 
 class TimeLimit(Generator):
-    """Ops from `gen` until `duration` ns after its first op; `cutoff` is set by that op."""
+    """Ops from `gen` until `duration` ns after it was first asked; `cutoff` is set then."""
 
     __slots__ = ("duration", "cutoff", "gen")
 
@@ -437,16 +437,18 @@ class TimeLimit(Generator):
 
     def op(self, ctx: Context):
         cutoff = self.cutoff
-        if cutoff is not None and ctx.time >= cutoff:
+        if cutoff is None:
+            cutoff = ctx.time + self.duration
+        elif ctx.time >= cutoff:
             return None
         answer = self.gen.op(ctx)
         if answer is None:
             return None
         op, after = answer
         if op is PENDING:
-            return PENDING, (self if after is self.gen else TimeLimit(self.duration, cutoff, after))
-        if cutoff is None:
-            cutoff = op.time + self.duration
+            if after is self.gen and cutoff == self.cutoff:
+                return PENDING, self
+            return PENDING, TimeLimit(self.duration, cutoff, after)
         if op.time >= cutoff:
             return None
         if after is EXHAUSTED:
@@ -457,13 +459,19 @@ class TimeLimit(Generator):
         after = self.gen.update(ctx, event)
         return self if after is self.gen else TimeLimit(self.duration, self.cutoff, after)
 
+    def anchor(self, time: int) -> Generator:
+        if self.cutoff is not None:
+            return self
+        return TimeLimit(self.duration, time + self.duration, self.gen.anchor(time))
+
     def __repr__(self) -> str:
         return f"TimeLimit({self.duration} ns, cutoff={self.cutoff}, {self.gen!r})"
 
 
 def time_limit(seconds: float, gen: Any) -> Generator:
-    """Ops from `gen` that start within `seconds` of its first op; exhausted after that, even if
-    `gen` is waiting."""
+    """Ops from `gen` that start within `seconds` of when it is first asked (in a sequence,
+    of the op before it; in `phases`, of when the phase begins); exhausted after that, even if
+    `gen` is waiting. Alongside others in `any_of`, that is from the start of the any_of."""
     return TimeLimit(_ns(seconds), None, lift(gen))
 
 
