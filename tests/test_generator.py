@@ -420,3 +420,32 @@ def test_simulate_reports_a_generator_that_never_finishes():
 
 def test_exhausted_is_exhausted():
     assert EXHAUSTED.op(Context.initial(1)) is None
+
+
+_SCHEDULE_SCRIPT = """
+import json
+from harness.generator import *
+seed = 4
+gen = phases(
+    time_limit(0.5, any_of(
+        clients(stagger(0.005, mix([repeat({"f": "r"}), fn(lambda c, r: {"f": "w", "value": r.randrange(99)}, seed)], seed), seed)),
+        nemesis(cycle([sleep(0.1), {"f": "start"}, sleep(0.1), {"f": "stop"}])),
+    )),
+    clients(each_thread({"f": "r"})),
+)
+print(json.dumps([op.to_dict() for op in simulate(gen, 5, seed=seed, p_info=0.1, p_fail=0.1)]))
+"""
+
+
+def test_schedule_does_not_depend_on_the_hash_seed():
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for hash_seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        result = subprocess.run([sys.executable, "-c", _SCHEDULE_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] == outputs[2] and len(outputs[0]) > 1000
