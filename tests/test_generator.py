@@ -238,9 +238,16 @@ def test_time_limit_counts_from_when_first_asked():
 
 
 def test_time_limit_from_the_first_op_when_asked_then():
-    gen = time_limit(1, delay(0.3, repeat({"f": "r"})))
-    ops = drain(gen, Context.initial(1, time=5 * S))
-    assert [op.time for op in ops] == [5 * S, int(5.3 * S), int(5.6 * S), int(5.9 * S)]
+    gen = sequence(delay(5, [{"f": "wait"}, {"f": "a"}]), time_limit(1, delay(0.3, repeat({"f": "r"}))))
+    times = [op.time for op in invokes(simulate(gen, 1, latency_ns=MS, tick_ns=MS)) if op.f == "r"]
+    assert times == [5 * S, int(5.3 * S), int(5.6 * S), int(5.9 * S)]
+
+
+def test_time_limit_waits_out_its_time_for_a_sleeper_alongside():
+    # the clients' next op would be too late, but the nemesis wakes before the cut-off
+    gen = time_limit(1, any_of(clients(delay(0.6, repeat({"f": "r"}))), nemesis([sleep(0.9), {"f": "start"}])))
+    history = simulate(gen, 1, latency_ns=MS, tick_ns=MS)
+    assert [op.f for op in invokes(history)] == ["r", "r", "start"]
 
 
 def test_time_limit_ends_a_waiting_generator():

@@ -2,6 +2,23 @@
 
 `core` holds the protocol and the `Context` interpreters share; `combinators` the building
 blocks; `simulate` an interpreter on a logical clock for tests and for debugging a schedule.
+
+A whole test, for instance:
+
+    seed = 7
+    writes = fn(lambda ctx, rng: {"f": "write", "value": rng.randrange(100)}, seed)
+    workload = stagger(0.01, mix([repeat({"f": "read"}), writes], seed), seed)   # ~100 ops/s
+    faults = cycle([sleep(5), {"f": "start-partition"}, sleep(5), {"f": "stop-partition"}])
+    schedule = phases(
+        time_limit(60, any_of(clients(workload), nemesis(faults))),
+        nemesis({"f": "stop-partition"}),                                  # heal
+        clients(each_thread({"f": "read", "final": True})),                # one final read each
+    )
+    for op in simulate(schedule, concurrency=5, seed=seed)[:20]:
+        print(op.to_dict())
+
+Same seed, same schedule: randomness comes only from seeds given to `mix`, `stagger` and `fn`
+(derive several from one with `derive_seed(seed, "purpose")`).
 """
 
 from harness.generator.combinators import (

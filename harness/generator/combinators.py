@@ -450,7 +450,9 @@ class TimeLimit(Generator):
                 return PENDING, self
             return PENDING, TimeLimit(self.duration, cutoff, after)
         if op.time >= cutoff:
-            return None
+            # Too late for this op, but a sleeping generator alongside may still wake before
+            # the cut-off: wait for it rather than end early.
+            return PENDING, (self if cutoff == self.cutoff else TimeLimit(self.duration, cutoff, self.gen))
         if after is EXHAUSTED:
             return answer
         return op, TimeLimit(self.duration, cutoff, after)
