@@ -73,6 +73,7 @@ SINGLE_REPLICA_QUORUM_MODES = frozenset({"eventual", "equal-version-no-repair"})
 
 PEER_TIMEOUT = 1.0  # seconds for one replica RPC
 PHASE_TIMEOUT = 1.5  # seconds a coordinator waits for one quorum phase
+STALE_SOCKET_FAILURE = 0.2  # seconds; a failure faster than this is a dead pooled connection
 
 
 def version_order(version: list | None) -> tuple:
@@ -168,7 +169,15 @@ class DynNode:
         if name == self.id:
             reply = self.handle_replica(message)
         else:
-            reply = self._peer(name).call(message)
+            started = time.monotonic()
+            try:
+                reply = self._peer(name).call(message)
+            except WireError:
+                if time.monotonic() - started > STALE_SOCKET_FAILURE:
+                    raise  # a timeout or a slow refusal: the peer is really unreachable
+                # A pooled connection opened before the peer restarted fails at once, before
+                # the new process saw the request, so one retry on a fresh connection is safe.
+                reply = self._peer(name).call(message)
         if reply.get("status") != "ok":
             raise WireError(f"{name} refused {message['type']}: {reply}")
         return {**reply, "node": name}

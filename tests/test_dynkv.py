@@ -1,0 +1,285 @@
+"""dynkv on real loopback processes: quorums, read repair, anti-entropy, and each buggy mode's
+deviation in a scenario built from kills and restarts (no namespaces needed).
+
+Nodes listen on their own 127.x.y.z address, all on dynkv's one port, as in a real cluster; they
+are started through the `DynKV` system class and a loopback stand-in for the runtime's `Cluster`.
+Kills (not pauses) cut nodes off: a paused node would still receive, on resume, the requests
+queued in its socket buffer, which would blur the scenarios.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import pytest
+
+from checkers import convergence, stale_reads
+from harness.history import Op
+from systems_under_test.dynkv.client import DynKVClient, key_text
+from systems_under_test.dynkv.ring import Ring
+from systems_under_test.dynkv.system import DynKV
+
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+@dataclass
+class LoopbackNode:
+    """A `NodeHandle` whose server runs here, on a loopback address of its own."""
+
+    name: str
+    address: str
+    data_dir: Path
+    log_dir: Path
+    env: dict[str, str] = field(default_factory=dict)  # e.g. libfaketime for a skewed clock
+    proc: subprocess.Popen | None = None
+    argv: list[str] = field(default_factory=list)
+
+    def spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None, log_name: str = "server.log") -> int:
+        self.argv = list(argv)
+        with open(self.log_dir / log_name, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                         env={**os.environ, **self.env, **(env or {})})
+        return self.proc.pid
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.is_running():
+            os.killpg(self.proc.pid, sig)  # type: ignore[union-attr]
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None:
+            return
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def pause(self) -> None:
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
+    def restart(self) -> int:
+        return self.spawn(self.argv)
+
+
+@dataclass
+class LoopbackCluster:
+    nodes: list[LoopbackNode]
+    run_dir: Path
+
+    def node(self, name: str) -> LoopbackNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def connect(self, node: LoopbackNode, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((node.address, port), timeout=timeout)
+
+    def firewall(self, node: LoopbackNode, argv: Sequence[str]) -> None:
+        raise NotImplementedError("no firewall on the loopback stand-in")
+
+
+@dataclass
+class Harness:
+    """A started dynkv cluster plus the history of the ops run through `op`."""
+
+    system: DynKV
+    cluster: LoopbackCluster
+    history: list[Op] = field(default_factory=list)
+
+    def op(self, node: str, f: str, key: Any, value: Any = None) -> Op:
+        """Run one op through a fresh client on `node`, recording invocation and completion."""
+        invocation = Op(type="invoke", f=f, value=[key, value], process=len(self.history), node=node)
+        self.history.append(invocation)
+        client = self.system.client(self.cluster)
+        client.open(self.cluster, self.cluster.node(node))
+        try:
+            completion = client.invoke(invocation)
+        finally:
+            client.close()
+        self.history.append(completion)
+        return completion
+
+    def kill(self, *names: str) -> None:
+        for name in names:
+            self.cluster.node(name).kill()
+
+    def restart(self, *names: str) -> None:
+        for name in names:
+            self.system.start(self.cluster, self.cluster.node(name))
+
+    def records(self, name: str) -> dict[str, Any]:
+        return self.system.dump_replicas(self.cluster)[name]["records"]
+
+
+@pytest.fixture
+def start_cluster(tmp_path: Path) -> Iterator:
+    started: list[Harness] = []
+    prefix = f"127.{random.randrange(20, 250)}.{random.randrange(1, 250)}"
+
+    def start(mode: str, size: int = 3, extra_args: Sequence[str] = (), env: Mapping[str, dict] | None = None) -> Harness:
+        nodes = []
+        for i in range(1, size + 1):
+            name = f"n{i}"
+            node = LoopbackNode(name, f"{prefix}.{i}", tmp_path / name / "data", tmp_path / name / "log",
+                                env=dict((env or {}).get(name, {})))
+            node.log_dir.mkdir(parents=True)
+            nodes.append(node)
+        harness = Harness(DynKV(mode, tuple(extra_args)), LoopbackCluster(nodes, tmp_path))
+        started.append(harness)
+        harness.system.setup(harness.cluster)
+        for node in nodes:
+            harness.system.start(harness.cluster, node)
+        return harness
+
+    try:
+        yield start
+    finally:
+        for harness in started:
+            harness.system.teardown(harness.cluster)
+
+
+NO_ANTI_ENTROPY = ("--anti-entropy-interval", "0")
+
+
+def test_quorum_writes_are_read_from_every_node(start_cluster) -> None:
+    h = start_cluster("strict")
+    assert h.op("n1", "write", "k", 1).type == "ok"
+    assert h.op("n2", "write", "k", 2).type == "ok"
+    for name in ("n1", "n2", "n3"):
+        assert h.op(name, "read", "k").value == ["k", 2]
+    assert h.op("n3", "read", "other").value == ["other", None]
+    assert stale_reads.check(h.history, {})["valid"] is True
+
+
+def test_strict_serves_with_one_replica_down_and_refuses_without_a_quorum(start_cluster) -> None:
+    h = start_cluster("strict", extra_args=NO_ANTI_ENTROPY)
+    h.kill("n3")
+    assert h.op("n1", "write", "k", 1).type == "ok"
+    assert h.op("n2", "read", "k").value == ["k", 1]
+    h.kill("n2")
+    refused = h.op("n1", "write", "k", 2)
+    assert refused.type == "fail", "no read quorum for the version: nothing was stored anywhere"
+    assert h.op("n1", "read", "k").type == "fail"
+    assert h.op("n1", "cas", "k", [1, 3]).type == "fail"
+    h.restart("n2", "n3")
+    assert h.op("n3", "read", "k").value == ["k", 1]
+
+
+@pytest.mark.parametrize("mode, repaired", [("strict", True), ("no-read-repair", False)])
+def test_a_read_writes_the_newest_value_back(start_cluster, mode: str, repaired: bool) -> None:
+    h = start_cluster(mode, extra_args=NO_ANTI_ENTROPY)
+    h.kill("n3")
+    assert h.op("n1", "write", "k", "new").type == "ok"  # on n1 and n2 only
+    h.restart("n3")
+    h.kill("n2")
+    assert h.op("n1", "read", "k").value == ["k", "new"]  # the quorum is n1 and the stale n3
+    on_n3 = h.records("n3").get(key_text("k"), {}).get("value")
+    assert on_n3 == ("new" if repaired else None)
+
+
+def test_anti_entropy_brings_a_restarted_replica_up_to_date(start_cluster) -> None:
+    h = start_cluster("strict", extra_args=("--anti-entropy-interval", "0.2"))
+    h.kill("n3")
+    for i in range(5):
+        assert h.op("n1", "write", f"k{i}", i).type == "ok"
+    h.restart("n3")
+    data = h.system.collect(h.cluster, window=30.0)
+    assert data["settled"] is True
+    assert {key: r["value"] for key, r in h.records("n3").items()} == {key_text(f"k{i}"): i for i in range(5)}
+    assert convergence.check(h.history, {"system_data": data})["valid"] is True
+
+
+def keys_placed(ring: Ring, on: str, not_on: str, count: int) -> list[str]:
+    """Keys that `on` replicates and `not_on` does not."""
+    keys = []
+    for i in range(10_000):
+        owners = ring.preference_list(key_text(f"pump{i}"))
+        if on in owners and not_on not in owners:
+            keys.append(f"pump{i}")
+            if len(keys) == count:
+                return keys
+    raise AssertionError(f"no {count} keys on {on} and not on {not_on}")
+
+
+@pytest.mark.parametrize("mode, expected", [("strict", "new"), ("per-node-version", "old")])
+def test_a_busy_replicas_counter_outranks_a_newer_write(start_cluster, mode: str, expected: str) -> None:
+    # GUIDE.md Q-a: replica state n0:('old', v6), n1:('new', v2), n2:('new', v2) after the put.
+    h = start_cluster(mode, size=4, extra_args=NO_ANTI_ENTROPY)
+    ring = Ring(["n1", "n2", "n3", "n4"], 3)
+    key = next(f"k{i}" for i in range(1000) if len(ring.preference_list(key_text(f"k{i}"))) == 3)
+    first, second, busy = ring.preference_list(key_text(key))
+    # Run the busy replica's node-wide counter ahead: each pump key lands on it and on only one
+    # of the other two replicas, so it counts 16 writes to their 8 each.
+    for pump_key in keys_placed(ring, busy, first, 8) + keys_placed(ring, busy, second, 8):
+        assert h.op(busy, "write", pump_key, 0).type == "ok"
+    assert h.op(first, "write", key, "old").type == "ok"
+    h.kill(busy)
+    assert h.op(first, "write", key, "new").type == "ok"  # on `first` and `second`
+    h.restart(busy)
+    h.kill(second)
+    read = h.op(first, "read", key)
+    assert read.type == "ok", read.error
+    assert read.value == [key, expected]
+    assert stale_reads.check(h.history, {})["valid"] is (expected == "new")
+
+
+@pytest.mark.parametrize("mode, isolated_write", [("strict", "fail"), ("reachable-majority", "ok")])
+def test_a_node_cut_off_alone_acknowledges_writes_only_in_reachable_majority(
+    start_cluster, mode: str, isolated_write: str
+) -> None:
+    h = start_cluster(mode, extra_args=NO_ANTI_ENTROPY)
+    h.kill("n2", "n3")
+    assert h.op("n1", "write", "k", "alone").type == isolated_write
+    h.restart("n2", "n3")
+    h.kill("n1")
+    assert h.op("n2", "read", "k").value == ["k", None]
+    result = stale_reads.check(h.history, {})
+    assert result["valid"] is (isolated_write == "fail")
+    if not result["valid"]:
+        assert result["anomalies"] == ["stale-read"]
+
+
+@pytest.mark.skipif(not LIBFAKETIME.exists(), reason="libfaketime is not installed (apt-get install libfaketime)")
+@pytest.mark.parametrize("mode, expected", [("strict", "second"), ("wallclock-lww", "first")])
+def test_a_write_from_a_slow_clock_loses_under_wallclock_lww(start_cluster, mode: str, expected: str) -> None:
+    slow_clock = {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": "-3600", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    h = start_cluster(mode, extra_args=NO_ANTI_ENTROPY, env={"n1": slow_clock})
+    assert h.op("n2", "write", "k", "first").type == "ok"
+    assert h.op("n1", "write", "k", "second").type == "ok"  # stamped an hour in the past
+    assert h.op("n3", "read", "k").value == ["k", expected]
+    assert stale_reads.check(h.history, {})["valid"] is (expected == "second")
+
+
+@pytest.mark.parametrize("mode, converges", [("eventual", True), ("equal-version-no-repair", False)])
+def test_equal_counters_from_both_sides_of_a_split_are_reconciled(start_cluster, mode: str, converges: bool) -> None:
+    # GUIDE.md Q-g: after partitioned writes and a heal, a='from-a', b='from-b' forever.
+    h = start_cluster(mode, extra_args=("--anti-entropy-interval", "0.2"))
+    h.kill("n3")
+    assert h.op("n1", "write", "k", "from-n1").type == "ok"  # counter 1, on n1 (and n2)
+    h.kill("n1", "n2")
+    h.restart("n3")
+    assert h.op("n3", "write", "k", "from-n3").type == "ok"  # counter 1 again, on n3 alone
+    h.restart("n1", "n2")
+    data = h.system.collect(h.cluster, window=30.0 if converges else 3.0)
+    result = convergence.check(h.history, {"system_data": data})
+    assert data["settled"] is converges
+    assert result["valid"] is converges
+    if not converges:
+        assert result["anomalies"] == ["divergent-replicas"]
