@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import threading
+
+import orjson
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -123,16 +125,23 @@ class HistoryError(ValueError):
 
 
 class HistoryWriter:
-    """Appends ops to a JSON Lines journal, numbering them and flushing each one.
+    """Appends ops to a JSON Lines journal, numbering them.
+
+    With `flush_each=True` (the default) every op is handed to the OS as it is appended. The
+    runner passes False and calls `flush()` itself each time its loop turns (before it waits for
+    anything), which costs far fewer system calls and, with them, fewer hand-overs of the GIL to
+    worker threads: a completion is on disk before the runner acts on anything after it. Either
+    way a controller killed with SIGKILL loses no op it had acted on.
 
     Safe to call from several threads; `append` returns the op with its index set.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, flush_each: bool = True):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "ab", buffering=1 << 20)
         self._lock = threading.Lock()
+        self._flush_each = flush_each
         self._next_index = 0
         self.ops: list[Op] = []
 
@@ -140,11 +149,16 @@ class HistoryWriter:
         with self._lock:
             op.index = self._next_index
             self._next_index += 1
-            line = json.dumps(op.to_dict(), separators=(",", ":"), default=_json_fallback)
-            self._file.write(line + "\n")
-            self._file.flush()
+            self._file.write(encode_op(op))
+            if self._flush_each:
+                self._file.flush()
             self.ops.append(op)
             return op
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.flush()
 
     def close(self) -> None:
         with self._lock:
@@ -156,6 +170,14 @@ class HistoryWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_ORJSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+
+def encode_op(op: Op) -> bytes:
+    """One journal line. orjson, because encoding is most of the runner's cost per op."""
+    return orjson.dumps(op.to_dict(), default=_json_fallback, option=_ORJSON_OPTIONS)
 
 
 def _json_fallback(value: Any) -> Any:
@@ -211,9 +233,9 @@ def _read_edn(path: Path, text: str) -> list[Op]:
 
 def write_history(path: Path, ops: Iterable[Op]) -> None:
     """Write ops as JSON Lines (indices are kept as they are)."""
-    with open(path, "w", encoding="utf-8") as f:
+    with open(path, "wb") as f:
         for op in ops:
-            f.write(json.dumps(op.to_dict(), separators=(",", ":"), default=_json_fallback) + "\n")
+            f.write(encode_op(op))
 
 
 @dataclass(slots=True)

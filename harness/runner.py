@@ -140,7 +140,7 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
     log = _run_logger(run_dir, prefix)
     log.info("test %s in %s (prefix %s, seed %s)", spec.test_name(), run_dir, prefix, spec.seed)
 
-    journal = HistoryWriter(run_dir / store.HISTORY_FILE)
+    journal = HistoryWriter(run_dir / store.HISTORY_FILE, flush_each=False)
     results: dict[str, Any]
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupted)
     cluster: Cluster | None = None
@@ -158,7 +158,7 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
                 seed=spec.seed, concurrency=spec.concurrency, nodes=node_names, rate=spec.rate
             )
             generator = _schedule(spec, workload, workload_options, packages)
-            interpreter = _Interpreter(spec, cluster, system, packages, journal, status, log)
+            interpreter = Interpreter(spec, cluster, system, packages, journal, status, log)
             status.phase = "running"
             interpreter.run(generator)
             overran = interpreter.overran
@@ -236,7 +236,16 @@ def _schedule(
     return phases(*stages)
 
 
-class _Interpreter:
+class Interpreter:
+    """Drives the generator in real time.
+
+    The generator, context and journal are shared state behind one lock. A worker that completes
+    an op records the completion and asks the generator for more right away, keeping an op meant
+    for itself and posting others to their threads' inboxes, so a busy test needs no hand-over
+    between threads per op (in Python each hand-over is a trip through the GIL). The main thread
+    only waits: for ops scheduled later (stagger, sleeps), for the end, or for the deadline.
+    """
+
     def __init__(
         self,
         spec: TestSpec,
@@ -249,84 +258,101 @@ class _Interpreter:
     ):
         self.spec, self.cluster, self.system = spec, cluster, system
         self.packages, self.journal, self.status, self.log = packages, journal, status, log
-        self.completions: queue.SimpleQueue = queue.SimpleQueue()
         self.inboxes: dict[Any, queue.SimpleQueue] = {}
         self.threads: list[threading.Thread] = []
         self.nemesis_by_f = {f: p for p in packages for f in p.fs}
         self.overran = False
+        self.lock = threading.Lock()
+        self.wakeup = threading.Condition(self.lock)
+        self.gen: Any = None
+        self.ctx = Context.initial(spec.concurrency, nemesis=bool(packages))
+        self.in_flight = 0
+        self.origin = 0
+        self.finished = False
+        self.failure: BaseException | None = None
 
     def run(self, generator: Any) -> None:
         spec = self.spec
-        ctx = Context.initial(spec.concurrency, nemesis=bool(self.packages))
-        for thread in ctx.workers:
-            self._start_worker(thread)
-        origin = time.monotonic_ns()
+        self.gen = generator
+        self.origin = time.monotonic_ns()
         self.status.started = time.monotonic()
         self.status.time_limit = spec.time_limit
-        deadline = origin + int((spec.time_limit + spec.final_timeout) * 1e9)
-        gen, in_flight = generator, 0
+        deadline = time.monotonic() + spec.time_limit + spec.final_timeout
+        for thread in self.ctx.workers:
+            self._start_worker(thread)
         try:
-            while True:
-                # Take every completion that has arrived before asking for more work.
+            with self.lock:
                 while True:
-                    try:
-                        thread, completion = self.completions.get_nowait()
-                    except queue.Empty:
-                        break
-                    ctx, gen = self._complete(ctx, gen, thread, completion, origin)
-                    in_flight -= 1
-                now = time.monotonic_ns() - origin
-                if now + origin > deadline:
-                    self.overran = True
-                    self.log.error("not finished %ss after the time limit; stopping", spec.final_timeout)
-                    return
-                answer = gen.op(ctx.with_time(now))
-                if answer is None:
-                    if in_flight == 0:
+                    if self.failure is not None:
+                        raise self.failure
+                    wait = self._advance(None)
+                    if self.finished:
                         return
-                    wait = None
-                else:
-                    op, next_gen = answer
-                    if op is PENDING:
-                        gen, wait = next_gen, 0.01
-                    elif op.time > now:
-                        wait = (op.time - now) / 1e9
-                    else:
-                        gen, ctx = self._dispatch(ctx, next_gen, op, now)
-                        in_flight += 1
-                        continue
-                try:
-                    thread, completion = self.completions.get(timeout=min(wait, 1.0) if wait is not None else 1.0)
-                except queue.Empty:
-                    continue
-                ctx, gen = self._complete(ctx, gen, thread, completion, origin)
-                in_flight -= 1
+                    if time.monotonic() > deadline:
+                        self.overran = True
+                        self.log.error("not finished %ss after the time limit; stopping", spec.final_timeout)
+                        return
+                    self.journal.flush()
+                    # Workers notify when they leave work for this thread; the timeout bounds
+                    # how late a scheduled op or the deadline can be noticed.
+                    self.wakeup.wait(timeout=min(wait, 0.5) if wait is not None else 0.5)
         finally:
+            with self.lock:
+                self.finished = True
+            self.journal.flush()
             self._stop_workers()
 
-    def _dispatch(self, ctx: Context, gen: Any, op: Op, now: int) -> tuple[Any, Context]:
+    def _now(self) -> int:
+        return time.monotonic_ns() - self.origin
+
+    def _advance(self, me: Any) -> Any:
+        """Dispatch every op that is due (caller holds the lock). Returns the op for thread `me`
+        if the generator gives one (it is then not posted), else the seconds until the next
+        scheduled op (None: wait for a completion). Sets `finished` when the schedule is over."""
+        while True:
+            now = self._now()
+            answer = self.gen.op(self.ctx.with_time(now))
+            if answer is None:
+                if self.in_flight == 0:
+                    self.finished = True
+                    self.wakeup.notify_all()
+                return None
+            op, next_gen = answer
+            if op is PENDING:
+                self.gen = next_gen
+                return 0.01
+            if op.time > now:
+                return (op.time - now) / 1e9
+            self.gen = next_gen
+            thread = self._dispatch(op, now)
+            if thread == me:
+                return op
+            self.inboxes[thread].put(op)
+
+    def _dispatch(self, op: Op, now: int) -> Any:
         op.time = now
-        thread = ctx.thread_of(op.process)
+        thread = self.ctx.thread_of(op.process)
         if thread is None:
             raise HarnessError(f"the generator emitted an op for process {op.process!r}, which no thread runs")
         if thread != NEMESIS:
             op.node = self.cluster.nodes[thread % len(self.cluster.nodes)].name
         self.journal.append(op)
-        ctx = ctx.busy(thread)
-        gen = gen.update(ctx, op)
+        self.ctx = self.ctx.busy(thread)
+        self.gen = self.gen.update(self.ctx, op)
+        self.in_flight += 1
         self.status.invoked += 1
-        self.inboxes[thread].put(op)
-        return gen, ctx
+        return thread
 
-    def _complete(self, ctx: Context, gen: Any, thread: Any, completion: Op, origin: int) -> tuple[Context, Any]:
-        completion.time = time.monotonic_ns() - origin
+    def _complete(self, thread: Any, completion: Op) -> None:
+        completion.time = self._now()
         self.journal.append(completion)
-        ctx = ctx.with_time(completion.time).free_thread(thread)
-        gen = gen.update(ctx, completion)
+        self.in_flight -= 1
+        self.ctx = self.ctx.with_time(completion.time).free_thread(thread)
+        self.gen = self.gen.update(self.ctx, completion)
         if thread == NEMESIS:
             self._note_fault(completion)
         elif completion.type == INFO:
-            ctx = ctx.retire(thread, self.spec.concurrency)
+            self.ctx = self.ctx.retire(thread, self.spec.concurrency)
         kind = completion.type
         if kind == "ok":
             self.status.ok += 1
@@ -334,7 +360,24 @@ class _Interpreter:
             self.status.fail += 1
         else:
             self.status.info += 1
-        return ctx, gen
+
+    def _finish_and_take_next(self, thread: Any, completion: Op) -> Op | None:
+        """Record a completion and take this thread's next op if one is due now."""
+        with self.lock:
+            if self.finished:
+                return None
+            self._complete(thread, completion)
+            try:
+                answer = self._advance(thread)
+            except BaseException as e:  # a broken generator must stop the run, not one worker
+                self.failure = e
+                self.wakeup.notify_all()
+                return None
+            if not isinstance(answer, Op):
+                self.wakeup.notify()  # the main thread handles waiting for time and the end
+                answer = None
+        self.journal.flush()
+        return answer
 
     def _note_fault(self, completion: Op) -> None:
         package = self.nemesis_by_f.get(completion.f)
@@ -349,10 +392,19 @@ class _Interpreter:
     def _start_worker(self, thread: Any) -> None:
         inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.inboxes[thread] = inbox
-        target = self._nemesis_worker if thread == NEMESIS else self._client_worker
-        worker = threading.Thread(target=target, args=(thread, inbox), name=f"worker-{thread}", daemon=True)
+        invoke = self._nemesis_invoker() if thread == NEMESIS else self._client_invoker(thread)
+        worker = threading.Thread(target=self._work, args=(thread, inbox, invoke), name=f"worker-{thread}", daemon=True)
         worker.start()
         self.threads.append(worker)
+
+    def _work(self, thread: Any, inbox: queue.SimpleQueue, invoke: Callable[[Op | None], Op | None]) -> None:
+        op = inbox.get()
+        while op is not None:
+            completion = invoke(op)
+            op = self._finish_and_take_next(thread, completion)  # type: ignore[arg-type]
+            if op is None and not self.finished:
+                op = inbox.get()
+        invoke(None)  # let the invoker release what it holds
 
     def _stop_workers(self) -> None:
         for inbox in self.inboxes.values():
@@ -361,39 +413,41 @@ class _Interpreter:
         for worker in self.threads:
             worker.join(timeout=max(0.1, deadline - time.monotonic()))
 
-    def _client_worker(self, thread: int, inbox: queue.SimpleQueue) -> None:
+    def _client_invoker(self, thread: int) -> Callable[[Op | None], Op | None]:
+        """Runs one client thread's ops; the client is (re)opened lazily and replaced after an
+        `info`, when its process is retired. `None` closes it."""
         node = self.cluster.nodes[thread % len(self.cluster.nodes)]
-        client = None
-        while True:
-            op = inbox.get()
+        client: Any = None
+
+        def invoke(op: Op | None) -> Op | None:
+            nonlocal client
             if op is None:
-                break
+                if client is not None:
+                    _close_quietly(client)
+                return None
             if client is None:
                 candidate = self.system.client(self.cluster)
                 try:
                     candidate.open(self.cluster, node)
-                    client = candidate
                 except Exception as e:
                     # Nothing was sent, so the op certainly did not happen.
-                    self.completions.put((thread, op.complete("fail", error=f"connect: {_describe(e)}")))
-                    continue
+                    return op.complete("fail", error=f"connect: {_describe(e)}")
+                client = candidate
             try:
                 completion = client.invoke(op)
             except Exception as e:
                 completion = op.complete(INFO, error=_describe(e))
             if completion.type == INFO:
-                # The process is retired; its successor gets a fresh connection.
                 _close_quietly(client)
                 client = None
-            self.completions.put((thread, completion))
-        if client is not None:
-            _close_quietly(client)
+            return completion
 
-    def _nemesis_worker(self, thread: str, inbox: queue.SimpleQueue) -> None:
-        while True:
-            op = inbox.get()
+        return invoke
+
+    def _nemesis_invoker(self) -> Callable[[Op | None], Op | None]:
+        def invoke(op: Op | None) -> Op | None:
             if op is None:
-                break
+                return None
             package = self.nemesis_by_f.get(op.f)
             try:
                 if package is None:
@@ -403,7 +457,9 @@ class _Interpreter:
                 self.log.exception("nemesis op %s failed", op.f)
                 completion = op.complete(INFO, error=_describe(e))
             self.log.info("nemesis %s: %s", op.f, _brief(completion.value))
-            self.completions.put((thread, completion))
+            return completion
+
+        return invoke
 
 
 def _teardown(runtime: Any, cluster: Cluster | None, system: System, packages: Sequence[NemesisPackage], log: logging.Logger) -> None:
