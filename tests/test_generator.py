@@ -456,3 +456,15 @@ def test_schedule_does_not_depend_on_the_hash_seed():
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1] == outputs[2] and len(outputs[0]) > 1000
+
+
+def test_rng_draws_are_reproducible_and_in_range():
+    from harness.generator import Rng, derive_seed
+
+    a, b = Rng(derive_seed(1, "x")), Rng(derive_seed(1, "x"))
+    draws = [a.randint(3, 5) for _ in range(200)]
+    assert draws == [b.randint(3, 5) for _ in range(200)] and set(draws) == {3, 4, 5}
+    assert derive_seed(1, "x") != derive_seed(1, "y") != derive_seed(2, "x")
+    assert all(0 <= a.random() < 1 for _ in range(100))
+    assert sorted(a.sample(range(10), 10)) == list(range(10))
+    assert a.choice("abc") in "abc"

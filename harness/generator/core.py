@@ -62,6 +62,9 @@ class _Pending:
 PENDING = _Pending()
 
 
+_NEMESIS_ONLY = frozenset((NEMESIS,))
+
+
 class _ContextFields(NamedTuple):
     time: int
     free: frozenset
@@ -137,13 +140,12 @@ class Context(_ContextFields):
     def some_free_thread(self) -> Thread | None:
         """The free thread an op should go to: the lowest-numbered free client thread, else the
         nemesis thread if it is free, else None. Deterministic, whatever the hash seed."""
-        best = None
-        for thread in self.free:
-            if thread.__class__ is int and (best is None or thread < best):
-                best = thread
-        if best is None and NEMESIS in self.free:
+        free = self.free
+        if NEMESIS not in free:
+            return min(free) if free else None
+        if len(free) == 1:
             return NEMESIS
-        return best
+        return min(free - _NEMESIS_ONLY)
 
     def free_processes(self) -> list[Process]:
         """The processes of the free threads, client threads in order, then the nemesis."""
