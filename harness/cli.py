@@ -267,9 +267,10 @@ def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
 
 @main_group.command("cleanup")
 @click.option("--runtime", default="local", show_default=True)
-def cleanup_command(runtime: str) -> None:
+@click.option("--prefix", default=None, help="Only the run with this prefix (see its test.json); default: every run.")
+def cleanup_command(runtime: str, prefix: str | None) -> None:
     """Remove what crashed runs left behind: namespaces, their processes, guard routes."""
-    removed = plugins.load("runtime", runtime)().cleanup()
+    removed = plugins.load("runtime", runtime)().cleanup(prefix)
     for line in removed:
         click.echo(f"removed {line}")
     click.echo(f"{len(removed)} leftover resources removed" if removed else "nothing to clean up")

@@ -195,13 +195,15 @@ class LocalRuntime:
             client_address=str(hosts[1]),
         )
         try:
-            # The guard goes in before any address exists, so there is never a moment when the
-            # root namespace could route to a node.
-            _ip("route", "add", "blackhole", str(subnet), "proto", GUARD_PROTO)
+            # The hub's bridge holds the subnet's first address: that is how `cleanup` tells a
+            # live run's guard route from an orphan. The guard goes in before any node or client
+            # address exists, so the root namespace can never route to one.
             _ip("netns", "add", cluster.hub_netns)
             _ip("-n", cluster.hub_netns, "link", "add", "br0", "type", "bridge")
+            _ip("-n", cluster.hub_netns, "addr", "add", f"{hosts[0]}/{subnet.prefixlen}", "dev", "br0")
             _ip("-n", cluster.hub_netns, "link", "set", "br0", "up")
             _ip("-n", cluster.hub_netns, "link", "set", "lo", "up")
+            _ip("route", "add", "blackhole", str(subnet), "proto", GUARD_PROTO)
             self._attach(cluster, cluster.client_netns, "cli", cluster.client_address, subnet)
             for i, name in enumerate(node_names):
                 address = str(hosts[10 + i])
@@ -242,14 +244,17 @@ class LocalRuntime:
         _ip("route", "del", "blackhole", cluster.subnet, "proto", GUARD_PROTO, check=False)
 
     def cleanup(self, prefix: str | None = None) -> list[str]:
-        wanted = prefix or PREFIX
+        """Remove every faultline namespace (or one run's, by its prefix) with the processes in
+        it, then every guard route whose run has no hub namespace left."""
+        wanted = f"{prefix}-" if prefix else PREFIX
         removed = []
         for netns in list_namespaces():
             if netns.startswith(wanted):
                 killed = _remove_netns(netns)
                 removed.append(f"network namespace {netns}" + (f" (ended pids {', '.join(map(str, killed))})" if killed else ""))
-        if prefix is None:
-            for subnet in guard_routes():
+        in_use = live_subnets()
+        for subnet in guard_routes():
+            if subnet not in in_use:
                 _ip("route", "del", "blackhole", subnet, "proto", GUARD_PROTO, check=False)
                 removed.append(f"guard route blackhole {subnet}")
         return removed
@@ -258,6 +263,17 @@ class LocalRuntime:
 def list_namespaces() -> list[str]:
     out = _ip("netns", "list", check=False).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def live_subnets() -> set[str]:
+    """Subnets of the runs whose hub namespace still exists (read off each hub's bridge)."""
+    subnets = set()
+    for netns in list_namespaces():
+        if netns.startswith(PREFIX) and netns.endswith("-hub"):
+            out = _ip("-n", netns, "-o", "-4", "addr", "show", "dev", "br0", check=False).stdout
+            for m in re.finditer(r"inet (\S+)", out):
+                subnets.add(str(ipaddress.ip_interface(m.group(1)).network))
+    return subnets
 
 
 def guard_routes() -> list[str]:

@@ -1,0 +1,165 @@
+"""The local runtime on real namespaces: reachability, the root-namespace guard, faults at the
+process and firewall level, and that nothing is left behind."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.runtime.local import LocalCluster, LocalRuntime, guard_routes, list_namespaces
+
+pytestmark = pytest.mark.root
+
+PORT = 7300
+ECHO_SERVER = (
+    "import socket,sys\n"
+    "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)\n"
+    "while True:\n"
+    "    c,_=s.accept(); c.sendall(b'hello from '+sys.argv[1].encode()+b'\\n'); c.close()\n"
+)
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):
+    runtime = LocalRuntime()
+    prefix = runtime.new_prefix()
+    created = runtime.create(tmp_path, ["n1", "n2", "n3"], prefix)
+    try:
+        yield created
+    finally:
+        runtime.destroy(created)
+    assert not [ns for ns in list_namespaces() if ns.startswith(prefix + "-")]
+    assert created.subnet not in guard_routes()
+
+
+def start_echo(node) -> int:
+    return node.spawn([sys.executable, "-c", ECHO_SERVER, node.address, str(PORT)], log_name="echo.log")
+
+
+def greeting(cluster: LocalCluster, node) -> bytes:
+    sock = cluster.connect(node, PORT, timeout=5)
+    try:
+        return sock.makefile("rb").readline()
+    finally:
+        sock.close()
+
+
+def reachable(cluster: LocalCluster, node) -> bool:
+    try:
+        return greeting(cluster, node).startswith(b"hello")
+    except OSError:
+        return False
+
+
+def peer_can_connect(source, target, timeout: float = 1.0) -> bool:
+    probe = f"import socket; socket.create_connection(('{target.address}', {PORT}), {timeout}).close()"
+    return source.exec([sys.executable, "-c", probe], timeout=30).returncode == 0
+
+
+def test_clients_reach_every_node_from_the_client_namespace(cluster: LocalCluster) -> None:
+    for node in cluster.nodes:
+        start_echo(node)
+    for node in cluster.nodes:
+        wait_for(lambda: reachable(cluster, node), what=f"echo on {node.name}")
+        assert greeting(cluster, node) == f"hello from {node.address}\n".encode()
+
+
+def test_the_root_namespace_cannot_route_to_a_node(cluster: LocalCluster) -> None:
+    assert cluster.subnet in guard_routes()
+    route = subprocess.run(["ip", "route", "get", cluster.nodes[0].address], capture_output=True, text=True)
+    # The blackhole route makes the lookup fail: nothing could leave by the default route.
+    assert route.returncode != 0 or "blackhole" in route.stdout
+
+
+def test_nodes_reach_each_other_until_a_firewall_rule_cuts_them(cluster: LocalCluster) -> None:
+    n1, n2, n3 = cluster.nodes
+    start_echo(n1)
+    wait_for(lambda: reachable(cluster, n1), what="echo on n1")
+    assert peer_can_connect(n2, n1)
+    cluster.firewall(n1, ["-A", "INPUT", "-s", n2.address, "-j", "DROP"])
+    assert not peer_can_connect(n2, n1)
+    assert peer_can_connect(n3, n1)
+    cluster.firewall(n1, ["-D", "INPUT", "-s", n2.address, "-j", "DROP"])
+    assert peer_can_connect(n2, n1)
+
+
+def test_pause_kill_and_restart_act_on_the_node_process(cluster: LocalCluster) -> None:
+    node = cluster.nodes[0]
+    pid = start_echo(node)
+    wait_for(lambda: reachable(cluster, node), what="echo")
+
+    node.pause()
+    wait_for(lambda: _state(pid) == "T", what="the process to stop")
+    assert node.is_running()
+    node.resume()
+    wait_for(lambda: _state(pid) in ("S", "R"), what="the process to run again")
+    assert reachable(cluster, node)
+
+    node.kill()
+    assert not node.is_running()
+    assert not reachable(cluster, node)
+
+    new_pid = node.restart()
+    assert new_pid != pid
+    wait_for(lambda: reachable(cluster, node), what="the restarted echo")
+
+
+def test_stop_ends_even_a_paused_process(cluster: LocalCluster) -> None:
+    node = cluster.nodes[1]
+    start_echo(node)
+    wait_for(lambda: reachable(cluster, node), what="echo")
+    node.pause()
+    node.stop(timeout=10)
+    assert not node.is_running()
+
+
+def test_cleanup_removes_what_a_crashed_controller_left(tmp_path: Path) -> None:
+    runtime = LocalRuntime()
+    prefix = runtime.new_prefix()
+    abandoned = runtime.create(tmp_path, ["n1", "n2"], prefix)
+    pid = start_echo(abandoned.nodes[0])
+    # Forget the cluster as a crashed controller would, then clean up by its prefix.
+    removed = LocalRuntime().cleanup(prefix)
+    assert any(prefix in line for line in removed)
+    assert not [ns for ns in list_namespaces() if ns.startswith(prefix + "-")]
+    assert abandoned.subnet not in guard_routes()
+    wait_for(lambda: _state(pid) in (None, "Z"), what="the node process to end")
+    abandoned.connector.close()
+
+
+def test_the_runtime_refuses_clearly_without_root(tmp_path: Path) -> None:
+    script = (
+        "import os\n"
+        "from harness.runtime.local import LocalRuntime\n"
+        "from harness.seams import HarnessError\n"
+        "os.setuid(65534)\n"
+        "try:\n"
+        "    LocalRuntime().check_prerequisites()\n"
+        "except HarnessError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert "needs root" in out.stdout
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
