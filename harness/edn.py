@@ -40,6 +40,7 @@ _TOKEN = re.compile(
 )
 
 _INT = re.compile(r"[+-]?\d+N?")
+_HEX = re.compile(r"[+-]?0[xX][0-9A-Fa-f]+N?")  # Clojure prints #object[Class 0x1f2e "..."]
 _FLOAT = re.compile(r"[+-]?(?:\d+\.\d*|\d*\.\d+|\d+)(?:[eE][+-]?\d+)?M?")
 _RATIO = re.compile(r"[+-]?\d+/\d+")
 _CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r"}
@@ -148,6 +149,8 @@ class _Reader:
         if first.isdigit() or (first in "+-" and len(tok) > 1 and tok[1].isdigit()):
             if _INT.fullmatch(tok):
                 return int(tok.rstrip("N"))
+            if _HEX.fullmatch(tok):
+                return int(tok.rstrip("N"), 16)
             if _FLOAT.fullmatch(tok):
                 return float(tok.rstrip("M"))
             if _RATIO.fullmatch(tok):
