@@ -122,7 +122,13 @@ class _Reader:
                 raise EdnError(f"{opener!r} opened here is never closed", self.line_of(pos)) from None
             if isinstance(item, _Close):
                 if item.char != closer:
-                    raise EdnError(f"expected {closer!r} but found {item.char!r}", self.line_of(item.pos))
+                    # Name the opener's line: an unclosed map swallows the ops after it, so the
+                    # mismatch is often noticed only at the end of the history.
+                    raise EdnError(
+                        f"{opener!r} opened here is never closed (found {item.char!r} on line "
+                        f"{self.line_of(item.pos)} where {closer!r} was expected)",
+                        self.line_of(pos),
+                    )
                 break
             items.append(item)
         if opener == "{":
