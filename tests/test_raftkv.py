@@ -187,6 +187,15 @@ def test_elects_one_leader_and_serves_register_ops_through_any_node(make_cluster
     safety = election_safety.check([], {"system_data": data})
     assert safety["valid"] is True and safety["elections"] >= 1
 
+    # A node that is down at the end still contributes its leader events, read from its disk.
+    leader.kill()
+    data = system.collect(cluster)
+    assert list(data["unreachable"]) == [leader.name]
+    assert data["nodes"][leader.name]["committed"] is None
+    assert {e["node"] for e in data["nodes"][leader.name]["events"]} == {leader.name}
+    assert election_safety.check([], {"system_data": data})["valid"] is True
+    assert log_agreement.check([], {"system_data": data})["valid"] is True
+
 
 def test_writes_survive_a_leader_kill_and_a_full_restart_replays_the_log(make_cluster):
     system, cluster = make_cluster(3)

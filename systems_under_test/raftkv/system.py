@@ -78,6 +78,10 @@ class RaftKV:
     def client(self, cluster: Cluster) -> RaftKVClient:
         return RaftKVClient(self.port)
 
+    def checkers(self, workload: str) -> dict[str, dict[str, Any]]:
+        """Checkers the runner adds to the workload's own: both read what `collect` gathers."""
+        return {"election-safety": {}, "log-agreement": {}}
+
     def collect(self, cluster: Cluster) -> dict[str, Any]:
         """Each node's committed log and leader events, for `log-agreement` and
         `election-safety`. A node that cannot answer is listed under `unreachable`."""
