@@ -532,16 +532,30 @@ def delay(seconds: float, gen: Any) -> Generator:
 
 
 class OnThreads(Generator):
-    """`gen` sees only the threads `select(ctx.threads)` returns, and only their events."""
+    """`gen` sees only the threads `select(ctx.threads)` returns, and only their events.
 
-    __slots__ = ("select", "gen")
+    `chosen` remembers select's answer per set of threads (shared by the generators that follow
+    this one): the set rarely changes, and this runs for every op and every event.
+    """
 
-    def __init__(self, select: Callable[[frozenset], frozenset], gen: Generator):
+    __slots__ = ("select", "gen", "chosen")
+
+    def __init__(self, select: Callable[[frozenset], frozenset], gen: Generator, chosen: dict | None = None):
         self.select = select
         self.gen = gen
+        self.chosen = {} if chosen is None else chosen
+
+    def _threads(self, ctx: Context) -> frozenset:
+        threads = self.chosen.get(ctx.threads)
+        if threads is None:
+            threads = frozenset(self.select(ctx.threads)) & ctx.threads
+            if len(self.chosen) > 64:
+                self.chosen.clear()
+            self.chosen[ctx.threads] = threads
+        return threads
 
     def op(self, ctx: Context):
-        threads = self.select(ctx.threads)
+        threads = self._threads(ctx)
         if not threads:
             return None  # no thread to run on (e.g. nemesis(...) in a test without a nemesis)
         answer = self.gen.op(ctx.restrict(threads))
@@ -550,18 +564,18 @@ class OnThreads(Generator):
         op, after = answer
         if after is EXHAUSTED:
             return answer  # let an enclosing sequence move on at once (see `anchor`)
-        return op, (self if after is self.gen else OnThreads(self.select, after))
+        return op, (self if after is self.gen else OnThreads(self.select, after, self.chosen))
 
     def update(self, ctx: Context, event: Op) -> Generator:
-        threads = self.select(ctx.threads)
-        if ctx.thread_of(event.process) not in threads:
+        threads = self._threads(ctx)
+        if ctx.by_process.get(event.process) not in threads:
             return self
         after = self.gen.update(ctx.restrict(threads), event)
-        return self if after is self.gen else OnThreads(self.select, after)
+        return self if after is self.gen else OnThreads(self.select, after, self.chosen)
 
     def anchor(self, time: int) -> Generator:
         gen = self.gen.anchor(time)
-        return self if gen is self.gen else OnThreads(self.select, gen)
+        return self if gen is self.gen else OnThreads(self.select, gen, self.chosen)
 
     def __repr__(self) -> str:
         return f"OnThreads({getattr(self.select, '__name__', self.select)}, {self.gen!r})"
