@@ -155,7 +155,8 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
             for package in packages:
                 package.nemesis.setup(cluster, system)
             workload_options = WorkloadOptions(
-                seed=spec.seed, concurrency=spec.concurrency, nodes=node_names, rate=spec.rate
+                seed=spec.seed, concurrency=spec.concurrency, nodes=node_names, rate=spec.rate,
+                params=getattr(system, "workload_params", {}).get(spec.workload, {}),
             )
             generator = _schedule(spec, workload, workload_options, packages)
             interpreter = Interpreter(spec, cluster, system, packages, journal, status, log)

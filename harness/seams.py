@@ -34,6 +34,9 @@ class NodeHandle(Protocol):
     address: str  # reachable by peers and by clients (from the client side of the runtime)
     data_dir: Path  # survives restarts of the node's process within a run
     log_dir: Path  # the node's logs; copied into the store
+    # Added to the environment of every `spawn` (the system's own `env` wins on a clash), so a
+    # nemesis can preload a library into the node's process, e.g. libfaketime for clock faults.
+    spawn_env: dict[str, str]
 
     def exec(self, argv: Sequence[str], timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         """Run a command on the node and wait for it (in the node's network namespace)."""
@@ -138,6 +141,12 @@ class System(Protocol):
     def teardown(self, cluster: Cluster) -> None:
         """Stop every node's server (the runtime removes the nodes themselves)."""
 
+    # Optional, looked up with getattr:
+    #   workload_params: Mapping[str, Mapping[str, Any]]  workload name -> its parameters, e.g.
+    #       {"register": {"cas": False}} for a system without compare-and-set
+    #   checkers(self, workload: str) -> Mapping[str, Mapping[str, Any]]  extra checkers
+    #   collect(self, cluster) -> Any  data for those checkers, saved as system.json
+
 
 @dataclass(frozen=True)
 class WorkloadOptions:
@@ -147,6 +156,7 @@ class WorkloadOptions:
     concurrency: int
     nodes: Sequence[str]
     rate: float = 0.0  # ops/s over all clients; 0 = as fast as clients go
+    params: Mapping[str, Any] = field(default_factory=dict)  # from System.workload_params[name]
 
 
 class Workload(Protocol):

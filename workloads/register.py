@@ -1,0 +1,81 @@
+"""The register workload: read, write and compare-and-set over independent keys.
+
+Values are Jepsen's independent-key tuples, `[key, v]`: a read invokes `[key, None]` and completes
+`[key, observed]`; a write `[key, v]`; a cas `[key, [expected, new]]`. Every written value is
+unique (a counter over the whole test), so each read names the one write it saw, which lets the
+linearizability checker take its reads-from fast path. Keys are worked a few at a time and then
+retired for fresh ones, so every key's sub-history stays small enough to search exhaustively.
+
+Parameters (from the system, `System.workload_params["register"]`): `cas` (default True; a
+system without compare-and-set turns it off), `keys` (keys in play at once, default 5),
+`ops_per_key` (default 200).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from harness.generator.core import PENDING, Context, Generator, invocation
+from harness.generator.rng import initial_state, next_random
+from harness.seams import WorkloadOptions
+
+
+class RegisterOps(Generator):
+    """Random reads, writes and cas on a sliding window of keys; pure, like every generator."""
+
+    __slots__ = ("rng", "next_value", "base", "done_in_window", "last", "keys", "ops_per_key", "cas")
+
+    def __init__(self, rng: int, next_value: int, base: int, done_in_window: int,
+                 last: tuple, keys: int, ops_per_key: int, cas: bool):
+        self.rng, self.next_value, self.base, self.done_in_window = rng, next_value, base, done_in_window
+        self.last, self.keys, self.ops_per_key, self.cas = last, keys, ops_per_key, cas
+
+    def op(self, ctx: Context):
+        thread = ctx.some_free_thread()
+        if thread is None:
+            return PENDING, self
+        z, rng = next_random(self.rng)
+        slot = z % self.keys
+        key = self.base + slot
+        roll = (z >> 20) % 10
+        last, next_value = self.last, self.next_value
+        if roll < 5:
+            f, value = "read", [key, None]
+        elif roll < 8 or not self.cas:
+            f, value = "write", [key, next_value]
+            last = last[:slot] + (next_value,) + last[slot + 1 :]
+            next_value += 1
+        else:
+            # Expect the last value written to the key, so a fair share of cas can succeed.
+            f, value = "cas", [key, [last[slot], next_value]]
+            next_value += 1
+        done, base = self.done_in_window + 1, self.base
+        if done >= self.keys * self.ops_per_key:
+            done, base, last = 0, base + self.keys, (None,) * self.keys
+        op = invocation(f, value, ctx.workers[thread], ctx.time)
+        return op, RegisterOps(rng, next_value, base, done, last, self.keys, self.ops_per_key, self.cas)
+
+
+class RegisterWorkload:
+    name = "register"
+    description = "read/write/cas on independent keys with unique values; checked for linearizability per key"
+
+    def generator(self, options: WorkloadOptions) -> Any:
+        params = options.params
+        keys = int(params.get("keys", 5))
+        return RegisterOps(
+            rng=initial_state(f"{options.seed}:register"),
+            next_value=1,
+            base=0,
+            done_in_window=0,
+            last=(None,) * keys,
+            keys=keys,
+            ops_per_key=int(params.get("ops_per_key", 200)),
+            cas=bool(params.get("cas", True)),
+        )
+
+    def final_generator(self, options: WorkloadOptions) -> Any:
+        return None
+
+    def checkers(self) -> Mapping[str, Mapping[str, Any]]:
+        return {"linearizable": {"model": "cas-register", "keyed": True}}
