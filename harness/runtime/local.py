@@ -56,6 +56,9 @@ class LocalNode:
     netns: str
     data_dir: Path
     log_dir: Path
+    # Extra environment for every spawn, under the system's own `env`: how a nemesis preloads
+    # something into the node's process (the clock nemesis's libfaketime). Set before a start.
+    spawn_env: dict[str, str] = field(default_factory=dict)
     _proc: subprocess.Popen | None = field(default=None, repr=False)
     _last_spawn: tuple[list[str], dict[str, str] | None, str] | None = field(default=None, repr=False)
 
@@ -69,7 +72,7 @@ class LocalNode:
             raise HarnessError(f"node {self.name} already runs pid {self._proc.pid}")  # type: ignore[union-attr]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        full_env = {**os.environ, **(env or {})}
+        full_env = {**os.environ, **self.spawn_env, **(env or {})}
         with open(self.log_dir / log_name, "ab") as log:
             # `ip netns exec` execs the command, so the pid is the server's own; a new session
             # makes it a process group leader, and every signal goes to the whole group.
