@@ -1,0 +1,57 @@
+"""Linearizability checker: is there a total order of the operations, consistent with real time,
+that a sequential model accepts?
+
+Use: `check(history, {"model": "cas-register"})`, or `faultline analyze FILE --checker
+linearizable`. Options (all optional): `model` (a name from `MODELS` or a `Model`), `failed_cas`
+("absent": a failed cas did not happen, as Knossos reads it; "observed": it happened and saw a
+value other than the expected one, as Porcupine's etcd model reads it), `keyed` (values are
+Jepsen's `[key, value]` tuples), `time_limit` (seconds), `memory_limit` (bytes of resident
+memory per process; default a quarter of RAM), `engine` ("python" forces the pure-Python
+search), `workers` (processes; by default more than one only for large keyed histories).
+
+How it decides, and why:
+
+1. **Partitions.** Keys are independent registers (P-compositionality, Horn & Kroening): a
+   history is linearizable iff each key's sub-history is. Keyed histories (`keyed`, or ops with
+   Porcupine's `key` field) are split by key and each part checked alone, which turns one search
+   exponential in the concurrency of the whole history into many small ones. Large histories
+   spread the parts over worker processes; the first invalid part stops the others.
+2. **Reads-from fast path** (`readsfrom.py`). When every write of a register puts a distinct
+   value (our workloads make them so), each read names its write and the question becomes an
+   interval check (Gibbons & Korach), O(n log n), no search. It applies only where sound: reads
+   and writes only (a cas-register partition with no cas). Elsewhere, or when it finds a
+   violation and a person needs the picture, the general search runs.
+3. **Wing-Gong-Lowe search** (`wgl.py`), as in Knossos's `wgl` and Porcupine: linearize ops
+   just in time, backtrack at a completion whose op is not placed, and never revisit a (set of
+   linearized ops, model state) pair. Runs in C when the accelerator built (`_wglc.c`), in
+   Python otherwise, with the same answers.
+4. **Budgets.** Past the time or memory limit the verdict is "unknown" with the reason and how
+   far the search got; the process does not die of it.
+5. **Evidence** when not linearizable: the op that could not be placed (the first completion
+   reached after the longest linearization found), that longest linearizable prefix with the
+   model state after each op, and a minimal failing window: a handful of operations that on
+   their own are not linearizable, found by delta debugging over whole operations.
+
+Writing a model takes a few lines: an initial state, a step function and a describe function,
+all pure, states hashable:
+
+    from checkers.linearizable import Model, check
+
+    def counter_step(state, op):            # op.f, op.value, op.outcome
+        if op.f == "add":
+            return True, state + op.value
+        if op.f == "read":
+            return op.value == state, state
+        return False, state
+
+    counter = Model("counter", init=lambda: 0, step=counter_step,
+                    observes_only=lambda op: op.f == "read")
+    check(history, {"model": counter})
+
+`observes_only` marks ops that cannot change the state, so indeterminate ones can be dropped.
+"""
+
+from .checker import check, default_memory_limit
+from .models import MODELS, Model, ModelOp
+
+__all__ = ["check", "default_memory_limit", "MODELS", "Model", "ModelOp"]

@@ -1,0 +1,338 @@
+"""The checker entry point: options in, verdict with evidence out."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence
+
+from harness.history import Op, with_indices
+
+from . import readsfrom
+from .models import MODELS, Model
+from .prepare import Partition, partitions
+from .wgl import CANCELLED, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, SearchResult, search
+
+# Below this many operations, starting worker processes costs more than it saves.
+PARALLEL_MIN_OPS = 20_000
+# How long the search for a minimal failing window may take, at most.
+WINDOW_SECONDS = 10.0
+WINDOW_MAX_CHECKS = 3_000
+WINDOW_START_STATES = 8
+# Partitions are searched in rounds with a growing step allowance, so that an easy invalid
+# partition is found before a hard valid one has been searched to the end (the first invalid
+# partition decides). Each round allows this many times the steps of the one before.
+FIRST_ROUND_STEPS = 20_000
+ROUND_GROWTH = 4
+
+
+def default_memory_limit() -> int:
+    """A safe share of the machine: a quarter of its RAM, and at most half of what is free now."""
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            name, amount = line.split(":", 1)
+            info[name] = int(amount.split()[0]) * 1024
+    total = info.get("MemTotal", 4 << 30)
+    available = info.get("MemAvailable", total)
+    return min(total // 4, available // 2)
+
+
+@dataclass
+class PartitionVerdict:
+    status: str  # VALID / INVALID / OUT_OF_TIME / OUT_OF_MEMORY / CANCELLED
+    algorithm: str
+    result: SearchResult | None = None
+    fast_reason: str = ""
+    fast_culprit: int | None = None
+
+
+def resolve_model(model: str | Model) -> Model:
+    if isinstance(model, Model):
+        return model
+    try:
+        return MODELS[model]
+    except KeyError:
+        known = ", ".join(sorted(MODELS))
+        raise ValueError(f"unknown linearizability model {model!r}; known models: {known}") from None
+
+
+def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict:
+    """Is `history` linearizable with respect to `options["model"]`? See the package docstring."""
+    options = dict(options or {})
+    started = time.monotonic()
+    model = resolve_model(options.get("model") or "cas-register")
+    failed_cas = options.get("failed_cas") or "absent"
+    if failed_cas not in ("absent", "observed"):
+        raise ValueError(f"failed_cas must be 'absent' or 'observed', not {failed_cas!r}")
+    time_limit = options.get("time_limit")
+    memory_limit = options.get("memory_limit") or default_memory_limit()
+    use_c = options.get("engine", "auto") != "python"
+    deadline = started + float(time_limit) if time_limit is not None else None
+
+    ops = with_indices(list(history))
+    parts = partitions(ops, model, failed_cas=failed_cas, keyed=bool(options.get("keyed")))
+    op_count = sum(len(p.entries) for p in parts)
+    base = {"model": model.name, "op_count": op_count, "keys_checked": len(parts)}
+
+    workers = options.get("workers")
+    if workers is None:
+        workers = min(os.cpu_count() or 1, len(parts)) if op_count >= PARALLEL_MIN_OPS else 1
+    budget = Budget(deadline, memory_limit // max(workers, 1))
+    if workers > 1 and len(parts) > 1:
+        verdicts = _check_in_workers(parts, model, budget, use_c, workers)
+    else:
+        verdicts = _check_in_turn(parts, model, budget, use_c)
+
+    for index, verdict in verdicts.items():
+        if verdict.status == INVALID:
+            return {**base, **_invalid(parts[index], verdict, model, budget, use_c)}
+    unknown = [(i, v) for i, v in verdicts.items() if v.status != VALID]
+    if unknown:
+        index, verdict = min(unknown)
+        return {**base, **_unknown(parts[index], verdict, time.monotonic() - started, time_limit, memory_limit)}
+    algorithms = sorted({v.algorithm for v in verdicts.values()}) or ["wgl"]
+    return {
+        **base,
+        "valid": True,
+        "algorithm": "+".join(algorithms),
+        "reason": f"linearizable: all {op_count} operations in {len(parts)} partition(s) fit the "
+        f"{model.name} model",
+    }
+
+
+def check_partition(part: Partition, model: Model, budget: Budget, use_c: bool) -> PartitionVerdict:
+    if model.name in ("register", "cas-register"):
+        fast = readsfrom.check(part.entries)
+        if fast is not None:
+            if fast.valid:
+                return PartitionVerdict(VALID, "reads-from")
+            # The search finds the evidence a person needs; the fast path already knows the verdict.
+            result = search(part.entries, part.events(), model, budget, use_c=use_c)
+            return PartitionVerdict(INVALID, "reads-from", result if result.status == INVALID else None,
+                                    fast.reason, fast.culprit)
+    result = search(part.entries, part.events(), model, budget, use_c=use_c)
+    return PartitionVerdict(result.status, "wgl", result)
+
+
+def _check_in_turn(parts: list[Partition], model: Model, budget: Budget, use_c: bool) -> dict[int, PartitionVerdict]:
+    return _check_in_rounds(list(range(len(parts))), parts, model, budget, use_c)
+
+
+def _check_in_rounds(
+    indices: list[int], parts: list[Partition], model: Model, budget: Budget, use_c: bool
+) -> dict[int, PartitionVerdict]:
+    verdicts: dict[int, PartitionVerdict] = {}
+    allowance = FIRST_ROUND_STEPS
+    while indices:
+        unfinished = []
+        for i in indices:
+            if budget.cancelled is not None and budget.cancelled():
+                verdicts[i] = PartitionVerdict(CANCELLED, "wgl")
+                continue
+            verdict = check_partition(parts[i], model, replace(budget, max_steps=allowance), use_c)
+            if verdict.status == OUT_OF_STEPS:
+                unfinished.append(i)
+                continue
+            verdicts[i] = verdict
+            if verdict.status == INVALID:
+                return verdicts
+        indices = unfinished
+        allowance *= ROUND_GROWTH
+    return verdicts
+
+
+# Worker processes are forked after the partitions exist, so they inherit them instead of
+# receiving them pickled; each task names partitions by number. The cancel flag is how the first
+# invalid partition stops the searches still running elsewhere.
+_worker_context: tuple | None = None
+
+
+def _start_worker(parts, model, budget, use_c, cancel) -> None:
+    global _worker_context
+    budget = Budget(budget.deadline, budget.memory_limit, cancel.is_set)
+    _worker_context = (parts, model, budget, use_c)
+
+
+def _check_batch(indices: list[int]) -> list[tuple[int, PartitionVerdict]]:
+    parts, model, budget, use_c = _worker_context
+    verdicts = _check_in_rounds(indices, parts, model, budget, use_c)
+    for verdict in verdicts.values():
+        if verdict.result is not None:
+            verdict.result.best_states = []  # states may not pickle; the parent recomputes evidence
+    return list(verdicts.items())
+
+
+def _check_in_workers(parts, model, budget, use_c, workers) -> dict[int, PartitionVerdict]:
+    context = multiprocessing.get_context("fork")
+    cancel = context.Event()
+    # Small batches, biggest partitions first, so the work spreads evenly.
+    order = sorted(range(len(parts)), key=lambda i: -len(parts[i].entries))
+    n_batches = min(len(parts), workers * 8)
+    batches = [order[k::n_batches] for k in range(n_batches)]
+    verdicts: dict[int, PartitionVerdict] = {}
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(parts, model, budget, use_c, cancel)) as pool:
+        pending = {pool.submit(_check_batch, batch) for batch in batches}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.cancelled():
+                    continue
+                for i, verdict in future.result():
+                    verdicts[i] = verdict
+                    if verdict.status == INVALID and not cancel.is_set():
+                        cancel.set()
+                        for other in pending:
+                            other.cancel()
+    return verdicts
+
+
+def _op_dict(entry) -> dict:
+    return (entry.completion or entry.invoke).to_dict()
+
+
+def _describe_op(entry) -> str:
+    op = entry.completion or entry.invoke
+    return f"{op.f} {op.value!r} by process {op.process} (op {entry.invoke.index})"
+
+
+def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: Budget, use_c: bool) -> dict:
+    entries = part.entries
+    result = verdict.result
+    if result is None or (result.best and not result.best_states):
+        # Evidence is rebuilt here: in a worker, or after the fast path, the search may not have run.
+        result = search(entries, part.events(), model, Budget(budget.deadline, budget.memory_limit), use_c=use_c)
+    evidence: dict[str, Any] = {"valid": False, "algorithm": verdict.algorithm, "key": _plain(part.key)}
+    if result.status == INVALID:
+        culprit = result.failed
+        prefix_ops = [_op_dict(entries[i]) for i in result.best]
+        evidence["failed_ops"] = [_op_dict(entries[culprit])] if culprit is not None else []
+        evidence["prefixes"] = [{"ops": prefix_ops, "states": [model.describe(s) for s in result.best_states]}]
+        evidence["state_before"] = model.describe(result.best_states[-1] if result.best_states else model.init())
+        window = minimal_window(part, model, culprit, use_c, result.best_states)
+        evidence["window"] = _window_ops(entries, window)
+        where = f" in key {part.key!r}" if part.key is not None else ""
+        if culprit is not None:
+            evidence["reason"] = (
+                f"not linearizable{where}: {_describe_op(entries[culprit])} cannot take effect after any "
+                f"linearization of the ops before it; the longest linearizable prefix has {len(result.best)} ops"
+            )
+        else:
+            evidence["reason"] = f"not linearizable{where}"
+        if verdict.fast_reason:
+            evidence["reason"] += f" ({verdict.fast_reason})"
+    else:
+        # The fast path proved it; the search for a picture of it ran out of budget.
+        culprit = verdict.fast_culprit
+        evidence["failed_ops"] = [_op_dict(entries[culprit])] if culprit is not None else []
+        evidence["prefixes"] = []
+        evidence["window"] = []
+        evidence["state_before"] = None
+        evidence["reason"] = f"not linearizable: {verdict.fast_reason}"
+    return evidence
+
+
+def _unknown(part: Partition, verdict: PartitionVerdict, elapsed: float, time_limit, memory_limit) -> dict:
+    result = verdict.result
+    if verdict.status == OUT_OF_TIME:
+        why = f"the time limit of {time_limit} s ran out"
+    elif verdict.status == OUT_OF_MEMORY:
+        why = f"the memory limit of {memory_limit / 2**20:.0f} MiB was reached"
+    else:
+        why = "the search was stopped"
+    progress = {"elapsed_seconds": round(elapsed, 3), "key": _plain(part.key)}
+    if result is not None:
+        progress.update(
+            linearized=len(result.best), of=result.determinate, steps=result.steps, cache_entries=result.cache_entries
+        )
+    where = f" on key {part.key!r}" if part.key is not None else ""
+    got = f"; the longest linearization found covers {progress['linearized']} of {progress['of']} ops" if result else ""
+    return {
+        "valid": "unknown",
+        "algorithm": verdict.algorithm,
+        "reason": f"unknown: {why}{where}{got}",
+        "progress": progress,
+    }
+
+
+def minimal_window(part: Partition, model: Model, culprit: int | None, use_c: bool,
+                   states_seen: Sequence[Any] = ()) -> list[int]:
+    """A small set of entries that on its own is not linearizable (1-minimal, found by delta
+    debugging over whole operations), within a bounded number of checks and seconds.
+
+    Dropping operations can make a window fail for a reason the history never had: keep only
+    `read 1` of "write 1, write 2, read 1" and it fails because nobody wrote 1. So a window must
+    fail from every one of a few starting states (the initial one and the last states the
+    longest linearization passed through), which keeps the writes that make the read stale.
+    """
+    entries = part.entries
+    stop = time.monotonic() + WINDOW_SECONDS
+    checks = 0
+    starts: list[Any] = [model.init()]
+    for state in reversed(states_seen):
+        if len(starts) > WINDOW_START_STATES:
+            break
+        if state not in starts:
+            starts.append(state)
+    starting_models = [replace(model, init=(lambda s=s: s)) for s in starts]
+
+    def fails(subset: list[int], models: list[Model]) -> bool:
+        nonlocal checks
+        checks += 1
+        sub = Partition(part.key, [entries[i] for i in subset])
+        events = sub.events()
+        for m in models:
+            budget = Budget(min(stop, time.monotonic() + 1.0))
+            if search(sub.entries, events, m, budget, use_c=use_c).status != INVALID:
+                return False
+        return True
+
+    candidate = list(range(len(entries)))
+    if culprit is not None:
+        until = entries[culprit].return_pos
+        prefix = [i for i in candidate if entries[i].call_pos < until]
+        if len(prefix) < len(candidate) and fails(prefix, starting_models[:1]):
+            candidate = prefix
+    if len(starting_models) > 1 and not fails(candidate, starting_models):
+        starting_models = starting_models[:1]
+    granularity = 2
+    while len(candidate) >= 2 and checks < WINDOW_MAX_CHECKS and time.monotonic() < stop:
+        size = math.ceil(len(candidate) / granularity)
+        for start in range(0, len(candidate), size):
+            rest = candidate[:start] + candidate[start + size:]
+            if rest and fails(rest, starting_models):
+                candidate = rest
+                granularity = max(granularity - 1, 2)
+                break
+            if checks >= WINDOW_MAX_CHECKS or time.monotonic() >= stop:
+                break
+        else:
+            if granularity >= len(candidate):
+                break
+            granularity = min(len(candidate), granularity * 2)
+    return candidate
+
+
+def _window_ops(entries, window: list[int]) -> list[dict]:
+    events = []
+    for i in window:
+        e = entries[i]
+        events.append((e.call_pos, e.invoke.to_dict()))
+        if e.completion is not None:
+            events.append((e.return_pos, e.completion.to_dict()))
+    events.sort(key=lambda pair: pair[0])
+    return [d for _, d in events]
+
+
+def _plain(value: Any) -> Any:
+    """A partition key as JSON can hold it."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, frozenset):
+        return sorted((_plain(v) for v in value), key=repr)
+    return value

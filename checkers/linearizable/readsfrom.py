@@ -1,0 +1,111 @@
+"""The fast path for read/write registers whose written values are unique: Gibbons and Korach.
+
+When every write puts a distinct value, each read names the write it read from, and
+linearizability of a read/write register reduces to a check on intervals (Gibbons & Korach,
+"Testing shared memories", 1997) that takes O(n log n) instead of a search:
+
+- a *cluster* is one write and the reads of its value (the initial value None is written by a
+  virtual write before everything);
+- no read may complete before its write is invoked;
+- a cluster's *zone* runs between the earliest completion and the latest invocation among its
+  ops: *forward* when the earliest completion comes first (the value must be current over that
+  stretch), *backward* otherwise (it must be current at some instant inside it);
+- the history is linearizable iff no two forward zones overlap and no backward zone lies wholly
+  inside a forward zone.
+
+Indeterminate writes are handled first: one nobody read can be left out (it never took effect,
+or took effect at the end); one somebody read did take effect, and its completion is at infinity.
+
+It applies to a partition only where it is sound: register semantics (read/write, or a
+cas-register partition with no cas in it) and unique written values. Elsewhere `check` returns
+None and the general search decides.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from .prepare import Entry
+
+_NEVER = object()
+
+
+@dataclass
+class FastVerdict:
+    valid: bool
+    reason: str = ""
+    culprit: int | None = None  # an entry that the violation involves
+
+
+def applies(entries: list[Entry]) -> bool:
+    written = set()
+    for e in entries:
+        f = e.op.f
+        if f == "write":
+            v = e.op.value
+            try:
+                if v is None or v in written:
+                    return False
+                written.add(v)
+            except TypeError:  # an unhashable value
+                return False
+        elif f != "read":
+            return False
+    return True
+
+
+def check(entries: list[Entry]) -> FastVerdict | None:
+    """The verdict for a partition of reads and writes with unique values, or None if the fast
+    path does not apply."""
+    if not applies(entries):
+        return None
+    writes: dict[object, int] = {}
+    readers: dict[object, list[int]] = {}
+    for i, e in enumerate(entries):
+        if e.op.f == "write":
+            writes[e.op.value] = i
+        else:
+            readers.setdefault(e.op.value, []).append(i)
+
+    zones_forward: list[tuple[int, int, object]] = []
+    zones_backward: list[tuple[int, int, object]] = []
+    for value, reads in readers.items():
+        if value is None:
+            write_call = write_return = -1
+        else:
+            w = writes.get(value, _NEVER)
+            if w is _NEVER:
+                return FastVerdict(False, f"a read returned {value!r}, which no operation wrote", reads[0])
+            write_call, write_return = entries[w].call_pos, entries[w].return_pos
+        for r in reads:
+            if entries[r].return_pos < write_call:
+                return FastVerdict(False, f"a read of {value!r} completed before the write of {value!r} began", r)
+        earliest_return = min(write_return, min(entries[r].return_pos for r in reads))
+        latest_call = max(write_call, max(entries[r].call_pos for r in reads))
+        if earliest_return < latest_call:
+            zones_forward.append((earliest_return, latest_call, value))
+        else:
+            zones_backward.append((latest_call, earliest_return, value))
+    # Writes nobody read: a determinate one still took effect, as a one-op cluster.
+    for value, w in writes.items():
+        if value not in readers and entries[w].determinate:
+            zones_backward.append((entries[w].call_pos, entries[w].return_pos, value))
+
+    zones_forward.sort()
+    for (s1, e1, v1), (s2, e2, v2) in zip(zones_forward, zones_forward[1:]):
+        if s2 < e1:
+            return FastVerdict(
+                False, f"the values {v1!r} and {v2!r} would each have to stay current over overlapping stretches",
+                writes.get(v2),
+            )
+    starts = [s for s, _, _ in zones_forward]
+    for s, e, value in zones_backward:
+        k = bisect_left(starts, s) - 1
+        if k >= 0 and zones_forward[k][1] > e:
+            inside = zones_forward[k][2]
+            return FastVerdict(
+                False, f"the value {value!r} had to be current at a moment when only {inside!r} could be",
+                writes.get(value),
+            )
+    return FastVerdict(True)

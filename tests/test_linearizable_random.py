@@ -1,0 +1,177 @@
+"""Helpers for the linearizability tests: a brute-force checker and a simulated register.
+
+The brute force shares nothing with the checker's search: it tries every order of the
+operations that real time allows (an op may go next only if no unplaced determinate op
+completed before it was invoked), leaving out any subset of the indeterminate ones.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from harness.history import Op
+
+from checkers.linearizable.models import Model
+from checkers.linearizable.prepare import partitions
+
+
+def brute_force(history: list[Op], model: Model, failed_cas: str = "absent") -> bool:
+    for part in partitions(history, model, failed_cas=failed_cas):
+        if not _brute_partition(part.entries, model):
+            return False
+    return True
+
+
+def _brute_partition(entries, model: Model) -> bool:
+    n = len(entries)
+
+    def place(placed: frozenset, state: Any) -> bool:
+        unplaced = [i for i in range(n) if i not in placed]
+        if all(not entries[i].determinate for i in unplaced):
+            return True
+        for i in unplaced:
+            call = entries[i].call_pos
+            if any(entries[j].determinate and entries[j].return_pos < call for j in unplaced if j != i):
+                continue
+            ok, after = model.step(state, entries[i].op)
+            if ok and place(placed | {i}, after):
+                return True
+        return False
+
+    return place(frozenset(), model.init())
+
+
+def simulated_register(rng: random.Random, n_ops: int, n_procs: int, unique: bool, with_cas: bool) -> list[Op]:
+    """A register driven by concurrent processes: each op takes effect at a random moment
+    between its invocation and its completion; some crash (info, effect or not), some cas fail."""
+    history: list[Op] = []
+    state = None
+    idle = list(range(n_procs))
+    next_process = n_procs
+    inflight: dict[int, dict] = {}
+    started = 0
+    fresh = iter(range(1, 10**9))
+
+    def apply(rec: dict) -> None:
+        nonlocal state
+        f, value = rec["f"], rec["value"]
+        if f == "read":
+            rec["result"], rec["outcome"] = state, "ok"
+        elif f == "write":
+            state, rec["outcome"] = value, "ok"
+        else:
+            expected, new = value
+            if state == expected:
+                state, rec["outcome"] = new, "ok"
+            else:
+                rec["outcome"] = "fail"
+        rec["applied"] = True
+
+    while started < n_ops or inflight:
+        if idle and started < n_ops and (not inflight or rng.random() < 0.45):
+            p = idle.pop(rng.randrange(len(idle)))
+            kinds = ["read", "write"] + (["cas"] if with_cas else [])
+            f = rng.choice(kinds)
+            if f == "write":
+                value = next(fresh) if unique else rng.randrange(4)
+            elif f == "cas":
+                value = [rng.choice([None, 0, 1, 2, 3] if not unique else [None, *range(1, 4)]),
+                         next(fresh) if unique else rng.randrange(4)]
+            else:
+                value = None
+            inflight[p] = {"f": f, "value": value, "applied": False}
+            history.append(Op("invoke", f, value, p))
+            started += 1
+            continue
+        p = rng.choice(list(inflight))
+        rec = inflight[p]
+        if not rec["applied"] and rng.random() < 0.5:
+            apply(rec)
+            continue
+        del inflight[p]
+        if rng.random() < 0.12:  # crash: it may or may not have taken effect
+            if not rec["applied"] and rng.random() < 0.5:
+                apply(rec)
+            history.append(Op("info", rec["f"], rec["value"], p))
+            idle.append(next_process)
+            next_process += 1
+            continue
+        if not rec["applied"]:
+            apply(rec)
+        value = rec.get("result") if rec["f"] == "read" else rec["value"]
+        history.append(Op(rec["outcome"], rec["f"], value, p))
+        idle.append(p)
+    return history
+
+
+def mutate(rng: random.Random, history: list[Op]) -> list[Op]:
+    """Change one completed read's value, or one op's outcome: often no longer linearizable."""
+    ops = [Op(o.type, o.f, o.value, o.process) for o in history]
+    completions = [i for i, o in enumerate(ops) if o.type in ("ok", "fail")]
+    if not completions:
+        return ops
+    i = rng.choice(completions)
+    op = ops[i]
+    if op.f == "read" and op.type == "ok":
+        op.value = rng.choice([None, 0, 1, 2, 3, op.value + 1 if isinstance(op.value, int) else 7])
+    elif op.type == "fail":
+        op.type = "ok"
+    else:
+        op.type = "fail"
+    return ops
+
+
+# --- the differential tests ---------------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+from checkers.linearizable import MODELS, check  # noqa: E402
+from checkers.linearizable.wgl import _wglc  # noqa: E402
+
+ENGINES = ["python"] + (["c"] if _wglc is not None else [])
+
+
+def _cases(seed: int, count: int, unique: bool, with_cas: bool):
+    rng = random.Random(seed)
+    for _ in range(count):
+        history = simulated_register(rng, rng.randint(1, 7), rng.randint(1, 4), unique, with_cas)
+        if rng.random() < 0.5:
+            history = mutate(rng, history)
+        yield history
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    "unique,with_cas,failed_cas",
+    [(False, True, "absent"), (False, True, "observed"), (True, False, "absent"), (True, True, "absent"),
+     (False, False, "absent")],
+)
+def test_agrees_with_brute_force(engine, unique, with_cas, failed_cas):
+    model = MODELS["cas-register"]
+    verdicts = {True: 0, False: 0}
+    for n, history in enumerate(_cases(hash((unique, with_cas, failed_cas)) % 1000, 600, unique, with_cas)):
+        expected = brute_force(history, model, failed_cas)
+        got = check(history, {"model": model, "failed_cas": failed_cas, "engine": engine})
+        assert got["valid"] is expected, (n, [o.to_dict() for o in history], got["reason"])
+        verdicts[expected] += 1
+    # The generator must exercise both answers, or the agreement means little.
+    assert verdicts[True] > 50 and verdicts[False] > 50, verdicts
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_window_is_a_failing_subhistory(engine):
+    """Every minimal window the checker reports is itself not linearizable (by brute force)."""
+    from harness.history import Op as _Op
+
+    model = MODELS["cas-register"]
+    rng = random.Random(7)
+    seen = 0
+    while seen < 100:
+        history = mutate(rng, simulated_register(rng, rng.randint(2, 7), 3, False, True))
+        got = check(history, {"model": model, "engine": engine})
+        if got["valid"] is not False:
+            continue
+        seen += 1
+        window = [_Op.from_dict(d) for d in got["window"]]
+        assert window and not brute_force(window, model), got
