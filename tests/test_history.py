@@ -1,0 +1,336 @@
+"""The history record, its journal and its readers: what every checker and `faultline analyze`
+stand on. A controller killed mid-run must lose nothing it recorded; a malformed file must be
+named with its line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from harness.history import (
+    NEMESIS,
+    HistoryError,
+    HistoryWriter,
+    Op,
+    encode_op,
+    pair_calls,
+    read_history,
+    with_indices,
+    write_history,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = Path(__file__).parents[2] / "shared" / "corpora"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- the Op record -------------------------------------------------------------------------
+
+
+def test_op_round_trips_through_a_dict_keeping_extra_fields() -> None:
+    op = Op(
+        type="ok", f="put", value="v1", process=3, time=1_500, index=7, node="n2",
+        error="timeout", extra={"key": "k1", "attempt": 2},
+    )
+    d = op.to_dict()
+    assert d == {
+        "index": 7, "time": 1_500, "type": "ok", "process": 3, "f": "put", "value": "v1",
+        "node": "n2", "error": "timeout", "key": "k1", "attempt": 2,
+    }
+    assert Op.from_dict(d) == op
+    assert Op.from_dict(json.loads(encode_op(op))) == op
+
+
+def test_to_dict_leaves_out_absent_optional_fields_but_keeps_value_and_process() -> None:
+    d = Op(type="invoke", f="read").to_dict()
+    assert d == {"type": "invoke", "process": None, "f": "read", "value": None}
+
+
+def test_an_extra_field_never_overrides_a_core_one() -> None:
+    op = Op(type="ok", f="read", process=1, extra={"type": "fail", "key": "k"})
+    assert op.to_dict()["type"] == "ok"
+
+
+def test_encoding_turns_sets_and_tuples_into_lists() -> None:
+    op = Op(type="ok", f="read", process=0, value=frozenset({3}), extra={"pair": (1, 2)})
+    assert json.loads(encode_op(op)) == {"type": "ok", "process": 0, "f": "read", "value": [3], "pair": [1, 2]}
+
+
+def test_complete_keeps_process_f_node_and_the_invocations_value() -> None:
+    invoke = Op(type="invoke", f="add", value=5, process=2, node="n1", extra={"key": "a"})
+    done = invoke.complete("ok")
+    assert (done.type, done.f, done.value, done.process, done.node, done.extra) == ("ok", "add", 5, 2, "n1", {"key": "a"})
+    assert invoke.complete("ok", value=[1, 2]).value == [1, 2]
+    assert invoke.complete("info", error="timed out").error == "timed out"
+
+
+def test_is_client_tells_nemesis_ops_apart() -> None:
+    assert Op(type="invoke", f="add", process=0).is_client
+    assert not Op(type="info", f="kill", process=NEMESIS).is_client
+
+
+# --- the journal ---------------------------------------------------------------------------
+
+
+def test_writer_numbers_ops_and_each_is_on_disk_as_it_is_appended(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "history.jsonl"  # the writer makes the directory
+    writer = HistoryWriter(path, flush_each=True)
+    try:
+        for i in range(5):
+            appended = writer.append(Op(type="invoke", f="add", value=i, process=0, time=i))
+            assert appended.index == i
+            # Another handle, the writer still open: the op must already be in the file.
+            with open(path, encoding="utf-8") as reader:
+                lines = reader.read().splitlines()
+            assert len(lines) == i + 1
+            assert json.loads(lines[-1])["index"] == i
+            assert json.loads(lines[-1])["value"] == i
+    finally:
+        writer.close()
+    assert [op.index for op in read_history(path)] == [0, 1, 2, 3, 4]
+    assert [op.index for op in writer.ops] == [0, 1, 2, 3, 4]
+
+
+def test_writer_without_flush_each_is_on_disk_after_flush(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    with HistoryWriter(path, flush_each=False) as writer:
+        for i in range(3):
+            writer.append(Op(type="invoke", f="add", value=i, process=0))
+        writer.flush()
+        assert len(path.read_text(encoding="utf-8").splitlines()) == 3
+    writer.flush()  # after close: harmless
+
+
+def test_writer_from_several_threads_numbers_ops_in_file_order(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    per_thread, threads = 300, 4
+
+    def work(process: int) -> None:
+        for i in range(per_thread):
+            writer.append(Op(type="invoke", f="add", value=(process, i), process=process))
+
+    with HistoryWriter(path) as writer:
+        workers = [threading.Thread(target=work, args=(p,)) for p in range(threads)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+    ops = read_history(path)
+    assert [op.index for op in ops] == list(range(per_thread * threads))
+    for p in range(threads):
+        assert [op.value[1] for op in ops if op.process == p] == list(range(per_thread))
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from harness.history import HistoryWriter, Op
+
+path, count = Path(sys.argv[1]), int(sys.argv[2])
+writer = HistoryWriter(path, flush_each=True)
+for i in range(count):
+    writer.append(Op(type="invoke", f="add", value=i, process=i % 5, time=i))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_writer_killed_with_sigkill_loses_no_appended_op(tmp_path: Path) -> None:
+    path, count = tmp_path / "history.jsonl", 2_000
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(path), str(count)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    ops = read_history(path)
+    assert len(ops) == count
+    assert [op.index for op in ops] == list(range(count))
+    assert [op.value for op in ops] == list(range(count))
+
+
+def test_write_history_then_read_history(tmp_path: Path) -> None:
+    ops = with_indices([
+        Op(type="invoke", f="add", value=1, process=0, time=10),
+        Op(type="ok", f="add", value=1, process=0, time=20, extra={"key": "x"}),
+    ])
+    path = tmp_path / "h.jsonl"
+    write_history(path, ops)
+    assert read_history(path) == ops
+
+
+def test_with_indices_fills_only_missing_ones() -> None:
+    ops = with_indices([Op(type="invoke", f="r"), Op(type="ok", f="r", index=40), Op(type="invoke", f="r")])
+    assert [op.index for op in ops] == [0, 40, 2]
+
+
+# --- reading JSONL and EDN -----------------------------------------------------------------
+
+
+def test_read_jsonl_skips_blank_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.jsonl", (
+        '\n{"index":0,"time":5,"type":"invoke","process":0,"f":"add","value":1}\n\n'
+        '{"index":1,"time":9,"type":"ok","process":0,"f":"add","value":1,"node":"n1"}\n'
+        '{"index":2,"type":"info","process":"nemesis","f":"kill","value":["n2"]}\n'
+    ))
+    ops = read_history(path)
+    assert [op.type for op in ops] == ["invoke", "ok", "info"]
+    assert ops[1].node == "n1" and ops[1].time == 9
+    assert ops[2].process == NEMESIS and ops[2].value == ["n2"]
+
+
+def test_read_edn_vector_with_keywords_nil_sets_and_tagged_literals(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.edn", """[{:process 0, :type :invoke, :f :read, :value nil}
+ {:process 0, :type :ok, :f :read, :value #{1 2 3}, :time 12}
+ {:process :nemesis, :type :info, :f :start, :value [:isolated {"n1" #{"n2"}}]}
+ {:process 1, :type :invoke, :f :write, :value 4}
+ {:process 1, :type :info, :f :write, :value 4,
+  :error #object[java.util.concurrent.TimeoutException 0x1f2e3d "timed out"]}
+ #jepsen.history.Op{:index 5, :time 99, :type :invoke, :process 2, :f :cas, :value [1 2]}]
+""")
+    ops = read_history(path)
+    assert len(ops) == 6
+    assert (ops[0].type, ops[0].f, ops[0].value, ops[0].process) == ("invoke", "read", None, 0)
+    assert ops[1].value == frozenset({1, 2, 3}) and ops[1].time == 12
+    assert ops[2].process == "nemesis" and not ops[2].is_client
+    assert ops[2].value == ["isolated", {"n1": frozenset({"n2"})}]
+    assert ops[4].error == {"tag": "object", "value": ["java.util.concurrent.TimeoutException", 0x1F2E3D, "timed out"]}
+    assert (ops[5].index, ops[5].time, ops[5].f, ops[5].value) == (5, 99, "cas", [1, 2])
+
+
+def test_read_edn_list_form(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.edn", "({:process 0 :type :invoke :f :read}\n {:process 0 :type :ok :f :read :value 3})")
+    assert [(op.type, op.value) for op in read_history(path)] == [("invoke", None), ("ok", 3)]
+
+
+def test_read_edn_one_map_a_line_with_comments_and_commas(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.edn", """; recorded by hand
+{:process 0, :type :invoke, :f :put, :key "k1", :value "x"}, ; trailing comma and comment
+
+{:process 0, :type :ok, :f :put, :key "k1", :value "x"}
+""")
+    ops = read_history(path)
+    assert [(op.type, op.f, op.extra) for op in ops] == [("invoke", "put", {"key": "k1"}), ("ok", "put", {"key": "k1"})]
+
+
+def test_read_empty_file_is_an_empty_history(tmp_path: Path) -> None:
+    assert read_history(write(tmp_path, "empty.jsonl", "")) == []
+
+
+def _corpus_files() -> list:
+    if not CORPORA.is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(
+            reason=f"reference corpora not found at {CORPORA} (CI clones shared/ beside the repo)"))]
+    files = sorted(p for p in CORPORA.rglob("*") if p.is_file() and p.suffix in (".edn", ".txt", ".jsonl"))
+    return [pytest.param(p, id=str(p.relative_to(CORPORA))) for p in files]
+
+
+@pytest.mark.parametrize("path", _corpus_files())
+def test_every_reference_corpus_file_reads(path: Path) -> None:
+    ops = read_history(path)
+    assert ops, f"{path}: no ops read"
+    assert all(op.type in ("invoke", "ok", "fail", "info") for op in ops)
+    if path.parent.name == "porcupine-kv":
+        assert all("key" in op.extra for op in ops)  # keyed checks need the key kept
+
+
+# --- malformed input names the file and line -----------------------------------------------
+
+GOOD_JSON = '{"type":"invoke","process":0,"f":"add","value":1}\n'
+
+
+@pytest.mark.parametrize(
+    "name, text, line, words",
+    [
+        ("corrupt.jsonl", GOOD_JSON * 2 + '{"type":"ok","process":0,"f":"add","value":1\n' + GOOD_JSON, 3, "not valid JSON"),
+        ("badtype.jsonl", GOOD_JSON + '{"type":"done","process":0,"f":"add"}\n', 2, "op type"),
+        ("notamap.jsonl", GOOD_JSON + "[1, 2]\n", 2, "must be a map"),
+        ("badtime.jsonl", GOOD_JSON * 3 + '{"type":"ok","process":0,"f":"add","time":"soon"}\n', 4, "time"),
+        ("badindex.jsonl", GOOD_JSON + '{"type":"ok","process":0,"f":"add","index":1.5}\n', 2, "index"),
+        ("badprocess.jsonl", GOOD_JSON + '{"type":"ok","process":[0],"f":"add"}\n', 2, "process"),
+        ("badtype.edn", "{:type :invoke :process 0 :f :read}\n{:type :ok :process 0 :f :read}\n{:type :bogus :process 0 :f :read}\n", 3, "op type"),
+        ("badtype-vector.edn", "[{:type :invoke :process 0 :f :read}\n {:process 0 :f :read}]\n", 2, "op type"),
+        ("unclosed-map.edn", "{:type :invoke :process 0 :f :read}\n{:type :ok :process 0 :f :read\n{:type :invoke :process 1 :f :read}\n", 2, "never closed"),
+        ("unclosed-in-vector.edn", "[{:type :invoke :process 0 :f :read}\n {:type :ok :process 0 :f :read\n {:type :invoke :process 1 :f :read}\n {:type :ok :process 1 :f :read}]\n", 2, "never closed"),
+        ("unclosed-vector.edn", "[{:type :invoke :process 0 :f :read}\n {:type :ok :process 0 :f :read}\n", 3, "never closed"),
+        ("extra-closer.edn", "{:type :invoke :process 0 :f :read}\n{:type :ok :process 0 :f :read}}\n", 2, "unexpected"),
+        ("badnumber.edn", "{:type :invoke :process 0 :f :read}\n{:type :ok :process 0 :f :read}\n{:type :invoke :process 1 :f :write}\n{:type :ok :process 1 :f :write :value 12x}\n", 4, "malformed number"),
+        ("badnumber-vector.edn", "[{:type :invoke :process 0 :f :write :value 1.2.3}]", 1, "malformed number"),
+    ],
+)
+def test_malformed_input_names_file_and_line(tmp_path: Path, name: str, text: str, line: int, words: str) -> None:
+    path = write(tmp_path, name, text)
+    with pytest.raises(HistoryError) as e:
+        read_history(path)
+    assert e.value.path == path
+    assert e.value.line == line
+    assert str(e.value).startswith(f"{path}:{line}: ")
+    assert words in str(e.value)
+
+
+def test_a_missing_or_unreadable_file_is_a_history_error(tmp_path: Path) -> None:
+    with pytest.raises(HistoryError) as e:
+        read_history(tmp_path / "nowhere.jsonl")
+    assert str(tmp_path / "nowhere.jsonl") in str(e.value) and e.value.line is None
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b'{"type": "\xff\xfe"}\n')
+    with pytest.raises(HistoryError, match="binary.jsonl"):
+        read_history(binary)
+
+
+# --- pairing invocations with completions --------------------------------------------------
+
+
+def test_pair_calls_matches_completions_per_process() -> None:
+    ops = with_indices([
+        Op(type="invoke", f="write", value=1, process=0),
+        Op(type="invoke", f="read", process=1),
+        Op(type="ok", f="read", value=0, process=1),
+        Op(type="fail", f="write", value=1, process=0),
+        Op(type="invoke", f="write", value=2, process=0),
+        Op(type="ok", f="write", value=2, process=0),
+    ])
+    calls = pair_calls(ops)
+    assert [(c.invoke.index, c.completion.index, c.outcome) for c in calls] == [
+        (0, 3, "fail"), (1, 2, "ok"), (4, 5, "ok"),
+    ]
+
+
+def test_a_never_completed_invocation_counts_as_info() -> None:
+    ops = with_indices([
+        Op(type="invoke", f="add", value=1, process=0),
+        Op(type="invoke", f="add", value=2, process=1),
+        Op(type="ok", f="add", value=2, process=1),
+    ])
+    first, second = pair_calls(ops)
+    assert first.invoke.index == 0 and first.completion is None and first.outcome == "info"
+    assert second.outcome == "ok"
+
+
+def test_an_info_completion_pairs_with_its_invocation() -> None:
+    ops = [Op(type="invoke", f="add", value=1, process=0), Op(type="info", f="add", value=1, process=0, error="timeout")]
+    (call,) = pair_calls(ops)
+    assert call.outcome == "info" and call.completion is ops[1]
+
+
+def test_a_lone_nemesis_info_is_its_own_call() -> None:
+    ops = with_indices([
+        Op(type="invoke", f="add", value=1, process=0),
+        Op(type="info", f="start", value="partition", process=NEMESIS),
+        Op(type="ok", f="add", value=1, process=0),
+        Op(type="invoke", f="stop", process=NEMESIS),
+        Op(type="info", f="stop", value="healed", process=NEMESIS),
+    ])
+    calls = pair_calls(ops)
+    assert [(c.invoke.index, c.completion.index if c.completion else None) for c in calls] == [(0, 2), (1, 1), (3, 4)]
+    lone = calls[1]
+    assert lone.invoke is lone.completion and lone.outcome == "info"
