@@ -323,7 +323,9 @@ class Interpreter:
                 self.gen = next_gen
                 return 0.01
             if op.time > now:
-                return (op.time - now) / 1e9
+                # A sleeping generator beside this one cannot say when it will wake, so look
+                # again after a tick rather than at this op's time.
+                return min((op.time - now) / 1e9, 0.01)
             self.gen = next_gen
             thread = self._dispatch(op, now)
             if thread == me:
