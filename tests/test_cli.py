@@ -1,0 +1,254 @@
+"""The `faultline` command line as a user meets it: verdict lines, exit codes, one clear line for
+bad input. Run in-process through `harness.cli.main` (fast), plus the installed console script
+once, since that is what people type."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import cli, runner
+from harness.history import NEMESIS, Op, with_indices, write_history
+from harness.runner import EXIT_HARNESS, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, check_history, exit_code_for
+
+REPO = Path(__file__).resolve().parents[1]
+CONSOLE_SCRIPT = REPO / ".venv" / "bin" / "faultline"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Exit code, stdout, stderr; returning without SystemExit is exit 0, as for the script."""
+    try:
+        cli.main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def set_history(acknowledged: list[int], final_reads: dict[str, list[int]] | None) -> list[Op]:
+    """Adds of `acknowledged` (all ok), a kill and restart, then one final read per node."""
+    ops: list[Op] = []
+    for element in acknowledged:
+        process = element % 3
+        ops.append(Op(type="invoke", f="add", value=element, process=process, node=f"n{process + 1}"))
+        ops.append(Op(type="ok", f="add", value=element, process=process, node=f"n{process + 1}"))
+    ops.append(Op(type="info", f="kill", value=["n2"], process=NEMESIS))
+    ops.append(Op(type="info", f="start", value=["n2"], process=NEMESIS))
+    for process, (node, elements) in enumerate((final_reads or {}).items()):
+        ops.append(Op(type="invoke", f="read", process=process, node=node))
+        ops.append(Op(type="ok", f="read", value=elements, process=process, node=node))
+    for i, op in enumerate(ops):
+        op.time = i * 1_000_000
+    return with_indices(ops)
+
+
+def history_file(path: Path, verdict: str) -> Path:
+    """A bare history the set checker judges valid, invalid, unknown, or a corrupt one."""
+    if verdict == "valid":
+        write_history(path, set_history([1, 2, 3], {"n1": [1, 2, 3]}))
+    elif verdict == "invalid":
+        write_history(path, set_history([1, 2, 3], {"n1": [1, 3]}))
+    elif verdict == "unknown":
+        write_history(path, set_history([1, 2, 3], None))
+    else:
+        write_history(path, set_history([1, 2, 3], {"n1": [1, 2, 3]}))
+        lines = path.read_text().splitlines()
+        lines[3] = lines[3][:-5]  # cut the end off line 4
+        path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# --- bad input: exit 3, one line, no traceback ---------------------------------------------
+
+
+def test_a_corrupt_line_exits_3_naming_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = history_file(tmp_path / "BAD.jsonl", "corrupt")
+    code, out, err = run_cli(capsys, "analyze", str(bad), "--checker", "set")
+    assert code == EXIT_HARNESS
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1
+    assert f"{bad}:4: not valid JSON" in lines[0]
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="no console script: run `bash scripts/setup.sh` first")
+def test_the_console_script_reports_a_corrupt_line_the_same_way(tmp_path: Path) -> None:
+    bad = history_file(tmp_path / "BAD.jsonl", "corrupt")
+    proc = subprocess.run(
+        [str(CONSOLE_SCRIPT), "analyze", str(bad), "--checker", "set"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert proc.returncode == EXIT_HARNESS
+    assert proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1 and f"{bad}:4:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_unknown_option_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = history_file(tmp_path / "h.jsonl", "valid")
+    code, out, err = run_cli(capsys, "analyze", str(good), "--checker", "set", "--bogus")
+    assert code == EXIT_HARNESS
+    assert "No such option" in err and "--bogus" in err
+    assert "Traceback" not in err
+
+
+def test_an_unknown_command_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "frobnicate")
+    assert code == EXIT_HARNESS and "frobnicate" in err
+
+
+def test_an_unknown_checker_exits_3_listing_the_known(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = history_file(tmp_path / "h.jsonl", "valid")
+    code, out, err = run_cli(capsys, "analyze", str(good), "--checker", "no-such-checker")
+    assert code == EXIT_HARNESS
+    assert "unknown checker 'no-such-checker'" in err
+    assert "set" in err.split("known:")[1]
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_missing_file_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere.jsonl"
+    code, _, err = run_cli(capsys, "analyze", str(missing), "--checker", "set")
+    assert code == EXIT_HARNESS and f"{missing}: no such file or directory" in err
+
+
+def test_a_bare_file_without_checker_exits_3_saying_what_to_add(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = history_file(tmp_path / "h.jsonl", "valid")
+    code, _, err = run_cli(capsys, "analyze", str(good))
+    assert code == EXIT_HARNESS and "--checker" in err
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0 and "analyze" in out
+
+
+# --- analyze a stored run ------------------------------------------------------------------
+
+
+def test_analyze_a_run_dir_rejudges_it_and_rewrites_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "store" / "seedkv-seed-set" / "20260101T000000"
+    run_dir.mkdir(parents=True)
+    (run_dir / "test.json").write_text(json.dumps({
+        "name": "seedkv-seed-set", "system": "seedkv", "mode": "seed", "workload": "set",
+        "nemesis": ["kill"], "nodes": 3, "seed": 7,
+    }))
+    elements = list(range(12))
+    survivors = [e for e in elements if e != 7]
+    write_history(run_dir / "history.jsonl", set_history(elements, {"n1": elements, "n2": survivors, "n3": elements}))
+    (run_dir / "results.json").write_text(json.dumps({"valid": True, "reason": "stale"}))
+
+    code, out, err = run_cli(capsys, "analyze", str(run_dir))
+    assert code == EXIT_INVALID, err
+    assert len(out.splitlines()) == 1 and out.startswith(f"{run_dir}: INVALID")
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["valid"] is False and results["exit_code"] == EXIT_INVALID
+    assert results["checkers"]["set"]["lost"] == [7]
+    assert results["checkers"]["set"]["lost_by_read"] == {"n2": [7]}
+    assert results["stats"]["nemesis_events"] == 2
+
+
+# --- several files: one line each, the worst exit code -------------------------------------
+
+
+def test_several_files_print_one_line_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = [history_file(tmp_path / f"h{i}.jsonl", "valid") for i in range(3)]
+    code, out, err = run_cli(capsys, "analyze", *map(str, paths), "--checker", "set")
+    assert code == EXIT_VALID, err
+    lines = out.splitlines()
+    assert len(lines) == 3
+    for path, line in zip(paths, lines):
+        assert line.startswith(f"{path}: valid")
+
+
+def test_json_prints_one_object_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kinds = ["valid", "invalid", "unknown", "corrupt"]
+    paths = [history_file(tmp_path / f"{kind}.jsonl", kind) for kind in kinds]
+    code, out, _ = run_cli(capsys, "analyze", *map(str, paths), "--checker", "set", "--json")
+    assert code == EXIT_HARNESS
+    lines = out.splitlines()
+    assert len(lines) == len(kinds)
+    objects = [json.loads(line) for line in lines]
+    assert [o["file"] for o in objects] == [str(p) for p in paths]
+    assert [o["valid"] for o in objects] == [True, False, "unknown", "unknown"]
+    assert [o["exit_code"] for o in objects] == [EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_HARNESS]
+    assert objects[3]["harness_error"] is True and ":4:" in objects[3]["reason"]
+
+
+@pytest.mark.parametrize(
+    "kinds, expected",
+    [
+        (["valid"], EXIT_VALID),
+        (["unknown"], EXIT_UNKNOWN),
+        (["valid", "unknown"], EXIT_UNKNOWN),
+        (["unknown", "valid"], EXIT_UNKNOWN),
+        (["unknown", "invalid", "valid"], EXIT_INVALID),
+        (["invalid", "unknown"], EXIT_INVALID),
+        (["corrupt", "invalid", "unknown", "valid"], EXIT_HARNESS),
+        (["valid", "unknown", "invalid", "corrupt"], EXIT_HARNESS),
+    ],
+)
+def test_exit_code_of_several_files_is_the_worst(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kinds: list[str], expected: int
+) -> None:
+    paths = [history_file(tmp_path / f"{i}-{kind}.jsonl", kind) for i, kind in enumerate(kinds)]
+    code, out, err = run_cli(capsys, "analyze", *map(str, paths), "--checker", "set")
+    assert code == expected
+    assert len(out.splitlines()) + len(err.splitlines()) == len(kinds)  # one line per file
+
+
+# --- how verdicts combine into exit codes --------------------------------------------------
+
+
+def test_exit_code_for_each_verdict() -> None:
+    assert exit_code_for({"valid": True}) == EXIT_VALID == 0
+    assert exit_code_for({"valid": False}) == EXIT_INVALID == 1
+    assert exit_code_for({"valid": "unknown"}) == EXIT_UNKNOWN == 2
+    assert exit_code_for({"valid": False, "harness_error": True}) == EXIT_HARNESS == 3
+
+
+def test_check_history_combines_checkers(monkeypatch: pytest.MonkeyPatch) -> None:
+    def verdict(valid: Any):
+        return lambda history, options: {"valid": valid, "reason": f"said {valid}"}
+
+    def crash(history: Any, options: Any) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    fakes = {"yes": verdict(True), "no": verdict(False), "maybe": verdict("unknown"), "crash": crash}
+    monkeypatch.setattr(runner.plugins, "load", lambda kind, name: fakes[name])
+
+    def combined(*names: str) -> Any:
+        return check_history([], {n: {} for n in names})["valid"]
+
+    assert combined("yes", "yes") is True
+    assert combined("yes", "maybe") == "unknown"
+    assert combined("maybe", "no", "yes") is False
+    assert combined() == "unknown"
+    crashed = check_history([], {"crash": {}, "yes": {}})
+    assert crashed["valid"] == "unknown"
+    assert "RuntimeError: boom" in crashed["checkers"]["crash"]["reason"]
+
+
+# --- the catalogue -------------------------------------------------------------------------
+
+
+def test_systems_json_lists_the_shipped_plugins(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "systems", "--json")
+    assert code == 0
+    catalogue = json.loads(out)
+    systems = {s["name"]: s for s in catalogue["systems"]}
+    seedkv = systems["seedkv"]
+    assert seedkv["modes"][:2] == ["seed", "fixed"] and seedkv["default_mode"] == "seed"
+    assert "set" in seedkv["workloads"]
+    nemeses = {n["name"]: n for n in catalogue["nemeses"]}
+    assert set(nemeses["kill"]["fs"]) == {"kill", "start"}
+    assert set(nemeses["partition"]["fs"]) == {"partition", "heal"}
+    assert "set" in {c["name"] for c in catalogue["checkers"]}
+    assert "set" in {w["name"] for w in catalogue["workloads"]}
+    assert not [entry for kind in catalogue.values() for entry in kind if "error" in entry]
