@@ -201,9 +201,11 @@ def _print_file_verdict(path: Path, results: dict[str, Any], as_json: bool, seco
     if as_json:
         click.echo(json.dumps({"file": str(path), "seconds": round(seconds, 4), **results}, default=repr))
         return
-    word, _ = _verdict(results.get("valid"))
+    failed = bool(results.get("harness_error"))
+    # A file that could not be read was not judged: say error, not unknown (exit 3, not 2).
+    word = "error" if failed else _verdict(results.get("valid"))[0]
     line = f"{path}: {word} ({seconds:.3f} s) {results.get('reason', '')}"
-    click.echo(line, err=bool(results.get("harness_error")))
+    click.echo(line, err=failed)
 
 
 @main_group.command("systems")
