@@ -73,6 +73,8 @@ def test_a_corrupt_line_exits_3_naming_file_and_line(tmp_path: Path, capsys: pyt
     assert out == ""
     lines = err.splitlines()
     assert len(lines) == 1
+    # Not "unknown": the file was never judged.
+    assert lines[0].startswith(f"{bad}: error ")
     assert f"{bad}:4: not valid JSON" in lines[0]
     assert "Traceback" not in err
 
