@@ -77,7 +77,7 @@ def test_calls_lanes_and_outcomes(tmp_path):
         op(8, 9_000_000, "info", "nemesis", "heal", "healed"),
     ]
     data = build_report_data(ops, {"nemesis_draw": NEMESIS_DRAW}, {})
-    assert data.lanes == ["nemesis", "0", "2"]
+    assert data.lanes == ["nemesis", "p 0", "p 2"]
     calls = data.calls
     assert calls["k"][:1] == [KIND_OK]
     client = [i for i, lane in enumerate(calls["lane"]) if lane != 0]
@@ -92,6 +92,20 @@ def test_calls_lanes_and_outcomes(tmp_path):
     [row] = data.latency_quantiles
     assert (row["f"], row["ok"], row["info"]) == ("add", 1, 1)
     assert row["p50"] == pytest.approx(2.0)
+
+
+def test_with_concurrency_known_a_retired_process_continues_in_its_thread_lane():
+    ops = [
+        op(0, 0, "invoke", 0, "add", 1),
+        op(1, 1_000_000, "info", 0, "add", 1),
+        op(2, 2_000_000, "invoke", 1, "add", 2),
+        op(3, 3_000_000, "invoke", 2, "add", 3),
+        op(4, 4_000_000, "ok", 2, "add", 3),
+    ]
+    data = build_report_data(ops, {"concurrency": 2}, {})
+    assert data.lanes == ["thread 0", "thread 1"]
+    assert data.calls["lane"] == [0, 1, 0]
+    assert data.calls["p"] == [0, 1, 2]
 
 
 def test_a_fault_never_healed_lasts_to_the_end_and_unknown_colours_are_refused():

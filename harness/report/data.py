@@ -83,6 +83,7 @@ class ReportData:
     fault_colors: dict[str, str]
     evidence: dict[str, Any] | None
     latency_quantiles: list[dict[str, Any]] = field(default_factory=list)
+    lanes_are_threads: bool = False
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -108,14 +109,17 @@ def build_report_data(ops: Sequence[Op], test: dict[str, Any], results: dict[str
     end_us = max(((op.time - start_ns) // 1000 for op in ops), default=0)
     calls = pair_calls(ops)
 
-    lane_of = _lane_numbers(calls)
+    threads = test.get("concurrency")
+    threads = threads if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0 else None
+    lane_of = _lane_numbers(calls, threads)
     fs: dict[str, int] = {}
     nodes: dict[str, int] = {}
-    columns: dict[str, list[Any]] = {k: [] for k in ("lane", "t0", "t1", "k", "f", "iv", "cv", "i0", "i1", "n", "e")}
+    columns: dict[str, list[Any]] = {k: [] for k in ("lane", "p", "t0", "t1", "k", "f", "iv", "cv", "i0", "i1", "n", "e")}
     call_of_index: dict[int, int] = {}
     for number, call in enumerate(calls):
         inv, done = call.invoke, call.completion
-        columns["lane"].append(lane_of[_lane_key(inv.process)])
+        columns["lane"].append(lane_of[_lane_key(inv.process, threads)])
+        columns["p"].append(jsonable(inv.process))
         columns["t0"].append((inv.time - start_ns) // 1000)
         columns["t1"].append((done.time - start_ns) // 1000 if done is not None else -1)
         columns["k"].append(_KINDS.get(done.type, KIND_INFO) if done is not None else KIND_OPEN)
@@ -153,6 +157,7 @@ def build_report_data(ops: Sequence[Op], test: dict[str, Any], results: dict[str
         fault_colors=fault_colors,
         evidence=evidence,
         latency_quantiles=latency_quantiles(calls),
+        lanes_are_threads=threads is not None,
     )
 
 
@@ -168,20 +173,27 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(jsonable(value))
 
 
-def _lane_key(process: Any) -> str:
-    return _text(process)
+def _lane_key(process: Any, threads: int | None) -> str:
+    """The lane's label. With the run's concurrency known, a client lane is a thread: a process
+    retired by an `info` op continues as process + concurrency in the same lane, so the lanes
+    stay few and each shows one worker's whole run instead of a ragged stair of short lives."""
+    if threads and isinstance(process, int) and not isinstance(process, bool):
+        return f"thread {process % threads}"
+    if process == NEMESIS:
+        return NEMESIS
+    return f"p {_text(process)}"
 
 
-def _lane_numbers(calls: list[Call]) -> dict[str, int]:
-    """The nemesis first, then client processes in numeric order, then anything else."""
-    keys = {_lane_key(c.invoke.process): c.invoke.process for c in calls}
+def _lane_numbers(calls: list[Call], threads: int | None) -> dict[str, int]:
+    """The nemesis first, then client lanes in numeric order, then anything else."""
+    keys = {_lane_key(c.invoke.process, threads): c.invoke.process for c in calls}
 
     def order(key: str) -> tuple[int, float, str]:
         process = keys[key]
         if process == NEMESIS:
             return (0, 0, key)
         if isinstance(process, int) and not isinstance(process, bool):
-            return (1, process, key)
+            return (1, process % threads if threads else process, key)
         return (2, 0, key)
 
     return {key: number for number, key in enumerate(sorted(keys, key=order))}

@@ -59,7 +59,7 @@ def render_page(test: dict[str, Any], results: dict[str, Any], data: ReportData,
         "</head><body>",
         _header(test, results, data),
         _checkers(results),
-        _timeline_section(),
+        _timeline_section(data.lanes_are_threads),
         _charts_section(data),
         '<section id="evidence-section" hidden><h2>Linearizability evidence</h2><div id="evidence"></div></section>',
         _links(links),
@@ -149,8 +149,14 @@ def _checker_summary(result: dict[str, Any]) -> str:
     return "".join(bits)
 
 
-def _timeline_section() -> str:
-    return """<section id="timeline-section"><h2>Timeline</h2>
+def _timeline_section(lanes_are_threads: bool) -> str:
+    note = (
+        " Each client lane is a thread: a process retired by an info op continues in the same lane"
+        " as process + concurrency."
+        if lanes_are_threads
+        else ""
+    )
+    return f"""<section id="timeline-section"><h2>Timeline</h2>
 <div class="toolbar">
 <button type="button" id="zoom-in" title="zoom in (or scroll on the timeline)">zoom in</button>
 <button type="button" id="zoom-out">zoom out</button>
@@ -160,7 +166,7 @@ def _timeline_section() -> str:
 <span id="fault-legend"></span>
 </div>
 <div id="timeline-wrap"><canvas id="timeline" tabindex="0" aria-label="operations timeline: scroll to zoom, drag to pan, click an operation for its details"></canvas></div>
-<div id="details" class="details"><p class="hint">Scroll to zoom, drag to pan, click an operation for its details.</p></div>
+<div id="details" class="details"><p class="hint">Scroll to zoom, drag to pan (shift+scroll moves through lanes), click an operation for its details.{note}</p></div>
 </section>"""
 
 

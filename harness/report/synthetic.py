@@ -93,6 +93,7 @@ def make_run(
     evil_done = next(op for op in ops[evil["index"] + 1 :] if op["process"] == 0)
     evil["value"] = evil_value
     evil_done.update(type="ok", value=evil_value)
+    evil_done.pop("error", None)
 
     end_ns = ops[-1]["time"]
     _write_json(run_dir / "test.json", {
