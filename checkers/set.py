@@ -6,6 +6,7 @@ whole set (each from its own node). Judged per final read, with the elements lis
 - lost: acknowledged (add returned ok) but absent from a final read;
 - unexpected: present in a final read but never attempted;
 - recovered: indeterminate (add ended `info` or never ended) yet present;
+- failed but present: the add ended `fail`, which promises it did not happen, yet it is there;
 - ok: acknowledged and present.
 
 A history with no successful final read cannot say whether anything was lost: `unknown`.
@@ -22,6 +23,7 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
     attempted: set = set()
     acknowledged: set = set()
     indeterminate: set = set()
+    failed: set = set()
     reads: list[tuple[str, set]] = []
     for call in pair_calls([op for op in history if op.is_client]):
         f = call.invoke.f
@@ -32,6 +34,8 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
                 acknowledged.add(element)
             elif call.outcome == INFO:
                 indeterminate.add(element)
+            else:
+                failed.add(element)
         elif f == "read" and call.outcome == OK:
             where = call.completion.node or f"process {call.completion.process}"  # type: ignore[union-attr]
             reads.append((str(where), set(call.completion.value or ())))  # type: ignore[union-attr]
@@ -55,8 +59,9 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         seen |= elements
     unexpected = seen - attempted
     recovered = indeterminate & seen
+    failed_present = failed & seen
     ok = acknowledged - lost
-    valid = not lost and not unexpected
+    valid = not lost and not unexpected and not failed_present
     if valid:
         reason = f"all {len(acknowledged)} acknowledged elements present in all {len(reads)} final reads"
     else:
@@ -65,6 +70,8 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
             parts.append(f"{len(lost)} acknowledged elements lost")
         if unexpected:
             parts.append(f"{len(unexpected)} elements read that were never added")
+        if failed_present:
+            parts.append(f"{len(failed_present)} elements read whose add had failed")
         reason = ", ".join(parts)
     return {
         "valid": valid,
@@ -75,9 +82,11 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         "lost_count": len(lost),
         "unexpected_count": len(unexpected),
         "recovered_count": len(recovered),
+        "failed_present_count": len(failed_present),
         "lost": sorted(lost),
         "unexpected": sorted(unexpected, key=repr),
         "recovered": sorted(recovered),
+        "failed_present": sorted(failed_present),
         "lost_by_read": lost_by_read,
         "final_reads": len(reads),
     }

@@ -258,7 +258,8 @@ def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
     for name in plugins.names("checker"):
         entry: dict[str, Any] = {"name": name}
         try:
-            doc = (plugins.load("checker", name).__doc__ or "").strip().splitlines()
+            check = plugins.load("checker", name)
+            doc = (check.__doc__ or sys.modules[check.__module__].__doc__ or "").strip().splitlines()
             entry["description"] = doc[0] if doc else ""
         except HarnessError as e:
             entry["error"] = str(e)

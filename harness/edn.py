@@ -161,6 +161,8 @@ class _Reader:
                 return float(tok.rstrip("M"))
             if _RATIO.fullmatch(tok):
                 num, den = tok.split("/")
+                if int(den) == 0:
+                    raise EdnError(f"ratio {tok!r} divides by zero", self.line_of(pos))
                 return int(num) / int(den)
             raise EdnError(f"malformed number {tok!r}", self.line_of(pos))
         return tok  # a symbol
@@ -258,3 +260,77 @@ def loads(text: str) -> Any:
     if len(values) != 1:
         raise EdnError(f"expected one value, found {len(values)}", 1)
     return values[0]
+
+
+# --- a fast path for the common case -----------------------------------------------------------
+# Most histories use only maps, vectors, keywords, strings, integers, floats, nil/true/false. For
+# those, one regex pass and a loop with an explicit stack build the values several times faster
+# than the general reader. Anything else (sets, tags, chars, symbols, odd numbers, malformed
+# input) makes `fast_records` return None, and the caller uses `records`, which also gives the
+# error messages with their lines.
+
+_FAST_TOKEN = re.compile(
+    r"""(?:[\s,]|;[^\n]*)*(?:([\[{(])|([\]})])|("(?:[^"\\]|\\.)*")|:([^\s,\[\]{}()";]+)|([-+0-9][^\s,\[\]{}()";]*|nil|true|false)|(.))""",
+    re.DOTALL,
+)
+_FAST_ATOMS = {"nil": None, "true": True, "false": False}
+_DIGITS = re.compile(r"[+-]?\d+")
+
+
+class _NotFast(Exception):
+    pass
+
+
+def fast_records(text: str) -> list[Any] | None:
+    """The records of `records(text)`, without their lines, or None outside the fast subset."""
+    try:
+        return _fast_records(text)
+    except (_NotFast, TypeError, ValueError, IndexError):
+        return None
+
+
+def _fast_records(text: str) -> list[Any]:
+    top: list[Any] = []
+    current = top
+    stack: list[tuple[list, str]] = []
+    append = current.append
+    for opener, closer, string, keyword, atom, other in _FAST_TOKEN.findall(text):
+        if keyword:
+            append(keyword)
+        elif atom:
+            if atom in _FAST_ATOMS:
+                append(_FAST_ATOMS[atom])
+            elif _DIGITS.fullmatch(atom):
+                append(int(atom))
+            elif _FLOAT.fullmatch(atom) and not atom.endswith("M"):
+                append(float(atom))
+            else:
+                raise _NotFast
+        elif string:
+            body = string[1:-1]
+            append(_unescape(body) if "\\" in body else body)
+        elif opener:
+            stack.append((current, opener))
+            current = []
+            append = current.append
+        elif closer:
+            items = current
+            current, opener = stack.pop()
+            append = current.append
+            if _CLOSERS[opener] != closer:
+                raise _NotFast
+            if opener == "{":
+                if len(items) % 2:
+                    raise _NotFast
+                append(dict(zip(items[::2], items[1::2])))
+            else:
+                append(items)
+        elif other:
+            raise _NotFast
+    if stack:
+        raise _NotFast
+    if len(top) == 1 and isinstance(top[0], list):
+        return top[0]  # the history vector
+    if any(not isinstance(item, dict) for item in top):
+        raise _NotFast
+    return top

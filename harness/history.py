@@ -13,6 +13,7 @@ line of anything malformed.
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import orjson
@@ -186,6 +187,9 @@ def _json_fallback(value: Any) -> Any:
     return repr(value)
 
 
+_JSON_START = re.compile(r'\s*\{\s*("|\}|$)')
+
+
 def read_history(path: Path | str) -> list[Op]:
     """Read a history from JSONL or Jepsen EDN (a vector of maps, or one map a line).
 
@@ -197,8 +201,7 @@ def read_history(path: Path | str) -> list[Op]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise HistoryError(path, None, f"cannot read: {e}") from None
-    first = text.lstrip()[:2]
-    if first.startswith("{") and first[1:2] in ('"', "}", ""):
+    if _JSON_START.match(text):
         return _read_jsonl(path, text)
     return _read_edn(path, text)
 

@@ -334,3 +334,21 @@ def test_a_lone_nemesis_info_is_its_own_call() -> None:
     assert [(c.invoke.index, c.completion.index if c.completion else None) for c in calls] == [(0, 2), (1, 1), (3, 4)]
     lone = calls[1]
     assert lone.invoke is lone.completion and lone.outcome == "info"
+
+
+def test_json_with_spaces_after_the_brace_is_read_as_json(tmp_path) -> None:
+    from harness.history import read_history
+
+    path = tmp_path / "spaced.jsonl"
+    path.write_text('{ "type": "invoke", "process": 0, "f": "read", "value": null }\n')
+    assert read_history(path)[0].f == "read"
+
+
+def test_an_edn_ratio_dividing_by_zero_names_its_line(tmp_path) -> None:
+    import pytest
+    from harness.history import HistoryError, read_history
+
+    path = tmp_path / "ratio.edn"
+    path.write_text('{:type :invoke, :process 0, :f :read, :value nil}\n{:type :ok, :process 0, :f :read, :value 1/0}\n')
+    with pytest.raises(HistoryError, match=r"ratio.edn:2:"):
+        read_history(path)

@@ -102,3 +102,16 @@ def test_nemesis_ops_are_ignored() -> None:
 def test_an_empty_read_value_loses_everything_acknowledged() -> None:
     result = check(history(add(0, "a"), add(1, "b"), read(0, "n1", None)))
     assert result["valid"] is False and result["lost"] == ["a", "b"]
+
+
+def test_an_add_that_failed_yet_shows_up_is_an_anomaly() -> None:
+    from harness.history import Op
+    from checkers.set import check
+
+    history = [
+        Op("invoke", "add", 1, 0), Op("fail", "add", 1, 0),
+        Op("invoke", "read", None, 0, node="n1"), Op("ok", "read", [1], 0, node="n1"),
+    ]
+    result = check(history, {})
+    assert result["valid"] is False
+    assert result["failed_present"] == [1]
