@@ -24,3 +24,10 @@ def start_stop(
         sleep(interval),
         stagger(interval, flip_flop(starts, repeat(stop)), seed=derive_seed(seed, name, "gaps")),
     )
+
+
+def repeated(name: str, seed: int, interval: float, make: Callable[[Rng], Mapping[str, Any]]) -> Any:
+    """For faults that undo themselves within one op (kill, damage, restart): one op every
+    `interval` seconds on average."""
+    ops = fn(lambda ctx, rng: dict(make(rng)), seed=derive_seed(seed, name))
+    return sequence(sleep(interval), stagger(interval, ops, seed=derive_seed(seed, name, "gaps")))

@@ -1,0 +1,189 @@
+"""Clock faults per node: bump by an offset, strobe (jump back and forth), drift (run fast or
+slow), reset; through libfaketime loaded into each node's process.
+
+Setup puts libfaketime into every node's `spawn_env` (LD_PRELOAD plus a control file) and restarts
+the running nodes so the library is loaded; the node then reads the control file on every clock
+call (`FAKETIME_NO_CACHE`), so a fault takes effect as soon as the nemesis rewrites the file. Only
+the wall clock is faked: `DONT_FAKE_MONOTONIC` keeps monotonic time real, so timeouts and sleeps
+behave (the build from the PyPI package `libfaketime` does this right; Debian's 0.9.10 breaks
+`time.sleep` in that setting).
+
+Control-file lines, in libfaketime's syntax: `+3.5 x1` (offset), `@<epoch seconds> x1.5` (from
+that wall time, run 1.5 times as fast; libfaketime restarts its reference when the line changes,
+so drift starts from the current offset, without a jump). Every op's value says which nodes moved
+and to what offset; the offsets of each node over time are written to `clock.json` in the run
+directory when the nemesis heals.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness.history import INFO, Op
+from harness.seams import Cluster, HarnessError, NemesisOptions, NemesisPackage, NodeHandle, System
+from nemeses.schedule import start_stop
+from nemeses.targets import choose, resolve
+
+CONTROL_FILE = "faketime.rc"  # in the node's log dir, beside (not in) its data dir
+TIMELINE_FILE = "clock.json"
+
+
+def libfaketime_path() -> Path:
+    """The shared library shipped in the `libfaketime` Python package."""
+    spec = importlib.util.find_spec("libfaketime")
+    if spec is None or not spec.submodule_search_locations:
+        raise HarnessError("clock faults need the Python package `libfaketime`: run `bash scripts/setup.sh`")
+    lib = Path(list(spec.submodule_search_locations)[0]) / "vendor" / "libfaketime" / "src" / "libfaketime.so.1"
+    if not lib.exists():
+        raise HarnessError(f"libfaketime's library is missing at {lib}; reinstall the `libfaketime` package")
+    return lib
+
+
+def control_path(node: NodeHandle) -> Path:
+    return Path(node.log_dir) / CONTROL_FILE
+
+
+def faketime_env(node: NodeHandle) -> dict[str, str]:
+    return {
+        "LD_PRELOAD": str(libfaketime_path()),
+        "FAKETIME_TIMESTAMP_FILE": str(control_path(node)),
+        "FAKETIME_NO_CACHE": "1",
+        "DONT_FAKE_MONOTONIC": "1",
+        "FAKETIME_FMT": "%s",  # `@` lines give epoch seconds, whatever the node's time zone
+    }
+
+
+@dataclass
+class NodeClock:
+    """One node's fake clock: wall = real + offset(t), offset(t) = offset + (rate - 1) * (t - since)."""
+
+    offset: float = 0.0
+    rate: float = 1.0
+    since: float = 0.0  # real time when offset and rate were set
+
+    def offset_at(self, now: float) -> float:
+        return self.offset + (self.rate - 1.0) * (now - self.since)
+
+
+class ClockNemesis:
+    def __init__(self) -> None:
+        self.clocks: dict[str, NodeClock] = {}
+        self.timeline: dict[str, list[dict[str, float]]] = {}
+        self.run_dir: Path | None = None
+
+    def setup(self, cluster: Cluster, system: System) -> None:
+        self.run_dir = Path(cluster.run_dir)
+        for node in cluster.nodes:
+            self._set(node, NodeClock(since=time.time()))
+            node.spawn_env.update(faketime_env(node))
+        # The library is loaded at exec time: restart what already runs.
+        for node in cluster.nodes:
+            if node.is_running():
+                node.stop()
+                system.start(cluster, node)
+
+    def invoke(self, cluster: Cluster, system: System, op: Op) -> Op:
+        value = op.value or {}
+        now = time.time()
+        names = resolve(value.get("nodes", [n.name for n in cluster.nodes]), cluster, system)
+        if op.f == "bump":
+            for name in names:
+                current = self.clocks[name].offset_at(now)
+                self._set(cluster.node(name), NodeClock(current + value["delta"], 1.0, now))
+        elif op.f == "drift":
+            for name in names:
+                current = self.clocks[name].offset_at(now)
+                self._set(cluster.node(name), NodeClock(current, value["rate"], now))
+        elif op.f == "strobe":
+            self._strobe(cluster, names, value["delta"], value["period"], value["duration"])
+        elif op.f == "reset-clock":
+            for name in names:
+                self._set(cluster.node(name), NodeClock(0.0, 1.0, now))
+        else:
+            raise HarnessError(f"clock nemesis cannot do f={op.f!r}")
+        done = time.time()
+        offsets = {name: round(self.clocks[name].offset_at(done), 6) for name in names}
+        rates = {name: self.clocks[name].rate for name in names}
+        return op.complete(INFO, value={**value, "nodes": names, "offsets": offsets, "rates": rates})
+
+    def _strobe(self, cluster: Cluster, names: Sequence[str], delta: float, period: float, duration: float) -> None:
+        """Flip between the current offset and offset + delta every `period` seconds."""
+        start = time.monotonic()
+        base = {name: self.clocks[name].offset_at(time.time()) for name in names}
+        flips = 0
+        while time.monotonic() - start < duration:
+            flips += 1
+            now = time.time()
+            for name in names:
+                shift = delta if flips % 2 else 0.0
+                self._set(cluster.node(name), NodeClock(base[name] + shift, 1.0, now))
+            time.sleep(period)  # the strobe's own pace; nothing waits on it
+        now = time.time()
+        for name in names:
+            self._set(cluster.node(name), NodeClock(base[name], 1.0, now))
+
+    def _set(self, node: NodeHandle, clock: NodeClock) -> None:
+        if clock.rate == 1.0:
+            line = f"{clock.offset:+.6f} x1"
+        else:
+            line = f"@{clock.since + clock.offset:.6f} x{clock.rate:g}"
+        _write_atomically(node, control_path(node), line)
+        self.clocks[node.name] = clock
+        self.timeline.setdefault(node.name, []).append(
+            {"at": round(clock.since, 6), "offset": round(clock.offset, 6), "rate": clock.rate}
+        )
+
+    def teardown(self, cluster: Cluster, system: System) -> None:
+        now = time.time()
+        for node in cluster.nodes:
+            if node.name in self.clocks:
+                # A running process keeps the last line it read, so reset before removing.
+                self._set(node, NodeClock(0.0, 1.0, now))
+                node.exec(["rm", "-f", str(control_path(node))])
+            for key in faketime_env(node):
+                node.spawn_env.pop(key, None)
+        if self.run_dir is not None and self.timeline:
+            (self.run_dir / TIMELINE_FILE).write_text(json.dumps(self.timeline, indent=1))
+        self.clocks.clear()
+
+
+def _write_atomically(node: NodeHandle, path: Path, line: str) -> None:
+    """Through the handle, so it works on remote nodes; rename, so a reader never sees half."""
+    result = node.exec(["sh", "-c", 'printf "%s\\n" "$1" > "$2.tmp" && mv "$2.tmp" "$2"', "sh", line, str(path)])
+    if result.returncode != 0:
+        raise HarnessError(f"could not write the clock control file on {node.name}: {result.stderr.strip()}")
+
+
+def clock_fault(nodes: Sequence[str], rng: Any) -> dict[str, Any]:
+    """One seeded clock fault on a random subset of nodes."""
+    targets = choose(["one", "minority", "all"][rng.randrange(3)], nodes, rng)
+    kind = ["bump", "bump", "strobe", "drift"][rng.randrange(4)]
+    sign = -1 if rng.random() < 0.5 else 1
+    if kind == "bump":
+        return {"f": "bump", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-4, 8), 3)}}
+    if kind == "strobe":
+        return {"f": "strobe", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-2, 6), 3),
+                                         "period": round(rng.uniform(0.01, 0.2), 3), "duration": round(rng.uniform(0.5, 3), 2)}}
+    return {"f": "drift", "value": {"nodes": targets, "rate": round(2 ** rng.uniform(-1, 1), 3)}}
+
+
+def package(options: NemesisOptions) -> NemesisPackage:
+    if "clock" not in options.capabilities:
+        raise HarnessError("--nemesis clock: this system does not declare the `clock` capability")
+    libfaketime_path()
+    nodes = list(options.nodes)
+    return NemesisPackage(
+        name="clock",
+        nemesis=ClockNemesis(),
+        fs=frozenset({"bump", "strobe", "drift", "reset-clock"}),
+        generator=start_stop("clock", options.seed, options.interval, lambda rng: clock_fault(nodes, rng), {"f": "reset-clock"}),
+        final_generator={"f": "reset-clock"},
+        draw={f: {"start": f, "stop": "reset-clock", "color": "#c0a0e8"} for f in ("bump", "strobe", "drift")},
+        options={"interval": options.interval, "faults": "bump ±1/16..256 s, strobe, drift x0.5..x2, reset",
+                 "targets": "one, a minority or all", "timeline": TIMELINE_FILE},
+    )
