@@ -226,3 +226,25 @@ def test_index_lists_runs_newest_first_and_escapes_them(tmp_path):
     assert "<img" not in page and html.escape(EVIL) in page
     assert 'href="/new-run/20261121T100000/report.html"' in page
     assert 'href="/old-run/20261120T100000/"' in page
+
+
+def test_evidence_from_the_real_linearizability_checker_is_drawn_from_this_history():
+    linearizable = pytest.importorskip("checkers.linearizable")
+    ops = [
+        op(0, 0, "invoke", 0, "write", 1),
+        op(1, 1_000_000, "ok", 0, "write", 1),
+        op(2, 2_000_000, "invoke", 1, "write", 2),
+        op(3, 3_000_000, "ok", 1, "write", 2),
+        op(4, 4_000_000, "invoke", 2, "read", None),
+        op(5, 5_000_000, "ok", 2, "read", 1),
+    ]
+    verdict = linearizable.check(ops, {"model": "cas-register"})
+    assert verdict["valid"] is False
+    data = build_report_data(ops, {}, {"valid": False, "checkers": {"linearizable": verdict}})
+    ev = data.evidence
+    [failed] = ev["failed"]
+    assert (failed["f"], failed["cv"], failed["call"]) == ("read", 1, 2)
+    assert ev["window"] and all(entry["call"] >= 0 for entry in ev["window"])
+    assert [e["failed"] for e in ev["window"] if e["call"] == 2] == [True]
+    assert [row["call"] for row in ev["prefix"]["rows"]] == [0, 1]
+    assert ev["hasStateBefore"]

@@ -83,14 +83,23 @@ def _links(history_path: Path, report_dir: Path) -> list[Link]:
     """The history, the run's own files beside it, and every node log, relative to the report."""
     source_dir = history_path.parent
     links = [Link("history", _relative(history_path, report_dir), "run")]
+    linked = {history_path.resolve(), (report_dir / REPORT_NAME).resolve()}
     for label, name in _RUN_FILES[1:]:
         for folder in dict.fromkeys((report_dir, source_dir)):
             if (folder / name).is_file():
                 links.append(Link(label, _relative(folder / name, report_dir), "run"))
+                linked.add((folder / name).resolve())
                 break
+    # Whatever else the run left beside its history (a system's own summary, say).
+    if (source_dir / "test.json").is_file():
+        for path in sorted(source_dir.iterdir()):
+            if path.is_file() and path.resolve() not in linked and not path.name.endswith(".partial"):
+                links.append(Link(path.name, _relative(path, report_dir), "run"))
     nodes_dir = source_dir / "nodes"
     if nodes_dir.is_dir():
-        for path in sorted(p for p in nodes_dir.rglob("*") if p.is_file()):
+        # A node's own files and every log under it; its data files (raft logs, snapshots) stay out.
+        wanted = (p for p in nodes_dir.rglob("*") if p.is_file() and (p.suffix == ".log" or len(p.relative_to(nodes_dir).parts) == 2))
+        for path in sorted(wanted):
             node = path.relative_to(nodes_dir).parts[0]
             links.append(Link(str(path.relative_to(nodes_dir / node)), _relative(path, report_dir), f"node {node}"))
     return links

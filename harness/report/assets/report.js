@@ -514,6 +514,13 @@
     if (ev.window.length) {
       box.appendChild(el("h3", { text: "Failing window (" + ev.window.length + " operations; outlined: could not be placed)" }));
       box.appendChild(windowTimeline(ev.window, describe));
+      const times = ev.window.filter((op) => op.text === undefined);
+      if (times.length) {
+        const first = Math.min.apply(null, times.map((op) => op.t0));
+        const last = Math.max.apply(null, times.map((op) => (op.t1 >= 0 ? op.t1 : op.t0)));
+        box.appendChild(el("p", { className: "hint", text: "From " + fmtTime(first) + " to " + fmtTime(last) +
+          " into the run. Click an operation to find it in the timeline above." }));
+      }
     }
     if (ev.hasStateBefore) {
       box.appendChild(el("h3", { text: "Model state before the failed operation" }));
