@@ -270,7 +270,7 @@ def loads(text: str) -> Any:
 # error messages with their lines.
 
 _FAST_TOKEN = re.compile(
-    r"""(?:[\s,]|;[^\n]*)*(?:([\[{(])|([\]})])|("(?:[^"\\]|\\.)*")|:([^\s,\[\]{}()";]+)|([-+0-9][^\s,\[\]{}()";]*|nil|true|false)|(.))""",
+    r"""(?:[\s,]|;[^\n]*)*+(?:([\[{(])|([\]})])|("(?:[^"\\]|\\.)*")|:([^\s,\[\]{}()";]+)|([-+0-9][^\s,\[\]{}()";]*|nil|true|false)|([^\s,])|\Z)""",
     re.DOTALL,
 )
 _FAST_ATOMS = {"nil": None, "true": True, "false": False}

@@ -28,6 +28,7 @@ OP_TYPES = frozenset((INVOKE, OK, FAIL, INFO))
 NEMESIS = "nemesis"
 
 _CORE_FIELDS = ("index", "time", "type", "process", "f", "value", "node", "error")
+_CORE_SET = frozenset(_CORE_FIELDS)
 
 
 @dataclass(slots=True)
@@ -110,7 +111,7 @@ class Op:
             index=index,
             node=d.get("node"),
             error=d.get("error"),
-            extra={k: v for k, v in d.items() if k not in _CORE_FIELDS},
+            extra={k: v for k, v in d.items() if k not in _CORE_FIELDS} if not d.keys() <= _CORE_SET else {},
         )
 
 
@@ -208,19 +209,33 @@ def read_history(path: Path | str) -> list[Op]:
 
 def _read_jsonl(path: Path, text: str) -> list[Op]:
     ops = []
+    from_dict, loads = Op.from_dict, orjson.loads
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
         try:
-            ops.append(Op.from_dict(json.loads(line)))
+            ops.append(from_dict(loads(line)))
+            continue
+        except ValueError:
+            if not line.strip():
+                continue
+        # The slow way, for what orjson refuses (NaN, huge integers) and for clear messages.
+        try:
+            decoded = json.loads(line)
         except json.JSONDecodeError as e:
             raise HistoryError(path, number, f"not valid JSON ({e.msg} at column {e.colno})") from None
+        try:
+            ops.append(from_dict(decoded))
         except ValueError as e:
             raise HistoryError(path, number, str(e)) from None
     return ops
 
 
 def _read_edn(path: Path, text: str) -> list[Op]:
+    fast = edn.fast_records(text)
+    if fast is not None:
+        try:
+            return [Op.from_dict(item) for item in fast]
+        except ValueError:
+            pass  # read it again the general way, which names the line
     try:
         items = edn.records(text)
     except edn.EdnError as e:

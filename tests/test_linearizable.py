@@ -254,3 +254,22 @@ def test_user_model():
 def test_every_model_is_registered():
     assert sorted(MODELS) == sorted(
         ["register", "cas-register", "mutex", "set", "fifo-queue", "unordered-queue", "multi-register", "kv"])
+
+
+# --- the fast EDN path the checker relies on for speed --------------------------------------------
+
+
+def test_fast_edn_reader_agrees_with_the_general_one():
+    from harness import edn
+
+    for path in sorted(CORPORA.glob("**/*.edn")) + sorted(CORPORA.glob("**/*.txt")):
+        text = path.read_text()
+        assert edn.fast_records(text) == [v for _, v in edn.records(text)], path
+    tricky = ['  {:a 1}  \n ', '{:a 1} ; c :x', '{:a 1}\n;; {:b 2}\n', ';x\n{:a 1}', '{:a "; {:b 1}"}',
+              '{:a "x\\"y"}', '[{:a 1.5e3 :b -2 :c nil :d true}]', '{:a ""}', '[]', '']
+    for text in tricky:
+        assert edn.fast_records(text) == [v for _, v in edn.records(text)], text
+    # Outside the fast subset, or malformed: None, and the general reader decides.
+    for text in ['[{:a #{1}}]', '{:a 0x1f}', '{:a 1N}', '{:a sym}', '{:a \\c}', '[{:a 1} {:b}]', '{:a 1}\n{:b 2',
+                 '{:a 1} ]', '{:a "open}']:
+        assert edn.fast_records(text) is None, text
