@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.report import write_report  # noqa: E402
-from harness.report.browser import chromium_available, open_browser, watch_page  # noqa: E402
+from harness.report.browser import chromium_available, open_browser, wait_for, watch_page  # noqa: E402
 from harness.report.synthetic import make_run  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def main() -> int:
                 page = browser.new_page()
                 watch = watch_page(page)
                 page.goto(report.as_uri())
-                page.wait_for_function("window.faultlineReport && window.faultlineReport.ready", timeout=120_000)
+                wait_for(page, "window.faultlineReport && window.faultlineReport.ready")
                 # performance.now() counts from the start of navigation, so these are load times.
                 ready_ms = page.evaluate("window.faultlineReport.readyAt")
                 paint_ms = page.evaluate(
@@ -66,9 +66,9 @@ def main() -> int:
                     print(f"redraw, whole run: median {sorted(whole)[2]:.1f} ms ({drawn_whole} bars drawn)")
                     print(f"redraw, 1 s window: median {sorted(zoomed)[2]:.1f} ms ({drawn_zoomed} bars drawn)")
                     if args.screenshot:
-                        page.evaluate("window.faultlineReport.zoomTo(0, 1e12)")
                         page.click("#zoom-reset")
-                        page.wait_for_timeout(500)
+                        charts = page.evaluate("window.faultlineReport.charts")
+                        wait_for(page, f"window.faultlineReport.charts > {charts}")
                         page.screenshot(path=str(args.screenshot))
                         print(f"screenshot: {args.screenshot}")
                 if watch.problems:

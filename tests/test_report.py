@@ -248,3 +248,17 @@ def test_evidence_from_the_real_linearizability_checker_is_drawn_from_this_histo
     assert [e["failed"] for e in ev["window"] if e["call"] == 2] == [True]
     assert [row["call"] for row in ev["prefix"]["rows"]] == [0, 1]
     assert ev["hasStateBefore"]
+
+
+def test_huge_values_are_cut_short_in_the_page_but_small_ones_kept_whole():
+    big_read = list(range(5_000))
+    ops = [
+        op(0, 0, "invoke", 0, "read"),
+        op(1, 1_000_000, "ok", 0, "read", big_read),
+        op(2, 2_000_000, "invoke", 0, "add", [1, 2, 3]),
+        op(3, 3_000_000, "ok", 0, "add", [1, 2, 3]),
+    ]
+    calls = build_report_data(ops, {}, {}).calls
+    assert isinstance(calls["cv"][0], str) and len(calls["cv"][0]) < 2_100
+    assert "the full value is in the history" in calls["cv"][0]
+    assert calls["cv"][1] == [1, 2, 3]

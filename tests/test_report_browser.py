@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.report import write_report
-from harness.report.browser import chromium_available, open_browser, watch_page
+from harness.report.browser import chromium_available, open_browser, wait_for, watch_page
 from harness.report.synthetic import make_run
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -20,9 +20,11 @@ EVIL = "<img src=x onerror=alert(1)>"
 pytestmark = pytest.mark.skipif(chromium_available() is not None, reason=str(chromium_available()))
 
 
-@pytest.fixture
-def browser(tmp_path):
-    with open_browser(tmp_path / "chromium-profile") as context:
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """One browser for the module (starting Chromium is the slow part); each test opens its own
+    pages, which it closes with the browser at the end."""
+    with open_browser(tmp_path_factory.mktemp("chromium-profile")) as context:
         yield context
 
 
@@ -40,7 +42,7 @@ def open_report(browser, report: Path):
     page = new_page(browser)
     watch = watch_page(page)
     page.goto(report.as_uri())
-    page.wait_for_function("window.faultlineReport && window.faultlineReport.ready")
+    wait_for(page, "window.faultlineReport && window.faultlineReport.ready")
     return page, watch
 
 
@@ -71,7 +73,7 @@ def test_timeline_shows_ops_and_click_shows_details_with_hostile_value_inert(bro
     assert call >= 0
     # Zoom on the hostile op so its bar is wide, then click it as a person would.
     page.evaluate(f"window.faultlineReport.zoomTo(0, {50_000})")
-    page.wait_for_function("window.faultlineReport.frames >= 2")
+    wait_for(page, "window.faultlineReport.frames >= 2")
     point = page.evaluate(f"window.faultlineReport.locate({call})")
     assert point is not None
     assert canvas_pixel(page, point["x"], point["y"]) == css_color(page, "--ok") + [255], "an ok op is drawn in the ok colour"
@@ -94,14 +96,14 @@ def test_zoom_and_pan_change_the_view(browser, tmp_path):
     before = page.locator("#view-range").text_content()
     page.mouse.move(canvas["x"] + canvas["width"] / 2, canvas["y"] + 100)
     page.mouse.wheel(0, -600)
-    page.wait_for_function(f"document.getElementById('view-range').textContent !== {before!r}")
+    wait_for(page, f"document.getElementById('view-range').textContent !== {before!r}")
     zoomed = page.locator("#view-range").text_content()
     page.mouse.down()
     page.mouse.move(canvas["x"] + canvas["width"] / 2 - 200, canvas["y"] + 100, steps=5)
     page.mouse.up()
-    page.wait_for_function(f"document.getElementById('view-range').textContent !== {zoomed!r}")
+    wait_for(page, f"document.getElementById('view-range').textContent !== {zoomed!r}")
     page.click("#zoom-reset")
-    page.wait_for_function(f"document.getElementById('view-range').textContent === {before!r}")
+    wait_for(page, f"document.getElementById('view-range').textContent === {before!r}")
     assert watch.problems == []
 
 
@@ -119,7 +121,7 @@ def test_linearizability_evidence_is_drawn_and_links_into_the_timeline(browser, 
     assert section.locator("i, b").count() == 0, "tags inside evidence values stay text"
 
     section.locator(".win .bar.failed").click()
-    page.wait_for_function("document.querySelector('#details pre.op-value') !== null")
+    wait_for(page, "document.querySelector('#details pre.op-value') !== null")
     assert "read 99" not in page.locator("#details").text_content()  # details come from the history
     assert page.locator("#details").text_content().count("add") >= 1
     page.screenshot(path=str(tmp_path / "evidence.png"), full_page=True)
@@ -170,15 +172,15 @@ def test_serve_lists_runs_on_loopback_and_links_to_reports(browser, tmp_path):
         rows = page.locator("#runs tbody tr:not([hidden])")
         assert rows.count() == 2
         page.fill("#filter", "beta")
-        page.wait_for_function("document.querySelectorAll('#runs tbody tr:not([hidden])').length === 1")
+        wait_for(page, "document.querySelectorAll('#runs tbody tr:not([hidden])').length === 1")
         page.fill("#filter", "")
         page.click("#runs th[data-column='1']")  # sort by test name, ascending
-        page.wait_for_function("document.querySelector('#runs tbody tr td:nth-child(2)').textContent === 'alpha-set'")
+        wait_for(page, "document.querySelector('#runs tbody tr td:nth-child(2)').textContent === 'alpha-set'")
         page.click("#runs th[data-column='1']")
-        page.wait_for_function("document.querySelector('#runs tbody tr td:nth-child(2)').textContent === 'beta-set'")
+        wait_for(page, "document.querySelector('#runs tbody tr td:nth-child(2)').textContent === 'beta-set'")
         page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
         page.locator("#runs tbody tr", has_text="alpha-set").locator("a").click()
-        page.wait_for_function("window.faultlineReport && window.faultlineReport.ready")
+        wait_for(page, "window.faultlineReport && window.faultlineReport.ready")
         assert "alpha-set" in page.title()
         assert watch.problems == [], watch.problems
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -100,3 +101,28 @@ def watch_page(page: Any) -> PageWatch:
 
     page.route("**/*", route)
     return watch
+
+
+def wait_for(page: Any, expression: str, timeout_s: float = 120.0) -> Any:
+    """Poll a JavaScript expression until it is truthy; returns its value.
+
+    Playwright's own wait_for_function compiles its predicate inside the page, which a report's
+    content security policy (no eval) refuses; page.evaluate goes through the debugging protocol
+    instead, which the policy does not cover, so the page keeps its real policy under test.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            value = page.evaluate(expression)
+        except PlaywrightError as e:
+            # A page navigating (a clicked link) drops the context an evaluation ran in.
+            if "context was destroyed" not in str(e) and "navigat" not in str(e):
+                raise
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout_s:.0f} s for {expression!r} in {page.url}")
+        page.wait_for_timeout(25)

@@ -7,6 +7,7 @@ test started. The page never interprets history values: it shows them as text.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -31,6 +32,7 @@ DEFAULT_FAULT_PAIRS = {
     "bump-clock": "reset-clock",
 }
 PREFIX_ROWS_SHOWN = 500
+VALUE_CHARS_SHOWN = 2_000
 _FALLBACK_COLORS = ["#e66", "#69c", "#c9c", "#e93", "#6b6", "#999"]
 
 
@@ -51,6 +53,19 @@ def jsonable(value: Any) -> Any:
         except TypeError:
             return items
     return repr(value)
+
+
+def _clipped(value: Any) -> Any:
+    """A value for the page, cut short when huge: a workload whose every read returns the whole
+    set would otherwise make the report grow with the square of the history. The history keeps
+    the full value; the page says so."""
+    if isinstance(value, str) and len(value) > VALUE_CHARS_SHOWN:
+        return value[:VALUE_CHARS_SHOWN] + f"… ({len(value)} characters; the full value is in the history)"
+    if isinstance(value, (list, dict, set, frozenset, tuple)) and len(value) > 32:
+        text = json.dumps(jsonable(value), separators=(",", ":"))
+        if len(text) > VALUE_CHARS_SHOWN:
+            return text[:VALUE_CHARS_SHOWN] + f"… ({len(text)} characters; the full value is in the history)"
+    return jsonable(value)
 
 
 def _key_text(key: Any) -> str:
@@ -124,14 +139,14 @@ def build_report_data(ops: Sequence[Op], test: dict[str, Any], results: dict[str
         columns["t1"].append((done.time - start_ns) // 1000 if done is not None else -1)
         columns["k"].append(_KINDS.get(done.type, KIND_INFO) if done is not None else KIND_OPEN)
         columns["f"].append(fs.setdefault(_text(inv.f), len(fs)))
-        columns["iv"].append(jsonable(inv.value))
-        columns["cv"].append(jsonable(done.value) if done is not None else None)
+        columns["iv"].append(_clipped(inv.value))
+        columns["cv"].append(_clipped(done.value) if done is not None else None)
         columns["i0"].append(inv.index)
         columns["i1"].append(done.index if done is not None else -1)
         node = inv.node if inv.node is not None else (done.node if done is not None else None)
         columns["n"].append(nodes.setdefault(_text(node), len(nodes)) if node is not None else -1)
         error = done.error if done is not None else None
-        columns["e"].append(jsonable(error))
+        columns["e"].append(_clipped(error))
         call_of_index[inv.index] = number
         if done is not None:
             call_of_index[done.index] = number

@@ -493,6 +493,7 @@
   function drawCharts() {
     drawLatency();
     drawThroughput();
+    window.faultlineReport.charts++;
   }
 
   // ---------- linearizability evidence ----------
@@ -573,7 +574,7 @@
   // ---------- start ----------
 
   window.faultlineReport = {
-    ready: false, drawn: 0, frames: 0, count: count,
+    ready: false, drawn: 0, frames: 0, charts: 0, count: count,
     // For tests and benchmarks: where call i is drawn, in page coordinates (null if off-view).
     locate: function (i) {
       const rect = canvas.getBoundingClientRect();
