@@ -188,3 +188,15 @@ def test_serve_lists_runs_on_loopback_and_links_to_reports(browser, tmp_path):
         server.wait(timeout=10)
         server.stdout.close()
         server.stderr.close()
+
+
+def test_an_empty_history_still_opens_cleanly(browser, tmp_path):
+    run_dir = tmp_path / "store" / "empty" / "20261121T190000"
+    run_dir.mkdir(parents=True)
+    (run_dir / "history.jsonl").write_text("")
+    (run_dir / "test.json").write_text('{"name": "empty", "concurrency": 3}')
+    page, watch = open_report(browser, write_report(run_dir))
+    wait_for(page, "window.faultlineReport.charts >= 1")
+    assert page.evaluate("window.faultlineReport.drawn") == 0
+    assert "verdict-unknown" in page.content()
+    assert watch.problems == [], watch.problems

@@ -71,12 +71,14 @@ def render_page(test: dict[str, Any], results: dict[str, Any], data: ReportData,
 
 
 def _verdict_word(valid: Any) -> str:
-    return _VERDICTS.get(valid, ("unknown", ""))[0] if isinstance(valid, bool) else "unknown"
+    """valid / invalid / unknown; anything but a real boolean (the string "unknown", a missing
+    result) reads as unknown."""
+    return _VERDICTS[valid][0] if isinstance(valid, bool) else "unknown"
 
 
 def _verdict_badge(valid: Any) -> str:
-    word, css = _VERDICTS.get(valid, ("unknown", "verdict-unknown")) if isinstance(valid, bool) else ("unknown", "verdict-unknown")
-    return f'<span class="verdict {css}">{word}</span>'
+    css = _VERDICTS[valid][1] if isinstance(valid, bool) else "verdict-unknown"
+    return f'<span class="verdict {css}">{_verdict_word(valid)}</span>'
 
 
 def _header(test: dict[str, Any], results: dict[str, Any], data: ReportData) -> str:
