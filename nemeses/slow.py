@@ -20,17 +20,21 @@ from nemeses.targets import choose, resolve
 
 PERIOD_US = 100_000
 
-# Finds the cgroup root; exits 3 if the node has no cpu controller. The callers below replace
-# its two `echo` lines with what they need.
+# Sets $v (cgroup version) and $root, or exits 3 if the node has no cpu controller. `ip netns
+# exec` gives the command a fresh /sys without the cgroup file systems, so when none is found
+# there, one is mounted privately (that mount ends with the command).
 _FIND_ROOT = """
-if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-  grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control
-  echo v2 /sys/fs/cgroup
-elif [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
-  echo v1 /sys/fs/cgroup/cpu
+if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then v=2; root=/sys/fs/cgroup
+elif [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then v=1; root=/sys/fs/cgroup/cpu
 else
-  echo none; exit 3
+  mnt=$(mktemp -d); trap 'umount "$mnt" 2>/dev/null; rmdir "$mnt"' EXIT
+  if mount -t cgroup2 none "$mnt" 2>/dev/null && grep -qw cpu "$mnt/cgroup.controllers"; then v=2; root=$mnt
+  else
+    umount "$mnt" 2>/dev/null
+    if mount -t cgroup -o cpu none "$mnt" 2>/dev/null; then v=1; root=$mnt; else exit 3; fi
+  fi
 fi
+if [ $v = 2 ]; then grep -qw cpu "$root/cgroup.subtree_control" || echo +cpu > "$root/cgroup.subtree_control"; fi
 """
 
 
@@ -38,15 +42,14 @@ def _sh(node: NodeHandle, script: str, *args: str) -> str:
     result = node.exec(["sh", "-c", script, "sh", *args])
     if result.returncode == 3:
         raise HarnessError(f"{node.name} has no cgroup cpu controller (neither cgroup v2 cpu.max nor v1 "
-                           "cpu.cfs_quota_us under /sys/fs/cgroup), so it cannot be slowed")
+                           "cpu.cfs_quota_us), so it cannot be slowed")
     if result.returncode != 0:
         raise HarnessError(f"cgroup command on {node.name} failed: {result.stderr.strip()}")
     return result.stdout
 
 
 # $1 = group name, $2 = process group id, $3 = quota in microseconds per PERIOD_US
-THROTTLE = _FIND_ROOT.replace("echo v2 /sys/fs/cgroup", "v=2; root=/sys/fs/cgroup").replace(
-    "echo v1 /sys/fs/cgroup/cpu", "v=1; root=/sys/fs/cgroup/cpu") + f"""
+THROTTLE = _FIND_ROOT + f"""
 g="$root/$1"; mkdir -p "$g"
 if [ $v = 2 ]; then echo "$3 {PERIOD_US}" > "$g/cpu.max"; else echo {PERIOD_US} > "$g/cpu.cfs_period_us"; echo "$3" > "$g/cpu.cfs_quota_us"; fi
 for p in $(pgrep -g "$2"); do echo "$p" > "$g/cgroup.procs" 2>/dev/null || true; done
@@ -54,8 +57,7 @@ cat "$g/cgroup.procs"
 """
 
 # $1 = group name
-RELEASE = _FIND_ROOT.replace("echo v2 /sys/fs/cgroup", "root=/sys/fs/cgroup").replace(
-    "echo v1 /sys/fs/cgroup/cpu", "root=/sys/fs/cgroup/cpu").replace("echo none; exit 3", "exit 0") + """
+RELEASE = _FIND_ROOT + """
 g="$root/$1"; [ -d "$g" ] || exit 0
 for p in $(cat "$g/cgroup.procs"); do echo "$p" > "$root/cgroup.procs" 2>/dev/null || true; done
 rmdir "$g"
