@@ -212,7 +212,8 @@ def test_report_command_rebuilds_and_reports_errors(tmp_path):
 
 def test_index_lists_runs_newest_first_and_escapes_them(tmp_path):
     store = tmp_path / "store"
-    make_run(store, calls=20, name="old-run", stamp="20261120T100000")
+    old = make_run(store, calls=20, name="old-run", stamp="20261120T100000")
+    (old.run_dir / "history.jsonl").unlink()  # a run that crashed before its first op
     newer = make_run(store, calls=20, name="new-run", stamp="20261121T100000")
     spec = json.loads((newer.run_dir / "test.json").read_text())
     spec.update(started_at="2026-11-22T00:00:00Z", system=EVIL)

@@ -60,7 +60,8 @@ def _summarise(store: Path, run_dir: Path) -> RunSummary:
         nemesis=str(nemesis or ""),
         verdict=verdict,
         reason=str(results.get("reason") or "") if results else "",
-        has_report=(run_dir / "report.html").is_file(),
+        # The server builds a missing report on first view, so a history is enough.
+        has_report=(run_dir / "report.html").is_file() or (run_dir / "history.jsonl").is_file(),
     )
 
 

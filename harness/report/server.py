@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.index import render_index
+from harness.report.writer import REPORT_NAME, ReportError, write_report
 
 
 class StoreHandler(SimpleHTTPRequestHandler):
@@ -32,7 +33,22 @@ class StoreHandler(SimpleHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        if not self._ensure_report():
+            return
         super().do_GET()
+
+    def _ensure_report(self) -> bool:
+        """Runs stored before reports existed (or whose report failed) get one on first view.
+        False if building it failed and an error page was sent instead."""
+        target = Path(self.translate_path(self.path))
+        if target.name != REPORT_NAME or target.exists() or not (target.parent / "history.jsonl").is_file():
+            return True
+        try:
+            write_report(target.parent)
+        except (ReportError, OSError) as e:
+            self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "cannot build this run's report", str(e))
+            return False
+        return True
 
     def end_headers(self) -> None:
         # Logs and histories are shown as text, never sniffed into HTML that could run scripts.
