@@ -59,6 +59,8 @@ def _write(history_path: Path, test: dict[str, Any], results: dict[str, Any], ou
         ops = read_history(history_path)
     except HistoryError as e:
         raise ReportError(str(e)) from None
+    if not test.get("name"):
+        test = {**test, "name": history_path.name}
     data = build_report_data(ops, test, results)
     page = render_page(test, results, data, _links(history_path, out_dir))
     target = out_dir / REPORT_NAME

@@ -38,6 +38,8 @@
     return text;
   }
 
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
   function fmtTime(us) {
     const s = us / 1e6;
     if (Math.abs(s) >= 10) return s.toFixed(1) + " s";
@@ -79,7 +81,7 @@
     return 10 * mag;
   }
 
-  // ---------- lanes: per process, calls sorted by start, with a running max of ends ----------
+  // ---------- lanes: each one's calls sorted by start, with a running max of their ends ----------
   // A lane's calls normally do not overlap, but a malformed history may; the running max keeps
   // the binary search for the first visible call correct either way.
 
@@ -105,9 +107,9 @@
     return lo;
   }
 
-  // Each call's colour as an index into a palette, worked out once. Zoomed out, a pixel column
-  // of a lane shows the most telling outcome among its calls: fail over info over never
-  // completed over ok (nemesis colours rank above all, but only share a lane with each other).
+  // Each call's colour as an index into one palette (ok, never completed, info, fail, then the
+  // faults' colours), worked out once: drawing then batches by index, and a zoomed-out column's
+  // stack of outcomes is always in the same order, so columns compare at a glance.
   const palette = [KIND_COLORS[0], KIND_COLORS[3], KIND_COLORS[2], KIND_COLORS[1]];
   const RANK_OF_KIND = [0, 3, 2, 1];
   const colorOf = new Uint8Array(count);
@@ -440,19 +442,21 @@
       lo = Math.min(lo, ms); hi = Math.max(hi, ms);
     }
     if (!isFinite(lo)) { ctx.fillText("no completed client operations", GUTTER + 10, f.top + 10); return; }
-    const l0 = Math.floor(Math.log10(lo)), l1 = Math.max(l0 + 1, Math.ceil(Math.log10(hi)));
+    // A little headroom either side, so points on a power of ten stay off the axes.
+    const l0 = Math.floor(Math.log10(lo) - 0.05), l1 = Math.max(l0 + 1, Math.ceil(Math.log10(hi) + 0.05));
     const y = (ms) => f.bottom - ((Math.log10(Math.max(0.001, ms)) - l0) / (l1 - l0)) * (f.bottom - f.top);
     ctx.textBaseline = "middle"; ctx.fillStyle = "#555"; ctx.strokeStyle = "#eee";
     for (let p = l0; p <= l1; p++) {
       ctx.fillText(Math.pow(10, p) + " ms", 4, y(Math.pow(10, p)));
       ctx.beginPath(); ctx.moveTo(GUTTER, y(Math.pow(10, p)) + 0.5); ctx.lineTo(f.width - 8, y(Math.pow(10, p)) + 0.5); ctx.stroke();
     }
+    const dot = count < 5000 ? 4 : 2;  // few points can be bigger; many would blur together
     for (const kind of [0, 2, 1]) {
       ctx.fillStyle = withAlpha(KIND_COLORS[kind], 0.6);
       for (let i = 0; i < count; i++) {
         if (C.k[i] !== kind || C.t1[i] < 0 || C.t0[i] < f.t0 || C.t0[i] > f.t1) continue;
         if (data.lanes[C.lane[i]] === "nemesis") continue;
-        ctx.fillRect(f.x(C.t0[i]) - 1, y((C.t1[i] - C.t0[i]) / 1000) - 1, 2, 2);
+        ctx.fillRect(f.x(C.t0[i]) - dot / 2, y((C.t1[i] - C.t0[i]) / 1000) - dot / 2, dot, dot);
       }
     }
   }
@@ -461,7 +465,7 @@
     const f = chartFrame("throughput");
     const { ctx } = f;
     // Buckets of at least 10 ms: finer ones count single completions and show only noise.
-    const buckets = Math.max(1, Math.min(Math.floor((f.width - GUTTER) / 6), Math.floor((f.t1 - f.t0) / 10000)));
+    const buckets = Math.max(2, Math.min(Math.floor((f.width - GUTTER) / 6), Math.floor((f.t1 - f.t0) / 10000)));
     const span = (f.t1 - f.t0) / buckets;
     const counts = [new Float64Array(buckets), new Float64Array(buckets), new Float64Array(buckets)];
     for (let i = 0; i < count; i++) {
@@ -513,7 +517,7 @@
     ]))));
 
     if (ev.window.length) {
-      box.appendChild(el("h3", { text: "Failing window (" + ev.window.length + " operations; outlined: could not be placed)" }));
+      box.appendChild(el("h3", { text: "Failing window (" + plural(ev.window.length, "operation") + "; outlined: could not be placed)" }));
       box.appendChild(windowTimeline(ev.window, describe));
       const times = ev.window.filter((op) => op.text === undefined);
       if (times.length) {
@@ -529,7 +533,7 @@
     }
     if (ev.prefix) {
       const p = ev.prefix;
-      box.appendChild(el("h3", { text: "Longest linearizable prefix (" + (p.rows.length + p.omitted) + " operations, longest of " + p.count + " tried)" }));
+      box.appendChild(el("h3", { text: "Longest linearizable prefix (" + plural(p.rows.length + p.omitted, "operation") + ", the longest of " + p.count + " found)" }));
       if (p.omitted) box.appendChild(el("p", { className: "hint", text: p.omitted + " earlier operations not shown." }));
       const rows = p.rows.map((row, n) => {
         const tr = el("tr", { className: row.call >= 0 ? "jump" : "" }, [
