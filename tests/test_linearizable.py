@@ -206,7 +206,7 @@ def _wide_history(n_procs: int, rounds: int) -> list[Op]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_time_limit_gives_unknown_with_progress(engine):
-    history = [Op("invoke", "cas", [None, 0], 99), *_wide_history(12, 6)]
+    history = [Op("invoke", "cas", [None, 0], 99), *_wide_history(20, 1)]
     result = check(history, {"model": "cas-register", "time_limit": 0.2, "engine": engine})
     assert result["valid"] == "unknown"
     assert "time limit" in result["reason"]
@@ -214,7 +214,7 @@ def test_time_limit_gives_unknown_with_progress(engine):
 
 
 def test_memory_limit_gives_unknown():
-    history = [Op("invoke", "cas", [None, 0], 99), *_wide_history(12, 6)]
+    history = [Op("invoke", "cas", [None, 0], 99), *_wide_history(20, 1)]
     result = check(history, {"model": "cas-register", "memory_limit": 1 << 20, "time_limit": 60})
     assert result["valid"] == "unknown"
     assert "memory limit" in result["reason"]
@@ -229,11 +229,23 @@ def _keyed_register(keys: int, bad_key: int | None) -> list[Op]:
     return ops
 
 
-def test_worker_processes_find_the_invalid_key():
-    result = check(_keyed_register(40, bad_key=33), {"model": "register", "keyed": True, "workers": 2})
+@pytest.mark.parametrize("engine", ENGINES)
+def test_worker_processes_find_the_invalid_key(monkeypatch, engine):
+    import multiprocessing
+
+    from checkers.linearizable import checker
+
+    # Workers normally start only for partitions that proved hard; here, at once. The keyed
+    # histories use cas so that the search (not the reads-from fast path) decides.
+    monkeypatch.setattr(checker, "PARALLEL_AFTER_STEPS", 0)
+    bad = _keyed_register(40, bad_key=33)
+    bad.insert(0, Op("invoke", "cas", [33, [7, 8]], 99))
+    result = check(bad, {"model": "cas-register", "keyed": True, "workers": 2, "engine": engine})
     assert result["valid"] is False and result["key"] == 33
     assert result["window"] and result["prefixes"][0]["ops"]
-    assert check(_keyed_register(40, None), {"model": "register", "keyed": True, "workers": 2})["valid"] is True
+    good = _keyed_register(40, None) + [Op("invoke", "cas", [k, [7, 8]], 100 + k) for k in range(40)]
+    assert check(good, {"model": "cas-register", "keyed": True, "workers": 2, "engine": engine})["valid"] is True
+    assert not multiprocessing.active_children()
 
 
 def test_user_model():
@@ -263,6 +275,8 @@ def test_fast_edn_reader_agrees_with_the_general_one():
     from harness import edn
 
     for path in sorted(CORPORA.glob("**/*.edn")) + sorted(CORPORA.glob("**/*.txt")):
+        if path.stat().st_size > 1 << 20:
+            continue  # the general reader takes seconds on elle's 2.8 MB history
         text = path.read_text()
         assert edn.fast_records(text) == [v for _, v in edn.records(text)], path
     tricky = ['  {:a 1}  \n ', '{:a 1} ; c :x', '{:a 1}\n;; {:b 2}\n', ';x\n{:a 1}', '{:a "; {:b 1}"}',

@@ -6,6 +6,10 @@
  * memoised here), the set of linearized ops is a bitset, and the cache of (bitset, state) pairs is
  * an open-addressing hash table whose hash is kept up to date incrementally (Zobrist: one random
  * word per op, XORed in and out), so probing does not rehash the bitset.
+ *
+ * A search is an object (a capsule) that `run` advances by a number of steps at a time, so the
+ * caller can give many partitions a little time each and stop at the first invalid one without
+ * repeating work.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,8 +21,12 @@
 #include <unistd.h>
 
 typedef struct {
-    uint64_t *keys; /* (state << 32 | op), EMPTY when free */
-    int32_t *values;
+    uint64_t key; /* (state << 32 | op), EMPTY when free */
+    int32_t value;
+} MemoSlot;
+
+typedef struct {
+    MemoSlot *slots;
     size_t mask, used;
 } Memo;
 
@@ -27,7 +35,7 @@ typedef struct {
 typedef struct {
     uint64_t *arena; /* per entry: hash, state, then nwords of bitset */
     size_t stride, count, capacity;
-    uint32_t *slots; /* entry number + 1; 0 when free */
+    uint32_t *slots; /* pairs: entry number + 1 (0 when free), then the high half of its hash */
     size_t mask;
 } Cache;
 
@@ -54,23 +62,18 @@ static long long resident(void) {
 }
 
 static int memo_init(Memo *m, size_t cap) {
-    m->keys = malloc(cap * sizeof(uint64_t));
-    m->values = malloc(cap * sizeof(int32_t));
-    if (!m->keys || !m->values) return -1;
-    memset(m->keys, 0xff, cap * sizeof(uint64_t));
+    m->slots = malloc(cap * sizeof(MemoSlot));
+    if (!m->slots) return -1;
+    for (size_t i = 0; i < cap; i++) m->slots[i].key = EMPTY;
     m->mask = cap - 1;
     m->used = 0;
     return 0;
 }
 
-static int32_t *memo_find(Memo *m, uint64_t key, int *found) {
+static MemoSlot *memo_find(Memo *m, uint64_t key) {
     size_t i = mix(key) & m->mask;
-    while (m->keys[i] != EMPTY) {
-        if (m->keys[i] == key) { *found = 1; return &m->values[i]; }
-        i = (i + 1) & m->mask;
-    }
-    *found = 0;
-    return &m->values[i];
+    while (m->slots[i].key != EMPTY && m->slots[i].key != key) i = (i + 1) & m->mask;
+    return &m->slots[i];
 }
 
 static int memo_put(Memo *m, uint64_t key, int32_t value) {
@@ -78,22 +81,17 @@ static int memo_put(Memo *m, uint64_t key, int32_t value) {
         Memo bigger;
         if (memo_init(&bigger, (m->mask + 1) * 2) < 0) return -1;
         for (size_t i = 0; i <= m->mask; i++) {
-            if (m->keys[i] == EMPTY) continue;
-            int found;
-            int32_t *slot = memo_find(&bigger, m->keys[i], &found);
-            size_t at = slot - bigger.values;
-            bigger.keys[at] = m->keys[i];
-            *slot = m->values[i];
+            if (m->slots[i].key == EMPTY) continue;
+            *memo_find(&bigger, m->slots[i].key) = m->slots[i];
             bigger.used++;
         }
-        free(m->keys); free(m->values);
+        free(m->slots);
         *m = bigger;
     }
-    int found;
-    int32_t *slot = memo_find(m, key, &found);
-    size_t at = slot - m->values;
-    if (!found) { m->keys[at] = key; m->used++; }
-    *slot = value;
+    MemoSlot *slot = memo_find(m, key);
+    if (slot->key == EMPTY) m->used++;
+    slot->key = key;
+    slot->value = value;
     return 0;
 }
 
@@ -103,20 +101,19 @@ static int cache_init(Cache *c, size_t nwords) {
     c->capacity = 1024;
     c->arena = malloc(c->capacity * c->stride * sizeof(uint64_t));
     c->mask = 2047;
-    c->slots = calloc(c->mask + 1, sizeof(uint32_t));
+    c->slots = calloc(2 * (c->mask + 1), sizeof(uint32_t));
     return (c->arena && c->slots) ? 0 : -1;
-}
-
-static size_t cache_bytes(const Cache *c) {
-    return c->capacity * c->stride * sizeof(uint64_t) + (c->mask + 1) * sizeof(uint32_t);
 }
 
 /* Adds (bits, state) unless present. Returns 1 if added, 0 if it was there, -1 on no memory. */
 static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bits, size_t nwords) {
     size_t i = hash & c->mask;
-    while (c->slots[i]) {
-        const uint64_t *e = c->arena + (size_t)(c->slots[i] - 1) * c->stride;
-        if (e[0] == hash && (int32_t)e[1] == state && memcmp(e + 2, bits, nwords * 8) == 0) return 0;
+    uint32_t tag = (uint32_t)(hash >> 32);
+    while (c->slots[2 * i]) {
+        if (c->slots[2 * i + 1] == tag) {
+            const uint64_t *e = c->arena + (size_t)(c->slots[2 * i] - 1) * c->stride;
+            if (e[0] == hash && (int32_t)e[1] == state && memcmp(e + 2, bits, nwords * 8) == 0) return 0;
+        }
         i = (i + 1) & c->mask;
     }
     if (c->count == UINT32_MAX - 1) return -1;
@@ -130,15 +127,18 @@ static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bit
     e[0] = hash; e[1] = (uint64_t)(uint32_t)state;
     memcpy(e + 2, bits, nwords * 8);
     c->count++;
-    c->slots[i] = (uint32_t)c->count;
+    c->slots[2 * i] = (uint32_t)c->count;
+    c->slots[2 * i + 1] = tag;
     if (c->count * 2 > c->mask + 1) {
         size_t cap = (c->mask + 1) * 2;
-        uint32_t *slots = calloc(cap, sizeof(uint32_t));
+        uint32_t *slots = calloc(2 * cap, sizeof(uint32_t));
         if (!slots) return -1;
         for (size_t k = 0; k < c->count; k++) {
-            size_t j = c->arena[k * c->stride] & (cap - 1);
-            while (slots[j]) j = (j + 1) & (cap - 1);
-            slots[j] = (uint32_t)(k + 1);
+            uint64_t h = c->arena[k * c->stride];
+            size_t j = h & (cap - 1);
+            while (slots[2 * j]) j = (j + 1) & (cap - 1);
+            slots[2 * j] = (uint32_t)(k + 1);
+            slots[2 * j + 1] = (uint32_t)(h >> 32);
         }
         free(c->slots);
         c->slots = slots;
@@ -147,84 +147,280 @@ static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bit
     return 1;
 }
 
-static PyObject *search(PyObject *self, PyObject *args) {
-    PyObject *events_obj, *step, *cancelled;
-    Py_buffer det;
-    double time_limit;
-    long long memory_limit;
-    unsigned long long max_steps;
-    if (!PyArg_ParseTuple(args, "Oy*OdLOK", &events_obj, &det, &step, &time_limit, &memory_limit, &cancelled,
-                          &max_steps))
-        return NULL;
+/* The kv model (Porcupine's per-key string: get / put / append) natively, because its states are
+ * fresh strings so almost every step would otherwise be a call into Python. States are interned
+ * strings: an arena of bytes, a table keyed by (hash, length) and checked byte for byte. The hash
+ * of s + v follows from the hash of s (polynomial), so an append hashes only v. */
+enum { KV_GET, KV_PUT, KV_APPEND, KV_OTHER };
+#define KV_BASE 0x100000001b3ULL
 
-    PyObject *result = NULL;
+typedef struct {
+    unsigned char *kind;           /* per op */
+    const char **value; size_t *value_len; uint64_t *value_hash, *value_power;
+    char *arena; size_t arena_len, arena_cap;
+    size_t *offset, *length; uint64_t *hash; size_t count, cap; /* per state */
+    int32_t *slots; size_t mask;   /* state number + 1; 0 when free */
+    char *scratch; size_t scratch_cap;
+} Kv;
+
+static int kv_grow_slots(Kv *kv) {
+    size_t cap = (kv->mask + 1) * 2;
+    int32_t *slots = calloc(cap, sizeof(int32_t));
+    if (!slots) return -1;
+    for (size_t k = 0; k < kv->count; k++) {
+        size_t j = mix(kv->hash[k] ^ kv->length[k]) & (cap - 1);
+        while (slots[j]) j = (j + 1) & (cap - 1);
+        slots[j] = (int32_t)(k + 1);
+    }
+    free(kv->slots);
+    kv->slots = slots;
+    kv->mask = cap - 1;
+    return 0;
+}
+
+/* The number of the state holding these bytes, adding it if new; -2 when out of memory. */
+static int32_t kv_intern(Kv *kv, const char *bytes, size_t len, uint64_t hash) {
+    size_t i = mix(hash ^ len) & kv->mask;
+    while (kv->slots[i]) {
+        size_t k = (size_t)(kv->slots[i] - 1);
+        if (kv->hash[k] == hash && kv->length[k] == len && memcmp(kv->arena + kv->offset[k], bytes, len) == 0)
+            return (int32_t)k;
+        i = (i + 1) & kv->mask;
+    }
+    if (kv->count == kv->cap) {
+        size_t cap = kv->cap * 2;
+        size_t *offset = realloc(kv->offset, cap * sizeof(size_t));
+        if (offset) kv->offset = offset;
+        size_t *length = realloc(kv->length, cap * sizeof(size_t));
+        if (length) kv->length = length;
+        uint64_t *hashes = realloc(kv->hash, cap * sizeof(uint64_t));
+        if (hashes) kv->hash = hashes;
+        if (!offset || !length || !hashes) return -2;
+        kv->cap = cap;
+    }
+    if (kv->arena_len + len > kv->arena_cap) {
+        size_t cap = (kv->arena_cap + len) * 2;
+        char *arena = realloc(kv->arena, cap);
+        if (!arena) return -2;
+        kv->arena = arena;
+        kv->arena_cap = cap;
+    }
+    memcpy(kv->arena + kv->arena_len, bytes, len);
+    size_t k = kv->count++;
+    kv->offset[k] = kv->arena_len;
+    kv->length[k] = len;
+    kv->hash[k] = hash;
+    kv->arena_len += len;
+    kv->slots[i] = (int32_t)(k + 1);
+    if (kv->count * 2 > kv->mask + 1 && kv_grow_slots(kv) < 0) return -2;
+    return (int32_t)k;
+}
+
+/* The state after op i in state s, -1 if the model refuses it, -2 when out of memory. */
+static int32_t kv_step(Kv *kv, int32_t s, int32_t i) {
+    size_t len = kv->length[s], vlen = kv->value_len[i];
+    switch (kv->kind[i]) {
+    case KV_GET:
+        return (len == vlen && kv->hash[s] == kv->value_hash[i]
+                && memcmp(kv->arena + kv->offset[s], kv->value[i], len) == 0) ? s : -1;
+    case KV_PUT:
+        return kv_intern(kv, kv->value[i], vlen, kv->value_hash[i]);
+    case KV_APPEND:
+        if (len + vlen > kv->scratch_cap) {
+            size_t cap = (len + vlen) * 2;
+            char *scratch = realloc(kv->scratch, cap);
+            if (!scratch) return -2;
+            kv->scratch = scratch;
+            kv->scratch_cap = cap;
+        }
+        memcpy(kv->scratch, kv->arena + kv->offset[s], len);
+        memcpy(kv->scratch + len, kv->value[i], vlen);
+        return kv_intern(kv, kv->scratch, len + vlen, kv->hash[s] * kv->value_power[i] + kv->value_hash[i]);
+    default:
+        return -1;
+    }
+}
+
+static void kv_free(Kv *kv) {
+    free(kv->kind); free(kv->value); free(kv->value_len); free(kv->value_hash); free(kv->value_power);
+    free(kv->arena); free(kv->offset); free(kv->length); free(kv->hash); free(kv->slots); free(kv->scratch);
+}
+
+/* spec: (kinds: bytes, values: list of bytes). The byte strings stay owned by `spec`. */
+static int kv_init(Kv *kv, PyObject *spec, size_t n) {
+    PyObject *kinds, *values;
+    if (!PyArg_ParseTuple(spec, "SO!", &kinds, &PyList_Type, &values)) return -1;
+    if ((size_t)PyBytes_GET_SIZE(kinds) != n || (size_t)PyList_GET_SIZE(values) != n) {
+        PyErr_SetString(PyExc_ValueError, "kv spec needs one kind and one value per entry");
+        return -1;
+    }
+    kv->kind = malloc(n + 1);
+    kv->value = calloc(n + 1, sizeof(char *));
+    kv->value_len = calloc(n + 1, sizeof(size_t));
+    kv->value_hash = calloc(n + 1, sizeof(uint64_t));
+    kv->value_power = calloc(n + 1, sizeof(uint64_t));
+    kv->cap = 1024;
+    kv->offset = malloc(kv->cap * sizeof(size_t));
+    kv->length = malloc(kv->cap * sizeof(size_t));
+    kv->hash = malloc(kv->cap * sizeof(uint64_t));
+    kv->mask = 2047;
+    kv->slots = calloc(kv->mask + 1, sizeof(int32_t));
+    if (!kv->kind || !kv->value || !kv->value_len || !kv->value_hash || !kv->value_power || !kv->offset
+        || !kv->length || !kv->hash || !kv->slots) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(kv->kind, PyBytes_AS_STRING(kinds), n);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        if (!PyBytes_Check(v)) { PyErr_SetString(PyExc_TypeError, "kv values must be bytes"); return -1; }
+        kv->value[i] = PyBytes_AS_STRING(v);
+        kv->value_len[i] = (size_t)PyBytes_GET_SIZE(v);
+        uint64_t h = 0, power = 1;
+        for (size_t k = 0; k < kv->value_len[i]; k++) {
+            h = h * KV_BASE + (unsigned char)kv->value[i][k];
+            power *= KV_BASE;
+        }
+        kv->value_hash[i] = h;
+        kv->value_power[i] = power;
+    }
+    if (kv_intern(kv, "", 0, 0) != 0) { PyErr_NoMemory(); return -1; } /* state 0: the empty string */
+    return 0;
+}
+
+typedef struct {
+    PyObject *step; /* a callable (state, op) -> state or -1, or a kv spec tuple */
+    int native_kv;
+    size_t n, nwords;
+    unsigned char *determinate;
+    int32_t *code, *nxt, *prv, *return_node;
+    int32_t *stack_node, *stack_state, *best, *best_state;
+    uint64_t *bits, *zobrist;
+    Memo memo;
+    Cache cache;
+    Kv kv;
+    long remaining, depth, best_len, low, failed;
+    int watching_failure;
+    int32_t state, node;
+    uint64_t hash;
+    unsigned long long steps;
+    size_t cache_bytes_checked;
+    const char *status; /* "running" until it is decided */
+} Search;
+
+static void search_free(PyObject *capsule) {
+    Search *s = PyCapsule_GetPointer(capsule, "wglc.Search");
+    if (!s) return;
+    Py_XDECREF(s->step);
+    free(s->determinate);
+    free(s->code); free(s->nxt); free(s->prv); free(s->return_node);
+    free(s->stack_node); free(s->stack_state); free(s->best); free(s->best_state);
+    free(s->bits); free(s->zobrist);
+    free(s->memo.slots);
+    free(s->cache.arena); free(s->cache.slots);
+    kv_free(&s->kv);
+    free(s);
+}
+
+static PyObject *start(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *events_obj, *step;
+    Py_buffer det;
+    if (!PyArg_ParseTuple(args, "Oy*O", &events_obj, &det, &step)) return NULL;
+    Search *s = calloc(1, sizeof(Search));
+    if (!s) { PyBuffer_Release(&det); return PyErr_NoMemory(); }
+    PyObject *capsule = PyCapsule_New(s, "wglc.Search", search_free);
+    if (!capsule) { free(s); PyBuffer_Release(&det); return NULL; }
+    s->step = Py_NewRef(step);
+    s->native_kv = PyTuple_Check(step);
+    s->status = "running";
     PyObject *events = PySequence_Fast(events_obj, "events must be a sequence of ints");
-    Py_ssize_t n_nodes = events ? PySequence_Fast_GET_SIZE(events) : 0;
-    size_t n = (size_t)n_nodes / 2, nwords = (n + 63) / 64 + 1;
-    const unsigned char *determinate = det.buf;
-    int32_t *code = NULL, *nxt = NULL, *prv = NULL, *return_node = NULL;
-    int32_t *stack_node = NULL, *stack_state = NULL, *best = NULL, *best_state = NULL;
-    uint64_t *bits = NULL, *zobrist = NULL;
-    Memo memo = {0};
-    Cache cache = {0};
-    const char *status = "valid";
-    if (!events) goto done;
+    if (!events) goto fail;
+    Py_ssize_t n_nodes = PySequence_Fast_GET_SIZE(events);
+    size_t n = s->n = (size_t)n_nodes / 2;
+    size_t nwords = s->nwords = (n + 63) / 64 + 1;
     if ((size_t)det.len != n) {
         PyErr_SetString(PyExc_ValueError, "determinate must have one byte per entry");
-        goto done;
+        goto fail;
     }
-
-    code = calloc(n_nodes + 2, sizeof(int32_t));
-    nxt = calloc(n_nodes + 2, sizeof(int32_t));
-    prv = calloc(n_nodes + 2, sizeof(int32_t));
-    return_node = calloc(n + 1, sizeof(int32_t));
-    stack_node = calloc(n + 1, sizeof(int32_t));
-    stack_state = calloc(n + 1, sizeof(int32_t));
-    best = calloc(n + 1, sizeof(int32_t));
-    best_state = calloc(n + 1, sizeof(int32_t));
-    bits = calloc(nwords, sizeof(uint64_t));
-    zobrist = calloc(n + 1, sizeof(uint64_t));
-    if (!code || !nxt || !prv || !return_node || !stack_node || !stack_state || !best || !best_state || !bits
-        || !zobrist || memo_init(&memo, 1024) < 0 || cache_init(&cache, nwords) < 0) {
+    s->determinate = malloc(n + 1);
+    s->code = calloc(n_nodes + 2, sizeof(int32_t));
+    s->nxt = calloc(n_nodes + 2, sizeof(int32_t));
+    s->prv = calloc(n_nodes + 2, sizeof(int32_t));
+    s->return_node = calloc(n + 1, sizeof(int32_t));
+    s->stack_node = calloc(n + 1, sizeof(int32_t));
+    s->stack_state = calloc(n + 1, sizeof(int32_t));
+    s->best = calloc(n + 1, sizeof(int32_t));
+    s->best_state = calloc(n + 1, sizeof(int32_t));
+    s->bits = calloc(nwords, sizeof(uint64_t));
+    s->zobrist = calloc(n + 1, sizeof(uint64_t));
+    if (!s->determinate || !s->code || !s->nxt || !s->prv || !s->return_node || !s->stack_node
+        || !s->stack_state || !s->best || !s->best_state || !s->bits || !s->zobrist
+        || memo_init(&s->memo, 1024) < 0 || cache_init(&s->cache, nwords) < 0) {
         PyErr_NoMemory();
-        goto done;
+        goto fail;
     }
+    memcpy(s->determinate, det.buf, n);
+    if (s->native_kv && kv_init(&s->kv, step, n) < 0) goto fail;
     for (Py_ssize_t k = 0; k < n_nodes; k++) {
         long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(events, k));
-        if (v == -1 && PyErr_Occurred()) goto done;
+        if (v == -1 && PyErr_Occurred()) goto fail;
         if (v < 0 || (size_t)(v >> 1) >= n) {
             PyErr_SetString(PyExc_ValueError, "event code out of range");
-            goto done;
+            goto fail;
         }
-        code[k + 1] = (int32_t)v;
-        if (v & 1) return_node[v >> 1] = (int32_t)(k + 1);
+        s->code[k + 1] = (int32_t)v;
+        if (v & 1) s->return_node[v >> 1] = (int32_t)(k + 1);
     }
-    for (Py_ssize_t k = 0; k <= n_nodes + 1; k++) { nxt[k] = (int32_t)(k + 1); prv[k] = (int32_t)(k - 1); }
-    for (size_t i = 0; i < n; i++) zobrist[i] = mix(0x9e3779b97f4a7c15ULL * (i + 1));
+    for (Py_ssize_t k = 0; k <= n_nodes + 1; k++) { s->nxt[k] = (int32_t)(k + 1); s->prv[k] = (int32_t)(k - 1); }
+    for (size_t i = 0; i < n; i++) {
+        s->zobrist[i] = mix(0x9e3779b97f4a7c15ULL * (i + 1));
+        s->remaining += s->determinate[i] ? 1 : 0;
+    }
+    s->failed = -1;
+    s->watching_failure = 1;
+    s->node = s->remaining ? s->nxt[0] : 0;
+    if (!s->remaining) s->status = "valid";
+    Py_DECREF(events);
+    PyBuffer_Release(&det);
+    return capsule;
+fail:
+    Py_XDECREF(events);
+    PyBuffer_Release(&det);
+    Py_DECREF(capsule);
+    return NULL;
+}
 
-    long remaining = 0;
-    for (size_t i = 0; i < n; i++) remaining += determinate[i] ? 1 : 0;
-    long depth = 0, best_len = 0, low = 0, failed = -1;
-    int watching_failure = 1;
-    int32_t state = 0;
-    uint64_t hash = 0;
+/* Advances the search; see `methods` below. Returns the status, or NULL with an exception. */
+static const char *advance(Search *s, double time_limit, long long memory_limit, PyObject *cancelled,
+                           unsigned long long max_steps) {
+    int32_t *code = s->code, *nxt = s->nxt, *prv = s->prv, *return_node = s->return_node;
+    int32_t *stack_node = s->stack_node, *stack_state = s->stack_state;
+    uint64_t *bits = s->bits, *zobrist = s->zobrist;
+    const unsigned char *determinate = s->determinate;
+    long remaining = s->remaining, depth = s->depth, best_len = s->best_len, low = s->low, failed = s->failed;
+    int watching_failure = s->watching_failure;
+    int32_t state = s->state, node = s->node;
+    uint64_t hash = s->hash;
     unsigned long long steps = 0;
+    const char *status = NULL;
     double deadline = time_limit >= 0 ? now() + time_limit : -1;
 
-    int32_t node = remaining ? nxt[0] : 0;
-    while (remaining) {
+    while (!status) {
+        if (max_steps && steps == max_steps) { status = "steps"; break; }
         steps++;
-        if (steps == max_steps) { status = "steps"; break; }
         if (!(steps & 0xFFF)) {
             if (deadline >= 0 && now() > deadline) { status = "time"; break; }
-            if (!(steps & 0xFFFF)) {
+            /* Resident size every 65536 steps, and sooner when the cache grows fast (each entry
+             * holds a bitset of all ops, so a long partition fills memory quickly). */
+            size_t cache_bytes = s->cache.count * s->cache.stride * 8;
+            if (!(steps & 0xFFFF) || cache_bytes > s->cache_bytes_checked + (64u << 20)) {
+                s->cache_bytes_checked = cache_bytes;
                 if (memory_limit > 0 && resident() > memory_limit) { status = "memory"; break; }
                 if (cancelled != Py_None) {
                     PyObject *r = PyObject_CallNoArgs(cancelled);
-                    if (!r) goto done;
-                    int yes = PyObject_IsTrue(r);
-                    Py_DECREF(r);
-                    if (yes < 0) goto done;
+                    int yes = r ? PyObject_IsTrue(r) : -1;
+                    Py_XDECREF(r);
+                    if (yes < 0) break;
                     if (yes) { status = "cancelled"; break; }
                 }
             }
@@ -233,21 +429,32 @@ static PyObject *search(PyObject *self, PyObject *args) {
         if (!(c & 1)) { /* an invocation: try to linearize it here */
             int32_t i = c >> 1;
             uint64_t key = ((uint64_t)(uint32_t)state << 32) | (uint32_t)i;
-            int found;
-            int32_t after = *memo_find(&memo, key, &found);
-            if (!found) {
-                PyObject *r = PyObject_CallFunction(step, "ii", (int)state, (int)i);
-                if (!r) goto done;
-                long v = PyLong_AsLong(r);
-                Py_DECREF(r);
-                if (v == -1 && PyErr_Occurred()) goto done;
-                after = (int32_t)v;
-                if (memo_put(&memo, key, after) < 0) { PyErr_NoMemory(); goto done; }
+            int32_t after;
+            MemoSlot *known = NULL;
+            if (s->native_kv && s->kv.kind[i] == KV_GET) {
+                after = kv_step(&s->kv, state, i); /* a comparison: cheaper than the memo */
+            } else {
+                known = memo_find(&s->memo, key);
+                after = known->value;
+            }
+            if (known && known->key == EMPTY) {
+                if (s->native_kv) {
+                    after = kv_step(&s->kv, state, i);
+                    if (after == -2) { status = "memory"; break; }
+                } else {
+                    PyObject *r = PyObject_CallFunction(s->step, "ii", (int)state, (int)i);
+                    if (!r) break;
+                    long v = PyLong_AsLong(r);
+                    Py_DECREF(r);
+                    if (v == -1 && PyErr_Occurred()) break;
+                    after = (int32_t)v;
+                }
+                if (memo_put(&s->memo, key, after) < 0) { status = "memory"; break; }
             }
             if (after >= 0) {
                 bits[i >> 6] |= 1ULL << (i & 63);
                 uint64_t with_i = hash ^ zobrist[i];
-                int added = cache_add(&cache, with_i ^ mix((uint64_t)(uint32_t)after + 1), after, bits, nwords);
+                int added = cache_add(&s->cache, with_i ^ mix((uint64_t)(uint32_t)after + 1), after, bits, s->nwords);
                 if (added < 0) { status = "memory"; bits[i >> 6] &= ~(1ULL << (i & 63)); break; }
                 if (added) {
                     stack_node[depth] = node;
@@ -260,14 +467,14 @@ static PyObject *search(PyObject *self, PyObject *args) {
                     nxt[prv[r]] = nxt[r]; prv[nxt[r]] = prv[r];
                     if (depth > best_len) {
                         for (long k = low; k < depth; k++) {
-                            best[k] = code[stack_node[k]] >> 1;
-                            best_state[k] = k + 1 < depth ? stack_state[k + 1] : state;
+                            s->best[k] = code[stack_node[k]] >> 1;
+                            s->best_state[k] = k + 1 < depth ? stack_state[k + 1] : state;
                         }
                         best_len = low = depth;
                         failed = -1;
                         watching_failure = 1;
                     }
-                    if (determinate[i]) remaining--;
+                    if (determinate[i] && --remaining == 0) { status = "valid"; break; }
                     node = nxt[0];
                     continue;
                 }
@@ -291,37 +498,66 @@ static PyObject *search(PyObject *self, PyObject *args) {
             node = nxt[node];
         }
     }
-    (void)cache_bytes;
+    s->remaining = remaining; s->depth = depth; s->best_len = best_len; s->low = low; s->failed = failed;
+    s->watching_failure = watching_failure;
+    s->state = state; s->node = node; s->hash = hash;
+    s->steps += steps;
+    return status;
+}
 
-    {
-        PyObject *best_list = PyList_New(best_len), *state_list = PyList_New(best_len);
-        if (!best_list || !state_list) { Py_XDECREF(best_list); Py_XDECREF(state_list); goto done; }
-        for (long k = 0; k < best_len; k++) {
-            PyList_SET_ITEM(best_list, k, PyLong_FromLong(best[k]));
-            PyList_SET_ITEM(state_list, k, PyLong_FromLong(best_state[k]));
-        }
-        PyObject *failed_obj = failed >= 0 ? PyLong_FromLong(failed) : Py_NewRef(Py_None);
-        result = Py_BuildValue("sNNNKn", status, best_list, state_list, failed_obj, steps, (Py_ssize_t)cache.count);
+static PyObject *run(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *capsule, *cancelled;
+    double time_limit;
+    long long memory_limit;
+    unsigned long long max_steps;
+    if (!PyArg_ParseTuple(args, "OdLOK", &capsule, &time_limit, &memory_limit, &cancelled, &max_steps)) return NULL;
+    Search *s = PyCapsule_GetPointer(capsule, "wglc.Search");
+    if (!s) return NULL;
+    if (strcmp(s->status, "running") == 0) {
+        const char *status = advance(s, time_limit, memory_limit, cancelled, max_steps);
+        if (!status) return NULL;
+        if (!strcmp(status, "valid") || !strcmp(status, "invalid")) s->status = status;
+        return PyUnicode_FromString(status);
     }
+    return PyUnicode_FromString(s->status);
+}
 
-done:
-    Py_XDECREF(events);
-    PyBuffer_Release(&det);
-    free(code); free(nxt); free(prv); free(return_node);
-    free(stack_node); free(stack_state); free(best); free(best_state);
-    free(bits); free(zobrist);
-    free(memo.keys); free(memo.values);
-    free(cache.arena); free(cache.slots);
-    return result;
+static PyObject *result(PyObject *Py_UNUSED(self), PyObject *capsule) {
+    Search *s = PyCapsule_GetPointer(capsule, "wglc.Search");
+    if (!s) return NULL;
+    PyObject *best_list = PyList_New(s->best_len), *state_list = PyList_New(s->best_len);
+    if (!best_list || !state_list) goto fail;
+    for (long k = 0; k < s->best_len; k++) {
+        PyObject *op = PyLong_FromLong(s->best[k]);
+        if (!op) goto fail;
+        PyList_SET_ITEM(best_list, k, op);
+        int32_t st = s->best_state[k];
+        PyObject *state = s->native_kv
+            ? PyUnicode_DecodeUTF8(s->kv.arena + s->kv.offset[st], s->kv.length[st], "replace")
+            : PyLong_FromLong(st);
+        if (!state) goto fail;
+        PyList_SET_ITEM(state_list, k, state);
+    }
+    PyObject *failed = s->failed >= 0 ? PyLong_FromLong(s->failed) : Py_NewRef(Py_None);
+    return Py_BuildValue("NNNKn", best_list, state_list, failed, s->steps, (Py_ssize_t)s->cache.count);
+fail:
+    Py_XDECREF(best_list);
+    Py_XDECREF(state_list);
+    return NULL;
 }
 
 static PyMethodDef methods[] = {
-    {"search", search, METH_VARARGS,
-     "search(events, determinate, step, time_limit, memory_limit, cancelled, max_steps) -> "
-     "(status, best, best_states, failed, steps, cache_entries)"},
+    {"start", start, METH_VARARGS,
+     "start(events, determinate, step) -> search. events: 2 * op + is_completion, in history order; "
+     "determinate: a byte per op; step: (state number, op) -> state number or -1, or a kv spec."},
+    {"run", run, METH_VARARGS,
+     "run(search, time_limit, memory_limit, cancelled, max_steps) -> status: valid, invalid, or why it "
+     "stopped (steps: run again to go on; time, memory, cancelled). 0 or less means no limit."},
+    {"result", result, METH_O, "result(search) -> (best, best_states, failed, steps, cache_entries)"},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_wglc", "Wing-Gong-Lowe search in C.", -1, methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_wglc", "Wing-Gong-Lowe search in C.", -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__wglc(void) { return PyModule_Create(&module); }

@@ -15,19 +15,22 @@ from harness.history import Op, with_indices
 from . import readsfrom
 from .models import MODELS, Model
 from .prepare import Partition, partitions
-from .wgl import CANCELLED, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, SearchResult, search
+from .wgl import (CANCELLED, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
+                  SearchResult, search)
 
-# Below this many operations, starting worker processes costs more than it saves.
-PARALLEL_MIN_OPS = 20_000
 # How long the search for a minimal failing window may take, at most.
 WINDOW_SECONDS = 10.0
 WINDOW_MAX_CHECKS = 3_000
 WINDOW_START_STATES = 8
 # Partitions are searched in rounds with a growing step allowance, so that an easy invalid
 # partition is found before a hard valid one has been searched to the end (the first invalid
-# partition decides). Each round allows this many times the steps of the one before.
+# partition decides). Each round allows this many times the steps of the one before; a search
+# that ran out of steps goes on where it stopped.
 FIRST_ROUND_STEPS = 20_000
-ROUND_GROWTH = 4
+ROUND_GROWTH = 2
+# Past this allowance a partition has cost a good fraction of a second (more in pure Python):
+# then, and only then, worker processes pay for themselves.
+PARALLEL_AFTER_STEPS = 600_000
 
 
 def default_memory_limit() -> int:
@@ -79,14 +82,9 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
     op_count = sum(len(p.entries) for p in parts)
     base = {"model": model.name, "op_count": op_count, "keys_checked": len(parts)}
 
-    workers = options.get("workers")
-    if workers is None:
-        workers = min(os.cpu_count() or 1, len(parts)) if op_count >= PARALLEL_MIN_OPS else 1
-    budget = Budget(deadline, memory_limit // max(workers, 1))
-    if workers > 1 and len(parts) > 1:
-        verdicts = _check_in_workers(parts, model, budget, use_c, workers)
-    else:
-        verdicts = _check_in_turn(parts, model, budget, use_c)
+    workers = options.get("workers") or os.cpu_count() or 1
+    budget = Budget(deadline, memory_limit)
+    verdicts = _check_in_rounds(list(range(len(parts))), parts, model, budget, use_c, {}, FIRST_ROUND_STEPS, workers)
 
     for index, verdict in verdicts.items():
         if verdict.status == INVALID:
@@ -105,39 +103,52 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
     }
 
 
-def check_partition(part: Partition, model: Model, budget: Budget, use_c: bool) -> PartitionVerdict:
-    if model.name in ("register", "cas-register"):
+def check_partition(part: Partition, model: Model, budget: Budget, use_c: bool,
+                    search: Search | None = None) -> tuple[PartitionVerdict, Search | None]:
+    """The verdict on one partition, and the search to run again if it stopped for lack of steps."""
+    if search is None and model.name in ("register", "cas-register"):
         fast = readsfrom.check(part.entries)
         if fast is not None:
             if fast.valid:
-                return PartitionVerdict(VALID, "reads-from")
-            # The search finds the evidence a person needs; the fast path already knows the verdict.
-            result = search(part.entries, part.events(), model, budget, use_c=use_c)
-            return PartitionVerdict(INVALID, "reads-from", result if result.status == INVALID else None,
-                                    fast.reason, fast.culprit)
-    result = search(part.entries, part.events(), model, budget, use_c=use_c)
-    return PartitionVerdict(result.status, "wgl", result)
-
-
-def _check_in_turn(parts: list[Partition], model: Model, budget: Budget, use_c: bool) -> dict[int, PartitionVerdict]:
-    return _check_in_rounds(list(range(len(parts))), parts, model, budget, use_c)
+                return PartitionVerdict(VALID, "reads-from"), None
+            # The fast path knows the verdict; the evidence a person needs comes from the search.
+            return PartitionVerdict(INVALID, "reads-from", None, fast.reason, fast.culprit), None
+    if search is None:
+        search = Search(part.entries, part.events(), model, use_c=use_c)
+    result = search.run(budget)
+    return PartitionVerdict(result.status, "wgl", result), search
 
 
 def _check_in_rounds(
-    indices: list[int], parts: list[Partition], model: Model, budget: Budget, use_c: bool
+    indices: list[int],
+    parts: list[Partition],
+    model: Model,
+    budget: Budget,
+    use_c: bool,
+    searches: dict[int, Search | None],
+    allowance: int,
+    workers: int,
 ) -> dict[int, PartitionVerdict]:
+    """Search the partitions in rounds, each with twice the steps of the last, until each has a
+    verdict or one is invalid. Partitions still open once the allowance passes
+    PARALLEL_AFTER_STEPS have shown they are hard: if there are several, worker processes take
+    them on from where they stopped."""
     verdicts: dict[int, PartitionVerdict] = {}
-    allowance = FIRST_ROUND_STEPS
     while indices:
+        if workers > 1 and len(indices) > 1 and allowance > PARALLEL_AFTER_STEPS:
+            verdicts.update(_continue_in_workers(indices, parts, model, budget, use_c, searches, allowance, workers))
+            return verdicts
         unfinished = []
         for i in indices:
             if budget.cancelled is not None and budget.cancelled():
                 verdicts[i] = PartitionVerdict(CANCELLED, "wgl")
                 continue
-            verdict = check_partition(parts[i], model, replace(budget, max_steps=allowance), use_c)
+            verdict, searches[i] = check_partition(
+                parts[i], model, replace(budget, max_steps=allowance), use_c, searches.get(i))
             if verdict.status == OUT_OF_STEPS:
                 unfinished.append(i)
                 continue
+            searches.pop(i, None)
             verdicts[i] = verdict
             if verdict.status == INVALID:
                 return verdicts
@@ -146,38 +157,38 @@ def _check_in_rounds(
     return verdicts
 
 
-# Worker processes are forked after the partitions exist, so they inherit them instead of
-# receiving them pickled; each task names partitions by number. The cancel flag is how the first
-# invalid partition stops the searches still running elsewhere.
+# Worker processes are forked when the hard partitions are known, so they inherit the
+# partitions and the searches already under way (C searches go on where they stopped) instead of
+# receiving them pickled; a task names partitions by number. The cancel flag is how the first
+# invalid partition stops the searches running elsewhere.
 _worker_context: tuple | None = None
 
 
-def _start_worker(parts, model, budget, use_c, cancel) -> None:
+def _start_worker(parts, model, budget, use_c, searches, allowance, cancel) -> None:
     global _worker_context
     budget = Budget(budget.deadline, budget.memory_limit, cancel.is_set)
-    _worker_context = (parts, model, budget, use_c)
+    _worker_context = (parts, model, budget, use_c, searches, allowance)
 
 
 def _check_batch(indices: list[int]) -> list[tuple[int, PartitionVerdict]]:
-    parts, model, budget, use_c = _worker_context
-    verdicts = _check_in_rounds(indices, parts, model, budget, use_c)
+    parts, model, budget, use_c, searches, allowance = _worker_context
+    verdicts = _check_in_rounds(indices, parts, model, budget, use_c, searches, allowance, 1)
     for verdict in verdicts.values():
         if verdict.result is not None:
-            verdict.result.best_states = []  # states may not pickle; the parent recomputes evidence
+            verdict.result.best_states = []  # states may not pickle; the parent rebuilds evidence
     return list(verdicts.items())
 
 
-def _check_in_workers(parts, model, budget, use_c, workers) -> dict[int, PartitionVerdict]:
+def _continue_in_workers(indices, parts, model, budget, use_c, searches, allowance, workers):
     context = multiprocessing.get_context("fork")
     cancel = context.Event()
-    # Small batches, biggest partitions first, so the work spreads evenly.
-    order = sorted(range(len(parts)), key=lambda i: -len(parts[i].entries))
-    n_batches = min(len(parts), workers * 8)
-    batches = [order[k::n_batches] for k in range(n_batches)]
+    workers = min(workers, len(indices))
+    budget = replace(budget, memory_limit=budget.memory_limit // workers if budget.memory_limit else None)
+    # One partition a task, so a worker that finishes early takes the next.
     verdicts: dict[int, PartitionVerdict] = {}
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(parts, model, budget, use_c, cancel)) as pool:
-        pending = {pool.submit(_check_batch, batch) for batch in batches}
+                             initargs=(parts, model, budget, use_c, searches, allowance, cancel)) as pool:
+        pending = {pool.submit(_check_batch, [i]) for i in indices}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -197,8 +208,7 @@ def _op_dict(entry) -> dict:
 
 
 def _describe_op(entry) -> str:
-    op = entry.completion or entry.invoke
-    return f"{op.f} {op.value!r} by process {op.process} (op {entry.invoke.index})"
+    return f"{entry.op.f} {_plain(entry.op.value)!r} by process {entry.invoke.process} (op {entry.invoke.index})"
 
 
 def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: Budget, use_c: bool) -> dict:

@@ -63,6 +63,9 @@ def freeze(value: Any) -> Any:
     return value
 
 
+_PLAIN = (int, str, type(None), float, bool)  # values that are hashable as they are
+
+
 class BadHistory(ValueError):
     """The history cannot be checked as asked (the message says which op and why)."""
 
@@ -75,7 +78,7 @@ def partitions(
     open_calls: dict[int, list] = {}
     for pos, op in enumerate(history):
         process = op.process
-        if not isinstance(process, int) or isinstance(process, bool):
+        if type(process) is not int:
             continue  # the nemesis and other non-client events
         if op.type == "invoke":
             call = [op, pos, None, None]
@@ -99,13 +102,14 @@ def partitions(
             key, raw = _split_tuple(invoke, raw)
         else:
             key = invoke.extra.get("key") if invoke.extra else None
-        mop = ModelOp(invoke.f, freeze(raw), outcome)
+        mop = ModelOp(invoke.f, raw if type(raw) in _PLAIN else freeze(raw), outcome)
         if not determinate:
             if observes_only(mop):
                 continue
             return_pos = end
             end += 1
-        key = freeze(key)
+        if type(key) not in _PLAIN:
+            key = freeze(key)
         part = by_key.get(key)
         if part is None:
             part = by_key[key] = Partition(key)
@@ -114,6 +118,8 @@ def partitions(
 
 
 def _split_tuple(invoke: Op, value: Any) -> tuple[Any, Any]:
+    if type(value) is list and len(value) == 2 and type(invoke.value) is list and len(invoke.value) == 2:
+        return invoke.value[0], value[1]
     if not isinstance(invoke.value, (list, tuple)) or len(invoke.value) != 2:
         raise BadHistory(
             f"op {invoke.index}: with keyed histories every value must be [key, value], "

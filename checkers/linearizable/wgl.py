@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from . import models
 from .models import Model
 from .prepare import Entry
 
@@ -66,9 +67,27 @@ class SearchResult:
 
 
 def search(entries: list[Entry], events: list[int], model: Model, budget: Budget, *, use_c: bool = True) -> SearchResult:
-    if use_c and _wglc is not None:
-        return search_c(entries, events, model, budget)
-    return search_python(entries, events, model, budget)
+    """One search to the end (or until the budget runs out)."""
+    return Search(entries, events, model, use_c=use_c).run(budget)
+
+
+class Search:
+    """A search that `run` advances; when a run stops for lack of steps (`OUT_OF_STEPS`), the
+    next run goes on from there (in C; the pure-Python search starts again with the sum of the
+    allowances, which gives the same answers at a higher cost)."""
+
+    def __init__(self, entries: list[Entry], events: list[int], model: Model, *, use_c: bool = True):
+        self.entries, self.events, self.model = entries, events, model
+        self._c = _start_c(entries, events, model) if use_c and _wglc is not None else None
+        self._allowed = 0
+
+    def run(self, budget: Budget) -> SearchResult:
+        if self._c is not None:
+            return _run_c(self._c, budget)
+        if budget.max_steps:
+            self._allowed += budget.max_steps
+            budget = replace(budget, max_steps=self._allowed)
+        return search_python(self.entries, self.events, self.model, budget)
 
 
 def search_python(entries: list[Entry], events: list[int], model: Model, budget: Budget) -> SearchResult:
@@ -118,13 +137,13 @@ def search_python(entries: list[Entry], events: list[int], model: Model, budget:
             if deadline is not None and time.monotonic() > deadline:
                 result.status = OUT_OF_TIME
                 break
-            if not steps & 0xFFFF:
-                if memory_limit is not None and resident_bytes() > memory_limit:
-                    result.status = OUT_OF_MEMORY
-                    break
-                if cancelled is not None and cancelled():
-                    result.status = CANCELLED
-                    break
+            # Every 4096 steps: cheap next to the steps themselves in Python.
+            if memory_limit is not None and resident_bytes() > memory_limit:
+                result.status = OUT_OF_MEMORY
+                break
+            if cancelled is not None and not steps & 0xFFFF and cancelled():
+                result.status = CANCELLED
+                break
         c = code[node]
         if not c & 1:  # an invocation: try to linearize it here
             i = c >> 1
@@ -185,8 +204,15 @@ def search_python(entries: list[Entry], events: list[int], model: Model, budget:
     return result
 
 
-def search_c(entries: list[Entry], events: list[int], model: Model, budget: Budget) -> SearchResult:
-    """The same search in C; states are numbered here and the model is asked once per step."""
+@dataclass
+class _CSearch:
+    handle: Any
+    states: list[Any]
+    determinate: int
+
+
+def _start_c(entries: list[Entry], events: list[int], model: Model) -> _CSearch:
+    """The C search, with states numbered here; the model is asked once per (state, op)."""
     ops = [e.op for e in entries]
     determinate = bytes(e.determinate for e in entries)
     states: list[Any] = [model.init()]
@@ -203,22 +229,24 @@ def search_c(entries: list[Entry], events: list[int], model: Model, budget: Budg
             states.append(new_state)
         return number
 
+    spec: Any = _kv_spec(ops) if model is models.kv else step_numbered  # C has kv built in
+    return _CSearch(_wglc.start(events, determinate, spec), states, sum(determinate))
+
+
+def _run_c(search: _CSearch, budget: Budget) -> SearchResult:
     time_left = max(budget.deadline - time.monotonic(), 0.0) if budget.deadline is not None else -1.0
-    status, best, best_state_nos, failed, steps, cache_entries = _wglc.search(
-        events,
-        determinate,
-        step_numbered,
-        time_left,
-        budget.memory_limit or 0,
-        budget.cancelled,
-        budget.max_steps or 0,
-    )
-    return SearchResult(
-        status,
-        list(best),
-        [states[s] for s in best_state_nos],
-        failed,
-        steps,
-        cache_entries,
-        sum(determinate),
-    )
+    status = _wglc.run(search.handle, time_left, budget.memory_limit or 0, budget.cancelled, budget.max_steps or 0)
+    best, best_state_nos, failed, steps, cache_entries = _wglc.result(search.handle)
+    states = search.states
+    best_states = [states[s] if isinstance(s, int) else s for s in best_state_nos]
+    return SearchResult(status, best, best_states, failed, steps, cache_entries, search.determinate)
+
+
+_KV_KINDS = {"get": 0, "put": 1, "append": 2}
+
+
+def _kv_spec(ops) -> tuple[bytes, list[bytes]]:
+    """The kv ops as the C search's built-in kv model takes them: a kind and a byte string each."""
+    kinds = bytes(_KV_KINDS.get(op.f, 3) if isinstance(op.value, str) else 3 for op in ops)
+    values = [op.value.encode() if isinstance(op.value, str) else b"" for op in ops]
+    return kinds, values
