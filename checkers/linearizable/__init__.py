@@ -14,23 +14,32 @@ How it decides, and why:
 1. **Partitions.** Keys are independent registers (P-compositionality, Horn & Kroening): a
    history is linearizable iff each key's sub-history is. Keyed histories (`keyed`, or ops with
    Porcupine's `key` field) are split by key and each part checked alone, which turns one search
-   exponential in the concurrency of the whole history into many small ones. Large histories
-   spread the parts over worker processes; the first invalid part stops the others.
+   exponential in the concurrency of the whole history into many small ones. The parts are
+   searched in rounds with a doubling step allowance (searches resume where they stopped), so
+   an easy invalid part is found before a hard valid one is finished: the first invalid part
+   decides. Parts still open after ~600,000 steps have shown they are hard; only then do worker
+   processes (forked, inheriting the searches under way) take them on, because for the many
+   small parts of a typical history starting processes costs more than it saves.
 2. **Reads-from fast path** (`readsfrom.py`). When every write of a register puts a distinct
    value (our workloads make them so), each read names its write and the question becomes an
    interval check (Gibbons & Korach), O(n log n), no search. It applies only where sound: reads
-   and writes only (a cas-register partition with no cas). Elsewhere, or when it finds a
-   violation and a person needs the picture, the general search runs.
+   and writes only (a cas-register partition with no cas: a cas both reads and writes, and the
+   zone argument no longer holds). Elsewhere the general search decides; when the fast path
+   finds a violation, the search still runs to draw the evidence.
 3. **Wing-Gong-Lowe search** (`wgl.py`), as in Knossos's `wgl` and Porcupine: linearize ops
    just in time, backtrack at a completion whose op is not placed, and never revisit a (set of
    linearized ops, model state) pair. Runs in C when the accelerator built (`_wglc.c`), in
-   Python otherwise, with the same answers.
+   Python otherwise, with the same answers. The C search asks the Python model once per
+   distinct (state, op) pair; the kv model, whose states are ever-new strings, is built into it.
 4. **Budgets.** Past the time or memory limit the verdict is "unknown" with the reason and how
-   far the search got; the process does not die of it.
+   far the search got; the process does not die of it. Memory is the resident size, watched
+   as the search's cache grows.
 5. **Evidence** when not linearizable: the op that could not be placed (the first completion
    reached after the longest linearization found), that longest linearizable prefix with the
    model state after each op, and a minimal failing window: a handful of operations that on
-   their own are not linearizable, found by delta debugging over whole operations.
+   their own are not linearizable, found by delta debugging over whole operations, and failing
+   from the states the prefix passed through too (so that it keeps the writes that make a read
+   stale instead of shrinking to "a read of a value nobody wrote").
 
 Writing a model takes a few lines: an initial state, a step function and a describe function,
 all pure, states hashable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import pickle
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -18,8 +19,10 @@ from .prepare import Partition, partitions
 from .wgl import (CANCELLED, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
                   SearchResult, search)
 
-# How long the search for a minimal failing window may take, at most.
+# How long the search for a minimal failing window may take, at most; and the search for the
+# rest of the evidence when the reads-from fast path found the violation.
 WINDOW_SECONDS = 10.0
+EVIDENCE_SECONDS = 60.0
 WINDOW_MAX_CHECKS = 3_000
 WINDOW_START_STATES = 8
 # Partitions are searched in rounds with a growing step allowance, so that an easy invalid
@@ -175,7 +178,10 @@ def _check_batch(indices: list[int]) -> list[tuple[int, PartitionVerdict]]:
     verdicts = _check_in_rounds(indices, parts, model, budget, use_c, searches, allowance, 1)
     for verdict in verdicts.values():
         if verdict.result is not None:
-            verdict.result.best_states = []  # states may not pickle; the parent rebuilds evidence
+            try:
+                pickle.dumps(verdict.result.best_states)
+            except Exception:  # a user's model may keep states that do not pickle
+                verdict.result.best_states = []  # then the parent searches again for the evidence
     return list(verdicts.items())
 
 
@@ -215,8 +221,12 @@ def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: B
     entries = part.entries
     result = verdict.result
     if result is None or (result.best and not result.best_states):
-        # Evidence is rebuilt here: in a worker, or after the fast path, the search may not have run.
-        result = search(entries, part.events(), model, Budget(budget.deadline, budget.memory_limit), use_c=use_c)
+        # After the fast path (or in a worker, with states that do not pickle) the search for
+        # the evidence has not run yet; it gets a bounded time, the verdict is known already.
+        deadline = time.monotonic() + EVIDENCE_SECONDS
+        if budget.deadline is not None:
+            deadline = min(deadline, max(budget.deadline, time.monotonic() + WINDOW_SECONDS))
+        result = search(entries, part.events(), model, Budget(deadline, budget.memory_limit), use_c=use_c)
     evidence: dict[str, Any] = {"valid": False, "algorithm": verdict.algorithm, "key": _plain(part.key)}
     if result.status == INVALID:
         culprit = result.failed
@@ -229,13 +239,12 @@ def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: B
         where = f" in key {part.key!r}" if part.key is not None else ""
         if culprit is not None:
             evidence["reason"] = (
-                f"not linearizable{where}: {_describe_op(entries[culprit])} cannot take effect after any "
-                f"linearization of the ops before it; the longest linearizable prefix has {len(result.best)} ops"
+                f"not linearizable{where}: {_describe_op(entries[culprit])} cannot take effect in any order "
+                f"of the operations before its completion; the longest linearizable prefix has "
+                f"{len(result.best)} ops"
             )
         else:
             evidence["reason"] = f"not linearizable{where}"
-        if verdict.fast_reason:
-            evidence["reason"] += f" ({verdict.fast_reason})"
     else:
         # The fast path proved it; the search for a picture of it ran out of budget.
         culprit = verdict.fast_culprit
@@ -302,20 +311,22 @@ def minimal_window(part: Partition, model: Model, culprit: int | None, use_c: bo
                 return False
         return True
 
-    candidate = list(range(len(entries)))
+    # The op that could not be placed stays in: the window explains that op, not another.
+    pinned = [culprit] if culprit is not None else []
+    candidate = [i for i in range(len(entries)) if i != culprit]
     if culprit is not None:
         until = entries[culprit].return_pos
         prefix = [i for i in candidate if entries[i].call_pos < until]
-        if len(prefix) < len(candidate) and fails(prefix, starting_models[:1]):
+        if len(prefix) < len(candidate) and fails(prefix + pinned, starting_models[:1]):
             candidate = prefix
-    if len(starting_models) > 1 and not fails(candidate, starting_models):
+    if len(starting_models) > 1 and not fails(candidate + pinned, starting_models):
         starting_models = starting_models[:1]
     granularity = 2
-    while len(candidate) >= 2 and checks < WINDOW_MAX_CHECKS and time.monotonic() < stop:
+    while candidate and checks < WINDOW_MAX_CHECKS and time.monotonic() < stop:
         size = math.ceil(len(candidate) / granularity)
         for start in range(0, len(candidate), size):
             rest = candidate[:start] + candidate[start + size:]
-            if rest and fails(rest, starting_models):
+            if (rest or pinned) and fails(rest + pinned, starting_models):
                 candidate = rest
                 granularity = max(granularity - 1, 2)
                 break
@@ -325,7 +336,7 @@ def minimal_window(part: Partition, model: Model, culprit: int | None, use_c: bo
             if granularity >= len(candidate):
                 break
             granularity = min(len(candidate), granularity * 2)
-    return candidate
+    return sorted(candidate + pinned)
 
 
 def _window_ops(entries, window: list[int]) -> list[dict]:
