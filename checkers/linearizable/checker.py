@@ -234,7 +234,7 @@ def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: B
         evidence["failed_ops"] = [_op_dict(entries[culprit])] if culprit is not None else []
         evidence["prefixes"] = [{"ops": prefix_ops, "states": [model.describe(s) for s in result.best_states]}]
         evidence["state_before"] = model.describe(result.best_states[-1] if result.best_states else model.init())
-        window = minimal_window(part, model, culprit, use_c, result.best_states)
+        window = minimal_window(part, model, culprit, use_c, result.best_states, budget.deadline)
         evidence["window"] = _window_ops(entries, window)
         where = f" in key {part.key!r}" if part.key is not None else ""
         if culprit is not None:
@@ -280,7 +280,7 @@ def _unknown(part: Partition, verdict: PartitionVerdict, elapsed: float, time_li
 
 
 def minimal_window(part: Partition, model: Model, culprit: int | None, use_c: bool,
-                   states_seen: Sequence[Any] = ()) -> list[int]:
+                   states_seen: Sequence[Any] = (), deadline: float | None = None) -> list[int]:
     """A small set of entries that on its own is not linearizable (1-minimal, found by delta
     debugging over whole operations), within a bounded number of checks and seconds.
 
@@ -291,6 +291,8 @@ def minimal_window(part: Partition, model: Model, culprit: int | None, use_c: bo
     """
     entries = part.entries
     stop = time.monotonic() + WINDOW_SECONDS
+    if deadline is not None:  # the caller's time limit, but a second at least to show something
+        stop = min(stop, max(deadline, time.monotonic() + 1.0))
     checks = 0
     starts: list[Any] = [model.init()]
     for state in reversed(states_seen):

@@ -64,6 +64,8 @@ def _register_step(state: Any, op: ModelOp) -> tuple[bool, Any]:
 def _cas_register_step(state: Any, op: ModelOp) -> tuple[bool, Any]:
     f = op.f
     if f == "cas":
+        if not isinstance(op.value, tuple) or len(op.value) != 2:
+            return False, state  # not [expected, new]: no state allows it
         expected, new = op.value
         if op.outcome == "fail":  # observed a value other than the expected one
             return state != expected, state
@@ -154,6 +156,8 @@ def _multi_step(state: frozenset, op: ModelOp) -> tuple[bool, frozenset]:
         return False, state
     regs = dict(state)
     for mop in op.value or ():
+        if not isinstance(mop, tuple) or len(mop) != 3:
+            return False, state  # not [kind key value]: no state allows it
         kind, key, value = mop
         if kind == "read":
             if regs.get(key) != value:
