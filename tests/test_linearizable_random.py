@@ -175,3 +175,24 @@ def test_window_is_a_failing_subhistory(engine):
         seen += 1
         window = [_Op.from_dict(d) for d in got["window"]]
         assert window and not brute_force(window, model), got
+
+
+def test_reads_from_fast_path_agrees_with_the_search_on_longer_histories():
+    """Histories too long for the brute force: the interval check against the exact search."""
+    from checkers.linearizable import readsfrom
+    from checkers.linearizable.wgl import Budget, search
+
+    model = MODELS["register"]
+    rng = random.Random(11)
+    verdicts = {True: 0, False: 0}
+    for n in range(400):
+        history = simulated_register(rng, rng.randint(10, 40), rng.randint(2, 6), True, False)
+        if rng.random() < 0.5:
+            history = mutate(rng, history)
+        for part in partitions(history, model):
+            fast = readsfrom.check(part.entries)
+            assert fast is not None
+            exact = search(part.entries, part.events(), model, Budget()).status == "valid"
+            assert fast.valid is exact, (n, [o.to_dict() for o in history], fast)
+            verdicts[exact] += 1
+    assert verdicts[True] > 50 and verdicts[False] > 50, verdicts

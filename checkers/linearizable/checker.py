@@ -8,6 +8,7 @@ import os
 import pickle
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
@@ -34,6 +35,9 @@ ROUND_GROWTH = 2
 # Past this allowance a partition has cost a good fraction of a second (more in pure Python):
 # then, and only then, worker processes pay for themselves.
 PARALLEL_AFTER_STEPS = 600_000
+
+
+WORKER_DIED = "worker-died"
 
 
 def default_memory_limit() -> int:
@@ -194,18 +198,26 @@ def _continue_in_workers(indices, parts, model, budget, use_c, searches, allowan
     verdicts: dict[int, PartitionVerdict] = {}
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(parts, model, budget, use_c, searches, allowance, cancel)) as pool:
-        pending = {pool.submit(_check_batch, [i]) for i in indices}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                if future.cancelled():
-                    continue
-                for i, verdict in future.result():
-                    verdicts[i] = verdict
-                    if verdict.status == INVALID and not cancel.is_set():
-                        cancel.set()
-                        for other in pending:
-                            other.cancel()
+        try:
+            pending = {pool.submit(_check_batch, [i]): i for i in indices}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = pending.pop(future)
+                    if future.cancelled():
+                        continue
+                    try:
+                        results = future.result()
+                    except BrokenProcessPool:  # a worker was killed (by the OOM killer, say)
+                        results = [(index, PartitionVerdict(WORKER_DIED, "wgl"))]
+                    for i, verdict in results:
+                        verdicts[i] = verdict
+                        if verdict.status == INVALID and not cancel.is_set():
+                            cancel.set()
+                            for other in pending:
+                                other.cancel()
+        finally:
+            cancel.set()  # however we leave, searches still running stop at their next check
     return verdicts
 
 
@@ -262,6 +274,8 @@ def _unknown(part: Partition, verdict: PartitionVerdict, elapsed: float, time_li
         why = f"the time limit of {time_limit} s ran out"
     elif verdict.status == OUT_OF_MEMORY:
         why = f"the memory limit of {memory_limit / 2**20:.0f} MiB was reached"
+    elif verdict.status == WORKER_DIED:
+        why = "a worker process died (killed for lack of memory?)"
     else:
         why = "the search was stopped"
     progress = {"elapsed_seconds": round(elapsed, 3), "key": _plain(part.key)}
