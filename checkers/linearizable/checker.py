@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from harness.history import Op, with_indices
 
-from . import readsfrom
+from . import models, readsfrom
 from .models import MODELS, Model
 from .prepare import Partition, partitions
 from .wgl import (CANCELLED, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
@@ -113,7 +113,7 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
 def check_partition(part: Partition, model: Model, budget: Budget, use_c: bool,
                     search: Search | None = None) -> tuple[PartitionVerdict, Search | None]:
     """The verdict on one partition, and the search to run again if it stopped for lack of steps."""
-    if search is None and model.name in ("register", "cas-register"):
+    if search is None and (model is models.register or model is models.cas_register):
         fast = readsfrom.check(part.entries)
         if fast is not None:
             if fast.valid:

@@ -12,8 +12,8 @@ Indeterminate ops have their completion after the end of the history and need no
 the search succeeds once every determinate op is placed.
 
 Two implementations give identical answers: `search_python` below, and the C accelerator
-`_wglc` (same algorithm; the model stays in Python, each distinct (state, op) step is asked of
-it once). `search` picks C when it is built.
+`_wglc` (same algorithm; the model stays in Python and is asked once per distinct (state, op)
+step, except kv, which the C search has built in). `Search` picks C when it is built.
 """
 
 from __future__ import annotations
