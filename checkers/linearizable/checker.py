@@ -226,7 +226,8 @@ def _op_dict(entry) -> dict:
 
 
 def _describe_op(entry) -> str:
-    return f"{entry.op.f} {_plain(entry.op.value)!r} by process {entry.invoke.process} (op {entry.invoke.index})"
+    value = "" if entry.op.value is None else f" {_plain(entry.op.value)!r}"
+    return f"{entry.op.f}{value} by process {entry.invoke.process} (op {entry.invoke.index})"
 
 
 def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: Budget, use_c: bool) -> dict:
