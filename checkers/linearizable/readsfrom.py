@@ -109,3 +109,40 @@ def check(entries: list[Entry]) -> FastVerdict | None:
                 writes.get(value),
             )
     return FastVerdict(True)
+
+
+def drop_unobserved_writes(entries: list[Entry]) -> list[Entry]:
+    """Leave out indeterminate writes and cas whose value nobody observed, when that is sound.
+
+    With unique written values, a crashed write of v that no read returned and no cas expected
+    changes nothing anyone saw: in any linearization the ops right after it would observe v, and
+    none does, so a linearization without it exists as well. Each such op otherwise doubles the
+    search (it may land anywhere, or nowhere). Needs unique values and no failed cas read as
+    observed (which would see the state the write left); otherwise the entries come back as they
+    were.
+    """
+    written, observed = set(), set()
+    for e in entries:
+        f, value = e.op.f, e.op.value
+        if e.op.outcome == "fail":
+            return entries
+        try:
+            if f == "write":
+                new = value
+            elif f == "cas" and isinstance(value, tuple) and len(value) == 2:
+                observed.add(value[0])
+                new = value[1]
+            elif f == "read":
+                observed.add(value)
+                continue
+            else:
+                return entries
+            if new is None or new in written:
+                return entries
+            written.add(new)
+        except TypeError:  # an unhashable value
+            return entries
+    return [
+        e for e in entries
+        if e.determinate or (e.op.value if e.op.f == "write" else e.op.value[1]) in observed
+    ]
