@@ -25,7 +25,9 @@ How it decides, and why:
    interval check (Gibbons & Korach), O(n log n), no search. It applies only where sound: reads
    and writes only (a cas-register partition with no cas: a cas both reads and writes, and the
    zone argument no longer holds). Elsewhere the general search decides; when the fast path
-   finds a violation, the search still runs to draw the evidence.
+   finds a violation, the search still runs to draw the evidence. Unique values also allow,
+   for cas too, leaving out crashed writes whose value nobody observed, each of which would
+   otherwise double the search.
 3. **Wing-Gong-Lowe search** (`wgl.py`), as in Knossos's `wgl` and Porcupine: linearize ops
    just in time, backtrack at a completion whose op is not placed, and never revisit a (set of
    linearized ops, model state) pair. Runs in C when the accelerator built (`_wglc.c`), in
