@@ -11,6 +11,7 @@ while slowed comes back at full speed, since its new process starts outside the 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from harness.history import INFO, Op
@@ -62,6 +63,24 @@ g="$root/$1"; [ -d "$g" ] || exit 0
 for p in $(cat "$g/cgroup.procs"); do echo "$p" > "$root/cgroup.procs" 2>/dev/null || true; done
 rmdir "$g"
 """
+
+
+def remove_leftover_groups(prefix: str = "fl-") -> list[str]:
+    """For `faultline cleanup` after a crashed controller (run on this machine, outside any node
+    namespace): remove the empty cgroups slowed nodes of runs with this prefix left behind.
+    Their processes are gone once the runs' namespaces are removed, so each is empty."""
+    removed = []
+    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/cpu"):
+        if not os.path.isdir(root):
+            continue
+        for name in sorted(os.listdir(root)):
+            if name.startswith(f"faultline-{prefix}"):
+                try:
+                    os.rmdir(os.path.join(root, name))
+                    removed.append(f"cgroup {root}/{name}")
+                except OSError:
+                    pass  # still has processes: a live run's
+    return removed
 
 
 class SlowNemesis:

@@ -412,3 +412,14 @@ def test_slow_node_gets_a_fraction_of_a_cpu_until_healed(cluster, system):
 def test_a_missing_primary_is_an_error_a_person_can_act_on(cluster, system):
     with pytest.raises(HarnessError, match="no primary"):
         KillNemesis().invoke(cluster, system, nemesis_op("kill", [":primary"]))
+
+
+def test_cleanup_removes_groups_a_crashed_run_left(cluster, system):
+    from nemeses.slow import remove_leftover_groups
+
+    n1 = cluster.nodes[0]
+    SlowNemesis().invoke(cluster, system, nemesis_op("slow", {"nodes": ["n1"], "cpu": 0.5}))  # never healed
+    n1.kill()  # as `faultline cleanup` does when it removes the run's namespaces
+    assert [g for g in _cgroups() if cluster.prefix in g]
+    removed = remove_leftover_groups(cluster.prefix)
+    assert len(removed) == 1 and cluster.prefix in removed[0]
