@@ -287,3 +287,15 @@ def test_fast_edn_reader_agrees_with_the_general_one():
     for text in ['[{:a #{1}}]', '{:a 0x1f}', '{:a 1N}', '{:a sym}', '{:a \\c}', '[{:a 1} {:b}]', '{:a 1}\n{:b 2',
                  '{:a 1} ]', '{:a "open}']:
         assert edn.fast_records(text) is None, text
+
+
+@pytest.mark.skipif(_wglc is None, reason="the C accelerator is not built")
+def test_both_engines_give_the_same_evidence():
+    for path, model, expected in CORPUS:
+        if expected or path.name.startswith("c50"):
+            continue
+        history = read_history(path)
+        by_c = check(history, {"model": model})
+        by_python = check(history, {"model": model, "engine": "python"})
+        for field in ("valid", "key", "failed_ops", "prefixes", "state_before", "window", "reason"):
+            assert by_c[field] == by_python[field], (path, field)
