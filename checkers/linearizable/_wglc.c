@@ -33,8 +33,14 @@ typedef struct {
 #define EMPTY UINT64_MAX
 
 typedef struct {
-    uint64_t *arena; /* per entry: hash, state, then nwords of bitset */
-    size_t stride, count, capacity;
+    /* Per entry: hash, state, first stored word, number of stored words, the words. Only the
+     * words between the first not-all-ones word and the last nonzero word are stored: the ops
+     * before are all linearized, those after none, so a long history costs a few words an entry
+     * instead of one bit per op. */
+    uint64_t *arena;
+    size_t used, capacity; /* in words */
+    uint64_t *offsets;     /* per entry: where it starts in the arena */
+    size_t count, offsets_capacity;
     uint32_t *slots; /* pairs: entry number + 1 (0 when free), then the high half of its hash */
     size_t mask;
 } Cache;
@@ -95,38 +101,50 @@ static int memo_put(Memo *m, uint64_t key, int32_t value) {
     return 0;
 }
 
-static int cache_init(Cache *c, size_t nwords) {
-    c->stride = nwords + 2;
-    c->count = 0;
-    c->capacity = 1024;
-    c->arena = malloc(c->capacity * c->stride * sizeof(uint64_t));
+static int cache_init(Cache *c) {
+    c->used = c->count = 0;
+    c->capacity = 1 << 16;
+    c->arena = malloc(c->capacity * sizeof(uint64_t));
+    c->offsets_capacity = 1024;
+    c->offsets = malloc(c->offsets_capacity * sizeof(uint64_t));
     c->mask = 2047;
     c->slots = calloc(2 * (c->mask + 1), sizeof(uint32_t));
-    return (c->arena && c->slots) ? 0 : -1;
+    return (c->arena && c->offsets && c->slots) ? 0 : -1;
 }
 
-/* Adds (bits, state) unless present. Returns 1 if added, 0 if it was there, -1 on no memory. */
-static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bits, size_t nwords) {
-    size_t i = hash & c->mask;
+/* Adds (bits[lo:hi], state) unless present. Returns 1 if added, 0 if it was there, -1 on no
+ * memory. */
+static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bits, size_t lo, size_t hi) {
+    size_t i = hash & c->mask, n = hi - lo;
     uint32_t tag = (uint32_t)(hash >> 32);
     while (c->slots[2 * i]) {
         if (c->slots[2 * i + 1] == tag) {
-            const uint64_t *e = c->arena + (size_t)(c->slots[2 * i] - 1) * c->stride;
-            if (e[0] == hash && (int32_t)e[1] == state && memcmp(e + 2, bits, nwords * 8) == 0) return 0;
+            const uint64_t *e = c->arena + c->offsets[c->slots[2 * i] - 1];
+            if (e[0] == hash && (int32_t)e[1] == state && e[2] == lo && e[3] == n
+                && memcmp(e + 4, bits + lo, n * 8) == 0)
+                return 0;
         }
         i = (i + 1) & c->mask;
     }
     if (c->count == UINT32_MAX - 1) return -1;
-    if (c->count == c->capacity) {
-        uint64_t *grown = realloc(c->arena, c->capacity * 2 * c->stride * sizeof(uint64_t));
+    if (c->used + 4 + n > c->capacity) {
+        size_t cap = (c->capacity + 4 + n) * 2;
+        uint64_t *grown = realloc(c->arena, cap * sizeof(uint64_t));
         if (!grown) return -1;
         c->arena = grown;
-        c->capacity *= 2;
+        c->capacity = cap;
     }
-    uint64_t *e = c->arena + c->count * c->stride;
-    e[0] = hash; e[1] = (uint64_t)(uint32_t)state;
-    memcpy(e + 2, bits, nwords * 8);
-    c->count++;
+    if (c->count == c->offsets_capacity) {
+        uint64_t *grown = realloc(c->offsets, c->offsets_capacity * 2 * sizeof(uint64_t));
+        if (!grown) return -1;
+        c->offsets = grown;
+        c->offsets_capacity *= 2;
+    }
+    uint64_t *e = c->arena + c->used;
+    e[0] = hash; e[1] = (uint64_t)(uint32_t)state; e[2] = lo; e[3] = n;
+    memcpy(e + 4, bits + lo, n * 8);
+    c->offsets[c->count++] = c->used;
+    c->used += 4 + n;
     c->slots[2 * i] = (uint32_t)c->count;
     c->slots[2 * i + 1] = tag;
     if (c->count * 2 > c->mask + 1) {
@@ -134,7 +152,7 @@ static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bit
         uint32_t *slots = calloc(2 * cap, sizeof(uint32_t));
         if (!slots) return -1;
         for (size_t k = 0; k < c->count; k++) {
-            uint64_t h = c->arena[k * c->stride];
+            uint64_t h = c->arena[c->offsets[k]];
             size_t j = h & (cap - 1);
             while (slots[2 * j]) j = (j + 1) & (cap - 1);
             slots[2 * j] = (uint32_t)(k + 1);
@@ -145,6 +163,27 @@ static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bit
         c->mask = cap - 1;
     }
     return 1;
+}
+
+/* The linearized set as a bitset, with the bounds of its interesting part kept up to date:
+ * words before `lo` are all ones, words from `hi` on are all zero. */
+typedef struct {
+    uint64_t *words;
+    size_t nwords, lo, hi;
+} Bits;
+
+static void bits_set(Bits *b, int32_t i) {
+    size_t w = (size_t)i >> 6;
+    b->words[w] |= 1ULL << (i & 63);
+    while (b->lo < b->nwords && b->words[b->lo] == UINT64_MAX) b->lo++;
+    if (w + 1 > b->hi) b->hi = w + 1;
+}
+
+static void bits_clear(Bits *b, int32_t i) {
+    size_t w = (size_t)i >> 6;
+    b->words[w] &= ~(1ULL << (i & 63));
+    if (w < b->lo) b->lo = w;
+    while (b->hi > 0 && b->words[b->hi - 1] == 0) b->hi--;
 }
 
 /* The kv model (Porcupine's per-key string: get / put / append) natively, because its states are
@@ -295,7 +334,8 @@ typedef struct {
     unsigned char *determinate;
     int32_t *code, *nxt, *prv, *return_node;
     int32_t *stack_node, *stack_state, *best, *best_state;
-    uint64_t *bits, *zobrist;
+    Bits bits;
+    uint64_t *zobrist;
     Memo memo;
     Cache cache;
     Kv kv;
@@ -315,9 +355,9 @@ static void search_free(PyObject *capsule) {
     free(s->determinate);
     free(s->code); free(s->nxt); free(s->prv); free(s->return_node);
     free(s->stack_node); free(s->stack_state); free(s->best); free(s->best_state);
-    free(s->bits); free(s->zobrist);
+    free(s->bits.words); free(s->zobrist);
     free(s->memo.slots);
-    free(s->cache.arena); free(s->cache.slots);
+    free(s->cache.arena); free(s->cache.offsets); free(s->cache.slots);
     kv_free(&s->kv);
     free(s);
 }
@@ -351,11 +391,12 @@ static PyObject *start(PyObject *Py_UNUSED(self), PyObject *args) {
     s->stack_state = calloc(n + 1, sizeof(int32_t));
     s->best = calloc(n + 1, sizeof(int32_t));
     s->best_state = calloc(n + 1, sizeof(int32_t));
-    s->bits = calloc(nwords, sizeof(uint64_t));
+    s->bits.words = calloc(nwords, sizeof(uint64_t));
+    s->bits.nwords = nwords;
     s->zobrist = calloc(n + 1, sizeof(uint64_t));
     if (!s->determinate || !s->code || !s->nxt || !s->prv || !s->return_node || !s->stack_node
-        || !s->stack_state || !s->best || !s->best_state || !s->bits || !s->zobrist
-        || memo_init(&s->memo, 1024) < 0 || cache_init(&s->cache, nwords) < 0) {
+        || !s->stack_state || !s->best || !s->best_state || !s->bits.words || !s->zobrist
+        || memo_init(&s->memo, 1024) < 0 || cache_init(&s->cache) < 0) {
         PyErr_NoMemory();
         goto fail;
     }
@@ -395,7 +436,8 @@ static const char *advance(Search *s, double time_limit, long long memory_limit,
                            unsigned long long max_steps) {
     int32_t *code = s->code, *nxt = s->nxt, *prv = s->prv, *return_node = s->return_node;
     int32_t *stack_node = s->stack_node, *stack_state = s->stack_state;
-    uint64_t *bits = s->bits, *zobrist = s->zobrist;
+    Bits *bits = &s->bits;
+    uint64_t *zobrist = s->zobrist;
     const unsigned char *determinate = s->determinate;
     long remaining = s->remaining, depth = s->depth, best_len = s->best_len, low = s->low, failed = s->failed;
     int watching_failure = s->watching_failure;
@@ -412,7 +454,7 @@ static const char *advance(Search *s, double time_limit, long long memory_limit,
             if (deadline >= 0 && now() > deadline) { status = "time"; break; }
             /* Resident size every 65536 steps, and sooner when the cache grows fast (each entry
              * holds a bitset of all ops, so a long partition fills memory quickly). */
-            size_t cache_bytes = s->cache.count * s->cache.stride * 8;
+            size_t cache_bytes = s->cache.used * 8;
             if (!(steps & 0xFFFF) || cache_bytes > s->cache_bytes_checked + (64u << 20)) {
                 s->cache_bytes_checked = cache_bytes;
                 if (memory_limit > 0 && resident() > memory_limit) { status = "memory"; break; }
@@ -452,10 +494,11 @@ static const char *advance(Search *s, double time_limit, long long memory_limit,
                 if (memo_put(&s->memo, key, after) < 0) { status = "memory"; break; }
             }
             if (after >= 0) {
-                bits[i >> 6] |= 1ULL << (i & 63);
+                bits_set(bits, i);
                 uint64_t with_i = hash ^ zobrist[i];
-                int added = cache_add(&s->cache, with_i ^ mix((uint64_t)(uint32_t)after + 1), after, bits, s->nwords);
-                if (added < 0) { status = "memory"; bits[i >> 6] &= ~(1ULL << (i & 63)); break; }
+                int added = cache_add(&s->cache, with_i ^ mix((uint64_t)(uint32_t)after + 1), after, bits->words,
+                                      bits->lo, bits->hi < bits->lo ? bits->lo : bits->hi);
+                if (added < 0) { status = "memory"; bits_clear(bits, i); break; }
                 if (added) {
                     stack_node[depth] = node;
                     stack_state[depth] = state;
@@ -478,7 +521,7 @@ static const char *advance(Search *s, double time_limit, long long memory_limit,
                     node = nxt[0];
                     continue;
                 }
-                bits[i >> 6] &= ~(1ULL << (i & 63));
+                bits_clear(bits, i);
             }
             node = nxt[node];
         } else { /* a completion whose op is not placed yet: undo the last choice */
@@ -489,7 +532,7 @@ static const char *advance(Search *s, double time_limit, long long memory_limit,
             node = stack_node[depth];
             state = stack_state[depth];
             int32_t i = code[node] >> 1;
-            bits[i >> 6] &= ~(1ULL << (i & 63));
+            bits_clear(bits, i);
             hash ^= zobrist[i];
             if (determinate[i]) remaining++;
             int32_t r = return_node[i];
