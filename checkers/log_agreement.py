@@ -11,6 +11,11 @@ committed prefix reaches it must hold the same entry. Nodes that committed less 
 shorter; a node that could not be dumped (`committed` None) is left out, and if fewer than two
 remain the verdict is `unknown`. Anomaly: `committed-log-divergence`, with the first divergent
 index and what each node holds there.
+
+A dump shows each log only as it ends, after any cut, so nodes also export an event when they cut
+an entry they had counted as committed (`{"event": "committed-truncated", "node", "term",
+"index", "commit_index"}` among their `events`); any such event is the anomaly
+`committed-entry-truncated`, whatever the final logs look like.
 """
 
 from __future__ import annotations
@@ -31,6 +36,21 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         if isinstance(dump.get("committed"), list)
     }
     lengths = {name: len(entries) for name, entries in logs.items()}
+    truncations = [
+        event
+        for dump in (data.get("nodes") or {}).values()
+        for event in dump.get("events") or ()
+        if event.get("event") == "committed-truncated"
+    ]
+    if truncations:
+        return {
+            "valid": False,
+            "reason": f"{len(truncations)} times a node cut entries it had committed, first "
+            f"{truncations[0].get('node')} at index {truncations[0].get('index')}",
+            "anomalies": ["committed-entry-truncated"],
+            "truncations": truncations[:max_examples],
+            "committed_lengths": lengths,
+        }
     if len(logs) < 2:
         return {
             "valid": "unknown",

@@ -63,3 +63,11 @@ def test_a_divergent_committed_entry_is_named_with_its_index():
 def test_fewer_than_two_dumped_logs_is_unknown():
     result = log_agreement.check([], data({"n1": {"committed": [entry(1, None)]}, "n2": {"committed": None}}, {"n2": "down"}))
     assert result["valid"] == "unknown"
+
+
+def test_a_node_that_cut_a_committed_entry_is_caught_even_when_final_logs_agree():
+    cut = {"event": "committed-truncated", "node": "n1", "term": 2, "index": 5, "commit_index": 7, "wall": 0.0}
+    common = [entry(1, None)]
+    result = log_agreement.check([], data({"n1": {"committed": common, "events": [cut]}, "n2": {"committed": common}}))
+    assert result["valid"] is False and result["anomalies"] == ["committed-entry-truncated"]
+    assert result["truncations"] == [cut]

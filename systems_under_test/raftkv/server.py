@@ -139,6 +139,9 @@ class RaftNode:
             return len(self.peers) // 2 + 1
         return (len(self.peers) + 1) // 2 + 1
 
+    def _record_event(self, kind: str, **details: Any) -> None:
+        self.events.append({"event": kind, "node": self.id, "term": self.term, "wall": time.time(), **details})
+
     def _observe_term(self, term: int) -> None:
         """Any message from a later term makes this node a follower of that term."""
         if term > self.term:
@@ -202,7 +205,7 @@ class RaftNode:
         for p in self.peers:
             self.next_index[p], self.match_index[p] = last_index + 1, 0
             self.last_ack[p], self.heartbeat_due[p] = now, 0.0
-        self.events.append({"event": "leader", "node": self.id, "term": self.term, "wall": time.time()})
+        self._record_event("leader")
         log(self.id, f"leader of term {self.term} with votes {sorted(self.votes)}")
         self.log.append({"term": self.term, "id": None, "op": None})
         self._advance_commit()
@@ -260,6 +263,10 @@ class RaftNode:
             if index <= len(records) and records[index - 1]["term"] == entry["term"]:
                 continue
             if index <= len(records):
+                if index <= self.commit_index:
+                    # Raft never cuts a committed entry; only a broken majority gets here. Say so,
+                    # since the dump at the end shows the log only after the cut.
+                    self._record_event("committed-truncated", index=index, commit_index=self.commit_index)
                 self.log.truncate(index - 1)
             self.log.extend(entries[offset:])
             return
