@@ -169,6 +169,7 @@ def test_elects_one_leader_and_serves_register_ops_through_any_node(make_cluster
     start_all(system, cluster)
     leader = wait_for(lambda: stable_leader(system, cluster), "a leader all nodes follow")
     follower = next(n for n in cluster.nodes if n is not leader)
+    assert system.primary(cluster) == leader.name
 
     # A client bound to a follower is redirected to the leader.
     assert invoke(system, cluster, follower, "write", 1, 10).type == "ok"

@@ -75,6 +75,21 @@ class RaftKV:
         finally:
             conn.close()
 
+    def primary(self, cluster: Cluster) -> str | None:
+        """The leader (for `kill-primary`, `pause-primary`): the running node that says it leads
+        in the highest term, or None during an election."""
+        best: tuple[int, str] | None = None
+        for node in cluster.nodes:
+            if not node.is_running():
+                continue
+            try:
+                status = self.call(cluster, node, {"type": "ping"}, 1.0)
+            except wire.WireError:
+                continue  # paused or cut off: it cannot lead usefully right now anyway
+            if status.get("role") == "leader" and (best is None or status["term"] > best[0]):
+                best = (status["term"], node.name)
+        return best[1] if best else None
+
     def client(self, cluster: Cluster) -> RaftKVClient:
         return RaftKVClient(self.port)
 
