@@ -14,6 +14,8 @@ import random
 import signal
 import socket
 import subprocess
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -26,7 +28,21 @@ from systems_under_test.dynkv.client import DynKVClient, key_text
 from systems_under_test.dynkv.ring import Ring
 from systems_under_test.dynkv.system import DynKV
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def find_libfaketime() -> Path | None:
+    """The clock nemesis's libfaketime (from the `libfaketime` Python package), else Debian's."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("libfaketime")
+    candidates = [Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")]
+    if spec is not None and spec.submodule_search_locations:
+        package = Path(list(spec.submodule_search_locations)[0])
+        candidates.insert(0, package / "vendor" / "libfaketime" / "src" / "libfaketime.so.1")
+    return next((path for path in candidates if path.exists()), None)
+
+
+LIBFAKETIME = find_libfaketime()
 
 
 @dataclass
@@ -194,6 +210,23 @@ def test_a_read_writes_the_newest_value_back(start_cluster, mode: str, repaired:
     assert on_n3 == ("new" if repaired else None)
 
 
+@pytest.mark.parametrize("mode, first_write, reads", [("strict", "fail", [None, None]),
+                                                      ("no-read-repair", "info", ["failed", None])])
+def test_a_failed_write_is_read_once_and_then_lost_without_read_repair(
+    start_cluster, mode: str, first_write: str, reads: list
+) -> None:
+    # GUIDE.md Q-c: a write short of its quorum stays where it landed; without write-back one
+    # read sees it and the next does not (a new-then-old flicker, never linearizable).
+    h = start_cluster(mode, extra_args=NO_ANTI_ENTROPY)
+    h.kill("n2", "n3")
+    assert h.op("n1", "write", "k", "failed").type == first_write
+    h.restart("n2", "n3")
+    seen = [h.op("n1", "read", "k").value[1]]  # quorum n1 + one of n2, n3
+    h.kill("n1")
+    seen.append(h.op("n2", "read", "k").value[1])  # quorum n2 + n3
+    assert seen == reads
+
+
 def test_anti_entropy_brings_a_restarted_replica_up_to_date(start_cluster) -> None:
     h = start_cluster("strict", extra_args=("--anti-entropy-interval", "0.2"))
     h.kill("n3")
@@ -256,10 +289,11 @@ def test_a_node_cut_off_alone_acknowledges_writes_only_in_reachable_majority(
         assert result["anomalies"] == ["stale-read"]
 
 
-@pytest.mark.skipif(not LIBFAKETIME.exists(), reason="libfaketime is not installed (apt-get install libfaketime)")
+@pytest.mark.skipif(LIBFAKETIME is None, reason="libfaketime is missing: run `bash scripts/setup.sh`")
 @pytest.mark.parametrize("mode, expected", [("strict", "second"), ("wallclock-lww", "first")])
 def test_a_write_from_a_slow_clock_loses_under_wallclock_lww(start_cluster, mode: str, expected: str) -> None:
-    slow_clock = {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": "-3600", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    slow_clock = {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": "-3600",
+                  "FAKETIME_DONT_FAKE_MONOTONIC": "1", "DONT_FAKE_MONOTONIC": "1"}
     h = start_cluster(mode, extra_args=NO_ANTI_ENTROPY, env={"n1": slow_clock})
     assert h.op("n2", "write", "k", "first").type == "ok"
     assert h.op("n1", "write", "k", "second").type == "ok"  # stamped an hour in the past
@@ -283,3 +317,104 @@ def test_equal_counters_from_both_sides_of_a_split_are_reconciled(start_cluster,
     assert result["valid"] is converges
     if not converges:
         assert result["anomalies"] == ["divergent-replicas"]
+
+
+class Recorder:
+    """A thread-safe history: ops are appended as they happen, so list order is real-time order."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self._lock = threading.Lock()
+
+    def append(self, op: Op) -> Op:
+        with self._lock:
+            op.index = len(self.ops)
+            op.time = time.monotonic_ns()
+            self.ops.append(op)
+        return op
+
+
+def run_register_load(h: Harness, seconds: float, faults: Sequence[str], seed: int,
+                      threads: int = 6, keys: int = 4) -> list[Op]:
+    """Clients doing random reads and unique writes on a few keys against random nodes, while a
+    fault thread kills or pauses one node at a time; then everything heals and every key is read
+    once more. Bounded by `seconds`."""
+    recorder = Recorder()
+    stop = threading.Event()
+    names = [n.name for n in h.cluster.nodes]
+    next_value = iter(range(1, 10**9))
+    value_lock = threading.Lock()
+
+    def client_loop(worker: int) -> None:
+        rng = random.Random(f"{seed}:{worker}")
+        process = worker
+        clients: dict[str, DynKVClient] = {}
+        try:
+            while not stop.is_set():
+                node = rng.choice(names)
+                if node not in clients:
+                    clients[node] = h.system.client(h.cluster)
+                    clients[node].open(h.cluster, h.cluster.node(node))
+                key = rng.randrange(keys)
+                if rng.random() < 0.5:
+                    op = Op(type="invoke", f="read", value=[key, None], process=process, node=node)
+                else:
+                    with value_lock:
+                        op = Op(type="invoke", f="write", value=[key, next(next_value)], process=process, node=node)
+                recorder.append(op)
+                completion = recorder.append(clients[node].invoke(op))
+                if completion.type == "info":
+                    process += threads  # an indeterminate op retires its process, as in Jepsen
+        finally:
+            for client in clients.values():
+                client.close()
+
+    def fault_loop() -> None:
+        rng = random.Random(f"{seed}:faults")
+        while not stop.wait(rng.uniform(0.5, 1.5)):
+            node = h.cluster.node(rng.choice(names))
+            fault = rng.choice(faults)
+            recorder.append(Op(type="info", f=fault, value=node.name, process="nemesis"))
+            if fault == "kill":
+                node.kill()
+                stop.wait(rng.uniform(0.3, 1.5))
+                h.system.start(h.cluster, node)
+            else:
+                node.pause()
+                stop.wait(rng.uniform(0.3, 1.5))
+                node.resume()
+
+    workers = [threading.Thread(target=client_loop, args=(i,)) for i in range(threads)]
+    if faults:
+        workers.append(threading.Thread(target=fault_loop))
+    for worker in workers:
+        worker.start()
+    stop.wait(seconds)
+    stop.set()
+    for worker in workers:
+        worker.join(timeout=60)
+    for node in h.cluster.nodes:  # heal: every node up and running
+        node.resume()
+        if not node.is_running():
+            h.system.start(h.cluster, node)
+    for key in range(keys):
+        op = recorder.append(Op(type="invoke", f="read", value=[key, None], process=10_000 + key, node=names[0]))
+        client = h.system.client(h.cluster)
+        client.open(h.cluster, h.cluster.node(names[0]))
+        recorder.append(client.invoke(op))
+        client.close()
+    return recorder.ops
+
+
+@pytest.mark.slow
+def test_strict_mode_stays_linearizable_and_converges_under_kills_and_pauses(start_cluster) -> None:
+    linearizable = pytest.importorskip("checkers.linearizable")
+    h = start_cluster("strict", size=5, extra_args=("--anti-entropy-interval", "0.5"))
+    history = run_register_load(h, seconds=30, faults=("kill", "pause"), seed=1)
+    oks = sum(1 for op in history if op.type == "ok")
+    assert oks > 100, "the load should get real work done between faults"
+    assert stale_reads.check(history, {})["valid"] is True
+    lin = linearizable.check(history, {"model": "cas-register", "keyed": True, "time_limit": 120})
+    assert lin["valid"] is True, lin
+    result = convergence.check(history, {"system_data": h.system.collect(h.cluster, window=30.0)})
+    assert result["valid"] is True, result

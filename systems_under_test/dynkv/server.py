@@ -28,16 +28,19 @@ it gives):
 - `reachable-majority` (Q-b, line 152; S3:145, S3:156-159): the quorum is a majority of the
   replicas that answered, so a node cut off alone acknowledges writes by itself. Deviation:
   `_quorum_call`.
-- `no-read-repair` (Q-c, line 153; S3:139, S3:1292-1295, S3:191, S3:1317, S3:1849): reads
-  return the newest of R replies without writing it back, so a partial write can be seen and
-  then lost again. Deviation: `_coordinate_read`.
+- `no-read-repair` (Q-c, line 153; S3:139, S3:1292-1295, S3:191, S3:1317, S3:1849): writes
+  go to whatever replicas answer even short of a read quorum and are never rolled back, and
+  reads return the newest of R replies without writing it back, so a failed write is seen by
+  one read and lost by the next. Deviation: `_coordinate_write` (store before the quorum; only
+  matters combined with) `_coordinate_read` (no write-back).
 - `wallclock-lww` (Q-e, line 155; S3:1272, S3:438, S1:720-723): versions are wall-clock
   timestamps (`time.time()`, which the clock nemesis skews), last write wins, so a write from a
   node whose clock is behind silently loses. Deviation: `_mint_version`.
-- `equal-version-no-repair` (Q-g, line 157; S3:291-296, S3:1522-1526): anti-entropy leaves
-  alone two replicas whose versions carry the same counter, so they diverge forever. Like the
-  seed's store it accepts writes on both sides of a partition (R = W = 1), which is how equal
-  counters with different values arise. Deviation: `_newer_for_repair`.
+- `equal-version-no-repair` (Q-g, line 157; S3:291-296, S3:1522-1526): replicas compare bare
+  counters and leave equal ones alone, so two replicas holding different values under the same
+  counter diverge forever. Like the seed's store it runs with R = W = 1, where two coordinators
+  (concurrent, or on two sides of a partition) readily mint the same counter. Deviation:
+  `_newer`.
 
 Everything but `wallclock-lww`'s timestamps uses the monotonic clock.
 """
@@ -84,6 +87,12 @@ def version_order(version: list | None) -> tuple:
 
 
 @dataclass
+class Gathered:
+    replies: list[dict[str, Any]]
+    reached: bool  # whether enough replicas answered to make the quorum
+
+
+@dataclass
 class Config:
     node_id: str
     host: str
@@ -118,12 +127,23 @@ class DynNode:
 
     # ----- replica side: local state -----
 
+    def _newer(self, theirs: list | None, mine: list | None) -> bool:
+        """Whether a replica (storing a put, or repairing) should replace `mine` with `theirs`."""
+        if self.mode == "equal-version-no-repair" and theirs is not None and mine is not None:
+            if theirs[0] == mine[0]:
+                # BUG(equal-version-no-repair): the seed compares bare counters and does nothing
+                # when they are equal, "if versions are equal, keep both" (GUIDE.md Q-g,
+                # S3:291-296, S3:1522-1526). Two writes minted with the same counter on two
+                # replicas are then never reconciled, by later puts or by anti-entropy.
+                return False
+        return version_order(theirs) > version_order(mine)
+
     def _apply(self, records: list[tuple[str, Any, list]]) -> None:
         """Store each record whose version is newer than ours, durably, in one fsync."""
         with self._lock:
             fresh = []
             for key, value, version in records:
-                if version_order(version) > version_order(self.store.get(key, (None, None))[1]):
+                if self._newer(version, self.store.get(key, (None, None))[1]):
                     self.store[key] = (value, version)
                     fresh.append([key, value, version])
             if fresh:
@@ -200,8 +220,8 @@ class DynNode:
                     replies.append(future.result())
         return replies
 
-    def _quorum_call(self, replicas: list[str], message: dict[str, Any], nominal: int) -> list[dict[str, Any]] | None:
-        """The replies of `nominal` replicas, or None if that many could not be reached."""
+    def _quorum_call(self, replicas: list[str], message: dict[str, Any], nominal: int) -> Gathered:
+        """Send to the replicas and gather replies until `nominal` of them answered."""
         if self.mode == "reachable-majority":
             # BUG(reachable-majority): the quorum is a majority of whoever answered, capped at
             # the configured one (GUIDE.md Q-b: `min(required_acks, majority)` over available
@@ -211,7 +231,7 @@ class DynNode:
         else:
             replies = self._fanout(replicas, message, need=nominal)
             required = nominal
-        return replies if len(replies) >= required else None
+        return Gathered(replies, reached=len(replies) >= required)
 
     def _mint_version(self, newest_seen: list | None) -> list | None:
         nonce = uuid.uuid4().hex
@@ -228,31 +248,37 @@ class DynNode:
     def _coordinate_write(self, key: str, value: Any) -> dict[str, Any]:
         replicas = self.ring.preference_list(key)
         seen = self._quorum_call(replicas, {"type": "get", "key": key}, self.config.r)
-        if seen is None:
+        if not seen.reached and not (self.mode == "no-read-repair" and seen.replies):
             return {"status": "unavailable", "maybe_applied": False, "error": "no read quorum for the version"}
-        newest = max((reply["version"] for reply in seen), key=version_order)
+        # BUG(no-read-repair), first half: short of a read quorum the seed's store writes anyway
+        # to whatever it reaches and never rolls that back (GUIDE.md Q-c, S3:139, S3:1292-1295).
+        # Harmless where reads write back (ABD absorbs partial writes); with the read-side half
+        # below, a partitioned coordinator's failed write later shows up and vanishes again.
+        newest = max((reply["version"] for reply in seen.replies), key=version_order)
         version = self._mint_version(newest)
         acks = self._quorum_call(replicas, {"type": "put", "key": key, "value": value, "version": version}, self.config.w)
-        if acks is None:
+        if not (seen.reached and acks.reached):
             # Some replicas may have stored it: the outcome is unknown, not failed.
-            return {"status": "unavailable", "maybe_applied": True, "error": "no write quorum"}
+            return {"status": "unavailable", "maybe_applied": True, "error": "no quorum"}
         return {"status": "ok"}
 
     def _coordinate_read(self, key: str) -> dict[str, Any]:
         replicas = self.ring.preference_list(key)
-        replies = self._quorum_call(replicas, {"type": "get", "key": key}, self.config.r)
-        if replies is None:
+        gathered = self._quorum_call(replicas, {"type": "get", "key": key}, self.config.r)
+        if not gathered.reached:
             return {"status": "unavailable", "error": "no read quorum"}
+        replies = gathered.replies
         newest = max(replies, key=lambda reply: version_order(reply["version"]))
         if self.mode == "no-read-repair":
-            # BUG(no-read-repair): return the newest value seen without making sure a write
-            # quorum holds it (GUIDE.md Q-c). A partial write can be read now and lost later.
+            # BUG(no-read-repair), second half: return the newest value seen without making sure
+            # a write quorum holds it (GUIDE.md Q-c: no read repair or write-back, S3:191,
+            # S3:1317, S3:1849). A partial write can be read now and lost by the next read.
             return {"status": "ok", "value": newest["value"]}
         holders = {reply["node"] for reply in replies if reply["version"] == newest["version"]}
         if newest["version"] is not None and len(holders) < self.config.w:
             others = [name for name in replicas if name not in holders]
             message = {"type": "put", "key": key, "value": newest["value"], "version": newest["version"]}
-            if self._quorum_call(others, message, self.config.w - len(holders)) is None:
+            if not self._quorum_call(others, message, self.config.w - len(holders)).reached:
                 return {"status": "unavailable", "error": "no write quorum for read repair"}
         return {"status": "ok", "value": newest["value"]}
 
@@ -275,16 +301,6 @@ class DynNode:
 
     # ----- anti-entropy -----
 
-    def _newer_for_repair(self, theirs: list | None, mine: list | None) -> bool:
-        """Whether anti-entropy should replace `mine` with `theirs`."""
-        if self.mode == "equal-version-no-repair" and theirs is not None and mine is not None:
-            if theirs[0] == mine[0]:
-                # BUG(equal-version-no-repair): "if versions are equal, keep both" (GUIDE.md
-                # Q-g): equal counters are taken as the same version, so two replicas holding
-                # different values under the same counter are never reconciled.
-                return False
-        return version_order(theirs) > version_order(mine)
-
     def _shared_records(self, peer: str) -> dict[str, list]:
         with self._lock:
             return {key: [value, version] for key, (value, version) in self.store.items()
@@ -296,9 +312,9 @@ class DynNode:
         take, give = [], {}
         for key, (value, version) in records.items():
             my_version = mine.get(key, (None, None))[1]
-            if self._newer_for_repair(version, my_version):
+            if self._newer(version, my_version):
                 take.append((key, value, version))
-            elif self._newer_for_repair(my_version, version):
+            elif self._newer(my_version, version):
                 give[key] = mine[key]
         for key, record in mine.items():
             if key not in records:
@@ -314,7 +330,7 @@ class DynNode:
                 continue  # unreachable now; the next round tries again
             mine = self._shared_records(peer)
             self._apply([(key, value, version) for key, (value, version) in reply.get("records", {}).items()
-                         if self._newer_for_repair(version, mine.get(key, (None, None))[1])])
+                         if self._newer(version, mine.get(key, (None, None))[1])])
 
     def anti_entropy_loop(self) -> None:
         interval = self.config.anti_entropy_interval
@@ -343,7 +359,7 @@ def parse_config(argv: list[str] | None = None) -> Config:
     parser.add_argument("--r", type=int, help="read quorum (default: a majority of N; 1 in eventual modes)")
     parser.add_argument("--w", type=int, help="write quorum (default: a majority of N; 1 in eventual modes)")
     parser.add_argument("--vnodes", type=int, default=16, help="virtual nodes per node on the ring")
-    parser.add_argument("--anti-entropy-interval", type=float, default=1.0, help="seconds between rounds; 0 disables")
+    parser.add_argument("--anti-entropy-interval", type=float, default=2.0, help="seconds between rounds; 0 disables")
     args = parser.parse_args(argv)
     peers = {}
     for text in args.peer:
