@@ -10,7 +10,7 @@ Shapes (each an entry point, e.g. `--nemesis partition-ring`):
 
 - `halves` (`partition`): random halves; the larger side is a majority.
 - `one`: one random node cut off from all others.
-- `majority` : a random minority cut off from the majority (`halves` with an odd node count).
+- `majority`: a random minority cut off from the majority (`halves` with an odd node count).
 - `ring`: majorities ring; every node sees a majority, but no two see the same one.
 - `bridge`: two halves with one node in both, which hears everyone.
 - `primary`: the system's current primary cut off from all others.
