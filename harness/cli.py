@@ -274,6 +274,10 @@ def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
 def cleanup_command(runtime: str, prefix: str | None) -> None:
     """Remove what crashed runs left behind: namespaces, their processes, guard routes."""
     removed = plugins.load("runtime", runtime)().cleanup(prefix)
+    # The slow-node fault's cgroups live outside the namespaces; with them gone, they are empty.
+    from nemeses.slow import remove_leftover_groups
+
+    removed += remove_leftover_groups(f"{prefix}-" if prefix else "fl-")
     for line in removed:
         click.echo(f"removed {line}")
     click.echo(f"{len(removed)} leftover resources removed" if removed else "nothing to clean up")

@@ -150,10 +150,11 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
             cluster = runtime.create(run_dir, node_names, prefix)
             log.info("cluster up: %s", ", ".join(f"{n.name}={n.address}" for n in cluster.nodes))
             system.setup(cluster)
-            for node in cluster.nodes:
-                system.start(cluster, node)
+            # Nemeses first: some shape how nodes start (the clock fault preloads libfaketime).
             for package in packages:
                 package.nemesis.setup(cluster, system)
+            for node in cluster.nodes:
+                system.start(cluster, node)
             workload_options = WorkloadOptions(
                 seed=spec.seed, concurrency=spec.concurrency, nodes=node_names, rate=spec.rate,
                 params=getattr(system, "workload_params", {}).get(spec.workload, {}),
