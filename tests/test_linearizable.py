@@ -96,6 +96,21 @@ def test_stale_read_evidence(engine):
     assert result["key"] is None and result["keys_checked"] == 1 and result["op_count"] == 3
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_values_nobody_read_are_shown_as_such(engine):
+    # A cas keeps this partition from the fast path; write 2 is never read nor expected.
+    history = [
+        Op("invoke", "write", 1, 0), Op("ok", "write", 1, 0),
+        Op("invoke", "write", 2, 0), Op("ok", "write", 2, 0),
+        Op("invoke", "cas", [7, 8], 1), Op("fail", "cas", [7, 8], 1),
+        Op("invoke", "read", None, 2), Op("ok", "read", 1, 2),
+    ]
+    result = check(history, {"model": "cas-register", "failed_cas": "observed", "engine": engine})
+    assert result["valid"] is False
+    assert result["prefixes"][0]["states"] == [1, "(a value no read observed)", "(a value no read observed)"]
+    json.dumps(result)
+
+
 def test_indeterminate_ops_may_or_may_not_happen():
     crashed_write = [
         Op("invoke", "write", 5, 0), Op("info", "write", 5, 0),

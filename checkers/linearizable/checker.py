@@ -124,6 +124,8 @@ def check_partition(part: Partition, model: Model, budget: Budget, use_c: bool,
             # The fast path knows the verdict; the evidence a person needs comes from the search.
             return PartitionVerdict(INVALID, "reads-from", None, fast.reason, fast.culprit), None
     if search is None:
+        if model is models.register or model is models.cas_register:
+            model = readsfrom.forget_unread_values(part.entries, model)
         search = Search(part.entries, part.events(), model, use_c=use_c)
     result = search.run(budget)
     return PartitionVerdict(result.status, "wgl", result), search
@@ -244,12 +246,16 @@ def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: B
             deadline = min(deadline, max(budget.deadline, time.monotonic() + WINDOW_SECONDS))
         result = search(entries, part.events(), model, Budget(deadline, budget.memory_limit), use_c=use_c)
     evidence: dict[str, Any] = {"valid": False, "algorithm": verdict.algorithm, "key": _plain(part.key)}
+
+    def describe(state: Any) -> Any:  # the search may have merged values nobody read into one
+        return "(a value no read observed)" if state is readsfrom.UNREAD else model.describe(state)
+
     if result.status == INVALID:
         culprit = result.failed
         prefix_ops = [_op_dict(entries[i]) for i in result.best]
         evidence["failed_ops"] = [_op_dict(entries[culprit])] if culprit is not None else []
-        evidence["prefixes"] = [{"ops": prefix_ops, "states": [model.describe(s) for s in result.best_states]}]
-        evidence["state_before"] = model.describe(result.best_states[-1] if result.best_states else model.init())
+        evidence["prefixes"] = [{"ops": prefix_ops, "states": [describe(s) for s in result.best_states]}]
+        evidence["state_before"] = describe(result.best_states[-1] if result.best_states else model.init())
         window = minimal_window(part, model, culprit, use_c, result.best_states, budget.deadline)
         evidence["window"] = _window_ops(entries, window)
         where = f" in key {part.key!r}" if part.key is not None else ""

@@ -24,8 +24,10 @@ None and the general search decides.
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
+from .models import Model, ModelOp
 from .prepare import Entry
 
 _NEVER = object()
@@ -146,3 +148,53 @@ def drop_unobserved_writes(entries: list[Entry]) -> list[Entry]:
         e for e in entries
         if e.determinate or (e.op.value if e.op.f == "write" else e.op.value[1]) in observed
     ]
+
+
+class _Unread:
+    """The state of a register holding a value that no read returned and no cas expected."""
+
+    def __repr__(self) -> str:
+        return "<unread value>"
+
+    def __reduce__(self) -> str:
+        return "UNREAD"  # one object per process, also across pickling
+
+
+UNREAD = _Unread()
+
+
+def forget_unread_values(entries: list[Entry], model: Model) -> Model:
+    """The register model, with every value that nothing observes made one and the same state.
+
+    A register holding a value that no read returned and no cas expected accepts exactly the
+    same futures whatever that value is: no read, no cas, any write. So those states are one
+    state, and the search's cache treats the many orders of concurrent writes nobody read as
+    the same configuration instead of exploring each (the steep part of a busy single register).
+    Sound for any values, unique or not.
+    """
+    observed = set()
+    for e in entries:
+        f, value = e.op.f, e.op.value
+        try:
+            if f == "read":
+                observed.add(value)
+            elif f == "cas" and isinstance(value, tuple) and len(value) == 2:
+                observed.add(value[0])
+        except TypeError:  # an unhashable value: leave the model as it is
+            return model
+    step, describe = model.step, model.describe
+
+    def canonical(state: Any) -> Any:
+        try:
+            return state if state in observed else UNREAD
+        except TypeError:
+            return state
+
+    def step_forgetting(state: Any, op: ModelOp) -> tuple[bool, Any]:
+        ok, new_state = step(state, op)
+        return ok, (canonical(new_state) if ok else new_state)
+
+    def describe_forgetting(state: Any) -> Any:
+        return "(a value no read observed)" if state is UNREAD else describe(state)
+
+    return replace(model, init=lambda: canonical(model.init()), step=step_forgetting, describe=describe_forgetting)
