@@ -13,7 +13,7 @@ from typing import Any
 from harness.history import Op
 
 from checkers.linearizable.models import Model
-from checkers.linearizable.prepare import partitions
+from checkers.linearizable.prepare import Partition, partitions
 
 
 def brute_force(history: list[Op], model: Model, failed_cas: str = "absent") -> bool:
@@ -323,3 +323,28 @@ def test_other_models_agree_with_brute_force(name, engine):
         assert got["valid"] is expected, (n, [o.to_dict() for o in history], got["reason"])
         verdicts[expected] += 1
     assert verdicts[True] > 30 and verdicts[False] > 30, verdicts
+
+
+def test_reads_from_witness_is_sound_and_usually_found():
+    """With cas, the fast path builds a linearization from the reads-from chains and checks it:
+    it must never call an invalid history valid, and should find most valid ones."""
+    from checkers.linearizable import readsfrom
+    from checkers.linearizable.wgl import Budget, search
+
+    model = MODELS["cas-register"]
+    rng = random.Random(12)
+    found = missed = 0
+    for n in range(400):
+        history = simulated_register(rng, rng.randint(10, 40), rng.randint(2, 6), True, True)
+        mutated = rng.random() < 0.5
+        if mutated:
+            history = mutate(rng, history)
+        for part in partitions(history, model):
+            entries = readsfrom.drop_unobserved_writes(part.entries)
+            exact = search(entries, Partition(part.key, entries).events(), model, Budget()).status == "valid"
+            if readsfrom.witness(entries):
+                assert exact, (n, [o.to_dict() for o in history])
+                found += 1
+            elif exact and not mutated:
+                missed += 1
+    assert found > 100 and missed < found // 10, (found, missed)

@@ -21,13 +21,14 @@ How it decides, and why:
    processes (forked, inheriting the searches under way) take them on, because for the many
    small parts of a typical history starting processes costs more than it saves.
 2. **Reads-from fast path** (`readsfrom.py`). When every write of a register puts a distinct
-   value (our workloads make them so), each read names its write and the question becomes an
-   interval check (Gibbons & Korach), O(n log n), no search. It applies only where sound: reads
-   and writes only (a cas-register partition with no cas: a cas both reads and writes, and the
-   zone argument no longer holds). Elsewhere the general search decides; when the fast path
-   finds a violation, the search still runs to draw the evidence. Unique values also allow,
-   for cas too, leaving out crashed writes whose value nobody observed, each of which would
-   otherwise double the search.
+   value (our workloads make them so), each read names its write. For reads and writes only,
+   linearizability is then an interval check (Gibbons & Korach), O(n log n), exact both ways.
+   With cas, the values form chains (a cas puts its value straight after the one it expected);
+   the fast path lays the chains out in Gibbons-Korach order and checks that order against real
+   time and the model: if it holds, it is a linearization (a witness), so "valid" is sound; if
+   not, the search decides. When the interval check finds a violation the search still runs, to
+   draw the evidence. Unique values also allow leaving out crashed writes nobody observed, and,
+   for any register, the search treats all values nobody observes as one state.
 3. **Wing-Gong-Lowe search** (`wgl.py`), as in Knossos's `wgl` and Porcupine: linearize ops
    just in time, backtrack at a completion whose op is not placed, and never revisit a (set of
    linearized ops, model state) pair. Runs in C when the accelerator built (`_wglc.c`), in

@@ -123,6 +123,8 @@ def check_partition(part: Partition, model: Model, budget: Budget, use_c: bool,
                 return PartitionVerdict(VALID, "reads-from"), None
             # The fast path knows the verdict; the evidence a person needs comes from the search.
             return PartitionVerdict(INVALID, "reads-from", None, fast.reason, fast.culprit), None
+        if readsfrom.witness(part.entries):
+            return PartitionVerdict(VALID, "reads-from"), None
     if search is None:
         if model is models.register or model is models.cas_register:
             model = readsfrom.forget_unread_values(part.entries, model)

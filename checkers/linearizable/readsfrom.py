@@ -18,7 +18,8 @@ or took effect at the end); one somebody read did take effect, and its completio
 
 It applies to a partition only where it is sound: register semantics (read/write, or a
 cas-register partition with no cas in it) and unique written values. Elsewhere `check` returns
-None and the general search decides.
+None and the general search decides. With cas, `witness` below guesses a linearization from the
+same relation and checks it, which proves validity when it succeeds.
 """
 
 from __future__ import annotations
@@ -198,3 +199,125 @@ def forget_unread_values(entries: list[Entry], model: Model) -> Model:
         return "(a value no read observed)" if state is UNREAD else describe(state)
 
     return replace(model, init=lambda: canonical(model.init()), step=step_forgetting, describe=describe_forgetting)
+
+
+def witness(entries: list[Entry]) -> bool:
+    """Whether a linearization built from the reads-from relation checks out, for registers with
+    cas and unique values (where the interval check above does not apply).
+
+    A successful cas [a b] makes b current straight after a, so the values form chains, each
+    started by a write (or the initial value); a chain is current over one stretch of time. The
+    chains are ordered as Gibbons and Korach place clusters (see below), each chain laid out
+    value by value (its writer, then the reads of it), and the result is checked against real
+    time and the model. True means linearizable: the order is a witness.
+    False means only that this guess failed; the search decides.
+    """
+    writer: dict[Any, int] = {}
+    for i, e in enumerate(entries):
+        f, value = e.op.f, e.op.value
+        if e.op.outcome == "fail" or f not in ("read", "write", "cas"):
+            return False
+        if f == "read":
+            continue
+        if f == "cas" and not (isinstance(value, tuple) and len(value) == 2):
+            return False
+        new = value if f == "write" else value[1]
+        try:
+            if new is None or new in writer:
+                return False
+        except TypeError:  # an unhashable value
+            return False
+        writer[new] = i
+
+    # Which ops took effect: the determinate ones, and the writers of what they observed (a
+    # crashed op nobody depends on is left out: it may never have happened).
+    required = [e.determinate for e in entries]
+    pending = [i for i, e in enumerate(entries) if e.determinate]
+    while pending:
+        e = entries[pending.pop()]
+        seen = e.op.value if e.op.f == "read" else e.op.value[0] if e.op.f == "cas" else None
+        w = writer.get(seen)
+        if w is not None and not required[w]:
+            required[w] = True
+            pending.append(w)
+
+    readers: dict[Any, list[int]] = {}
+    successor: dict[Any, Any] = {}
+    for i, e in enumerate(entries):
+        if not required[i]:
+            if e.op.f != "read":
+                del writer[e.op.value if e.op.f == "write" else e.op.value[1]]
+            continue
+        f, value = e.op.f, e.op.value
+        if f == "read":
+            readers.setdefault(value, []).append(i)
+        elif f == "cas":
+            if value[0] in successor:
+                return False  # two cas took the same value over: the search will say why
+            successor[value[0]] = value[1]
+
+    starts = [None] + [v for v, i in writer.items() if entries[i].op.f == "write"]
+    chains = []
+    placed = 0
+    for start in starts:
+        ops: list[int] = []
+        value, seen = start, set()
+        while True:
+            if value in seen:
+                return False
+            seen.add(value)
+            if value is not None or start is not None:
+                ops.append(writer[value])
+            ops.extend(sorted(readers.get(value, ()), key=lambda r: entries[r].call_pos))
+            if value not in successor:
+                break
+            value = successor[value]
+            if value not in writer:
+                return False
+        if not ops:
+            continue
+        placed += len(ops)
+        first_return = min(entries[i].return_pos for i in ops)
+        last_call = max(entries[i].call_pos for i in ops)
+        chains.append((start is None, first_return < last_call, first_return, last_call, ops))
+    if placed != sum(required):
+        return False  # reads of values never written, or cas in no chain
+
+    # A chain whose ops do not all overlap is current over [first completion, last invocation]
+    # (its forward zone) and goes there; one whose ops all overlap goes at its last invocation,
+    # or, if that falls inside another chain's forward zone, just after that zone.
+    forward = sorted((first, last) for initial, fwd, first, last, _ in chains if fwd and not initial)
+    starts_at = [first for first, _ in forward]
+    keyed = []
+    for initial, fwd, first, last, ops in chains:
+        if initial:
+            point = -1.0
+        elif fwd:
+            point = float(first)
+        else:
+            point = float(last)
+            k = bisect_left(starts_at, last) - 1
+            if k >= 0 and forward[k][1] > last:
+                point = forward[k][1] + 0.5
+        keyed.append((point, ops))
+    chains = keyed
+    chains.sort(key=lambda chain: chain[0])
+    order = [i for _, ops in chains for i in ops]
+    latest_call = -1
+    state = None
+    for i in order:
+        e = entries[i]
+        if e.return_pos < latest_call:
+            return False  # an op placed after one that began only after it had completed
+        latest_call = max(latest_call, e.call_pos)
+        f, value = e.op.f, e.op.value
+        if f == "read":
+            if value != state:
+                return False
+        elif f == "write":
+            state = value
+        else:
+            if state != value[0]:
+                return False
+            state = value[1]
+    return True
