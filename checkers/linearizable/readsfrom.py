@@ -207,108 +207,134 @@ def witness(entries: list[Entry]) -> bool:
 
     A successful cas [a b] makes b current straight after a, so the values form chains, each
     started by a write (or the initial value); a chain is current over one stretch of time. The
-    chains are ordered as Gibbons and Korach place clusters (see below), each chain laid out
-    value by value (its writer, then the reads of it), and the result is checked against real
-    time and the model. True means linearizable: the order is a witness.
-    False means only that this guess failed; the search decides.
+    chains are placed as Gibbons and Korach place clusters, each laid out value by value (its
+    writer, then the reads of it), and the result is checked against real time and the model.
+    True means linearizable: the order is a witness. False means only that this guess failed;
+    the search decides.
     """
+    writer = _writers(entries)
+    if writer is None:
+        return False
+    required = _took_effect(entries, writer)
+    chains = _chains(entries, writer, required)
+    if chains is None:
+        return False
+    return _is_linearization(entries, _in_zone_order(entries, chains))
+
+
+def _writers(entries: list[Entry]) -> dict[Any, int] | None:
+    """Which op wrote each value, or None if this is not a register with unique values."""
     writer: dict[Any, int] = {}
     for i, e in enumerate(entries):
         f, value = e.op.f, e.op.value
         if e.op.outcome == "fail" or f not in ("read", "write", "cas"):
-            return False
+            return None
         if f == "read":
             continue
         if f == "cas" and not (isinstance(value, tuple) and len(value) == 2):
-            return False
+            return None
         new = value if f == "write" else value[1]
         try:
             if new is None or new in writer:
-                return False
+                return None
         except TypeError:  # an unhashable value
-            return False
+            return None
         writer[new] = i
+    return writer
 
-    # Which ops took effect: the determinate ones, and the writers of what they observed (a
-    # crashed op nobody depends on is left out: it may never have happened).
+
+def _took_effect(entries: list[Entry], writer: dict[Any, int]) -> list[bool]:
+    """The determinate ops and, transitively, the writers of what they observed. A crashed op
+    nothing depends on is left out: it may never have happened."""
     required = [e.determinate for e in entries]
     pending = [i for i, e in enumerate(entries) if e.determinate]
     while pending:
-        e = entries[pending.pop()]
-        seen = e.op.value if e.op.f == "read" else e.op.value[0] if e.op.f == "cas" else None
-        w = writer.get(seen)
+        op = entries[pending.pop()].op
+        observed = op.value if op.f == "read" else op.value[0] if op.f == "cas" else None
+        w = writer.get(observed)
         if w is not None and not required[w]:
             required[w] = True
             pending.append(w)
+    return required
 
+
+def _chains(entries: list[Entry], writer: dict[Any, int], required: list[bool]) -> list[list[int]] | None:
+    """The required ops as chains of values (writer, then its reads, then the next value's
+    writer...), the initial value's chain first; None if some op fits no chain."""
     readers: dict[Any, list[int]] = {}
     successor: dict[Any, Any] = {}
+    written: dict[Any, int] = {}
     for i, e in enumerate(entries):
         if not required[i]:
-            if e.op.f != "read":
-                del writer[e.op.value if e.op.f == "write" else e.op.value[1]]
             continue
         f, value = e.op.f, e.op.value
         if f == "read":
             readers.setdefault(value, []).append(i)
-        elif f == "cas":
+            continue
+        if f == "cas":
             if value[0] in successor:
-                return False  # two cas took the same value over: the search will say why
+                return None  # two cas took the same value over
             successor[value[0]] = value[1]
+        written[value if f == "write" else value[1]] = i
 
-    starts = [None] + [v for v, i in writer.items() if entries[i].op.f == "write"]
-    chains = []
-    placed = 0
-    for start in starts:
+    chains, placed = [], 0
+    for start in [None] + [v for v, i in written.items() if entries[i].op.f == "write"]:
         ops: list[int] = []
-        value, seen = start, set()
+        value, visited = start, set()
         while True:
-            if value in seen:
-                return False
-            seen.add(value)
-            if value is not None or start is not None:
-                ops.append(writer[value])
+            if value in visited:
+                return None
+            visited.add(value)
+            if value in written:
+                ops.append(written[value])
             ops.extend(sorted(readers.get(value, ()), key=lambda r: entries[r].call_pos))
             if value not in successor:
                 break
             value = successor[value]
-            if value not in writer:
-                return False
-        if not ops:
-            continue
         placed += len(ops)
-        first_return = min(entries[i].return_pos for i in ops)
-        last_call = max(entries[i].call_pos for i in ops)
-        chains.append((start is None, first_return < last_call, first_return, last_call, ops))
+        chains.append(ops)
     if placed != sum(required):
-        return False  # reads of values never written, or cas in no chain
+        return None  # reads of values never written, or cas in no chain
+    return chains
 
-    # A chain whose ops do not all overlap is current over [first completion, last invocation]
-    # (its forward zone) and goes there; one whose ops all overlap goes at its last invocation,
-    # or, if that falls inside another chain's forward zone, just after that zone.
-    forward = sorted((first, last) for initial, fwd, first, last, _ in chains if fwd and not initial)
-    starts_at = [first for first, _ in forward]
-    keyed = []
-    for initial, fwd, first, last, ops in chains:
-        if initial:
+
+def _in_zone_order(entries: list[Entry], chains: list[list[int]]) -> list[int]:
+    """The chains one after another: one whose ops do not all overlap is current over [first
+    completion, last invocation] (its forward zone) and goes there; one whose ops all overlap
+    goes at its last invocation, or just after a forward zone that holds that instant. The
+    initial value's chain (the first) goes first."""
+    spans = []
+    for ops in chains:
+        first_return = min((entries[i].return_pos for i in ops), default=-1)
+        last_call = max((entries[i].call_pos for i in ops), default=-1)
+        spans.append((first_return, last_call))
+    forward = sorted((first, last) for first, last in spans[1:] if first < last)
+    forward_starts = [first for first, _ in forward]
+    placed = []
+    for n, (ops, (first, last)) in enumerate(zip(chains, spans)):
+        if n == 0:
             point = -1.0
-        elif fwd:
+        elif first < last:
             point = float(first)
         else:
             point = float(last)
-            k = bisect_left(starts_at, last) - 1
+            k = bisect_left(forward_starts, last) - 1
             if k >= 0 and forward[k][1] > last:
                 point = forward[k][1] + 0.5
-        keyed.append((point, ops))
-    chains = keyed
-    chains.sort(key=lambda chain: chain[0])
-    order = [i for _, ops in chains for i in ops]
+        placed.append((point, n, ops))
+    placed.sort()
+    return [i for _, _, ops in placed for i in ops]
+
+
+def _is_linearization(entries: list[Entry], order: list[int]) -> bool:
+    """Does this order respect real time (nothing before an op that began after it completed)
+    and the cas-register model?"""
     latest_call = -1
     state = None
     for i in order:
         e = entries[i]
         if e.return_pos < latest_call:
-            return False  # an op placed after one that began only after it had completed
+            return False
         latest_call = max(latest_call, e.call_pos)
         f, value = e.op.f, e.op.value
         if f == "read":
@@ -316,8 +342,8 @@ def witness(entries: list[Entry]) -> bool:
                 return False
         elif f == "write":
             state = value
+        elif state != value[0]:
+            return False
         else:
-            if state != value[0]:
-                return False
             state = value[1]
     return True
