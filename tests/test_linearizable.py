@@ -221,7 +221,7 @@ def _wide_history(n_procs: int, rounds: int) -> list[Op]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_time_limit_gives_unknown_with_progress(engine):
-    history = [Op("invoke", "cas", [None, 0], 99), *_wide_history(20, 1)]
+    history = [Op("invoke", "cas", [None, 0], 99), *_wide_history(24, 1)]
     result = check(history, {"model": "cas-register", "time_limit": 0.2, "engine": engine})
     assert result["valid"] == "unknown"
     assert "time limit" in result["reason"]
@@ -229,7 +229,7 @@ def test_time_limit_gives_unknown_with_progress(engine):
 
 
 def test_memory_limit_gives_unknown():
-    history = [Op("invoke", "cas", [None, 0], 99), *_wide_history(20, 1)]
+    history = [Op("invoke", "cas", [None, 0], 99), *_wide_history(24, 1)]
     result = check(history, {"model": "cas-register", "memory_limit": 1 << 20, "time_limit": 60})
     assert result["valid"] == "unknown"
     assert "memory limit" in result["reason"]
