@@ -335,10 +335,10 @@ class Recorder:
 
 
 def run_register_load(h: Harness, seconds: float, faults: Sequence[str], seed: int,
-                      threads: int = 6, keys: int = 4) -> list[Op]:
-    """Clients doing random reads and unique writes on a few keys against random nodes, while a
-    fault thread kills or pauses one node at a time; then everything heals and every key is read
-    once more. Bounded by `seconds`."""
+                      threads: int = 6, keys: int = 4, op_interval: float = 0.0) -> list[Op]:
+    """Clients doing random reads and unique writes on a few keys against random nodes (each
+    waiting `op_interval` s between ops), while a fault thread kills or pauses one node at a
+    time; then everything heals and every key is read once more. Bounded by `seconds`."""
     recorder = Recorder()
     stop = threading.Event()
     names = [n.name for n in h.cluster.nodes]
@@ -350,7 +350,7 @@ def run_register_load(h: Harness, seconds: float, faults: Sequence[str], seed: i
         process = worker
         clients: dict[str, DynKVClient] = {}
         try:
-            while not stop.is_set():
+            while not stop.wait(op_interval * rng.uniform(0.5, 1.5)):
                 node = rng.choice(names)
                 if node not in clients:
                     clients[node] = h.system.client(h.cluster)

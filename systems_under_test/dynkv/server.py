@@ -117,8 +117,7 @@ class DynNode:
         self._log = DurableLog(config.data_dir / "store.log")
         self.store: dict[str, tuple[Any, list]] = {}
         for key, value, version in self._log.records:
-            if version_order(version) > version_order(self.store.get(key, (None, None))[1]):
-                self.store[key] = (value, version)
+            self.store[key] = (value, version)  # the log is in apply order: the last record holds
         # Only `per-node-version` uses it: the node-wide write counter of the seed's replicas.
         self.node_counter = max((v[0] for _, v in self.store.values() if isinstance(v[0], int)), default=0)
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="fanout")
