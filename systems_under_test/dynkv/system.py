@@ -27,6 +27,8 @@ class DynKV:
         "ABD read repair in strict mode, anti-entropy; no cas (run the register workload without it)."
     )
     port = PORT
+    # No compare-and-set (see server.py): the register workload runs reads and writes only.
+    workload_params = {"register": {"cas": False}}
 
     def __init__(self, mode: str, extra_args: tuple[str, ...] = ()):
         if mode not in MODES:
@@ -60,6 +62,11 @@ class DynKV:
             if time.monotonic() > deadline:
                 raise HarnessError(f"dynkv on {node.name} did not answer within {START_TIMEOUT:.0f}s; see {node.log_dir}")
             time.sleep(0.1)
+
+    def checkers(self, workload: str) -> dict[str, dict]:
+        """Besides the workload's linearizability check: replicas converge once healed, and no
+        read returns a value overwritten before it began."""
+        return {"convergence": {}, "stale-reads": {}} if workload == "register" else {}
 
     def client(self, cluster: Cluster) -> DynKVClient:
         return DynKVClient(self.port)
