@@ -86,10 +86,10 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
 
     ops = with_indices(list(history))
     parts = partitions(ops, model, failed_cas=failed_cas, keyed=bool(options.get("keyed")))
+    op_count = sum(len(p.entries) for p in parts)
     if model is models.register or model is models.cas_register:
         for part in parts:
             part.entries = readsfrom.drop_unobserved_writes(part.entries)
-    op_count = sum(len(p.entries) for p in parts)
     base = {"model": model.name, "op_count": op_count, "keys_checked": len(parts)}
 
     workers = options.get("workers") or os.cpu_count() or 1
