@@ -6,8 +6,11 @@ linearizable`. Options (all optional): `model` (a name from `MODELS` or a `Model
 ("absent": a failed cas did not happen, as Knossos reads it; "observed": it happened and saw a
 value other than the expected one, as Porcupine's etcd model reads it), `keyed` (values are
 Jepsen's `[key, value]` tuples), `time_limit` (seconds), `memory_limit` (bytes of resident
-memory per process; default a quarter of RAM), `engine` ("python" forces the pure-Python
-search), `workers` (processes; by default more than one only for large keyed histories).
+memory, shared out among workers; default a quarter of RAM), `engine` ("python" forces the pure-Python
+search), `workers` (at most this many processes; default the CPU count, used only for
+partitions that prove hard). Bad options or a history that does not fit them (a keyed value
+that is not [key, value]) raise ValueError (`BadHistory` for the latter) with a message that
+says which.
 
 How it decides, and why:
 
@@ -65,5 +68,6 @@ all pure, states hashable:
 
 from .checker import check, default_memory_limit
 from .models import MODELS, Model, ModelOp
+from .prepare import BadHistory
 
-__all__ = ["check", "default_memory_limit", "MODELS", "Model", "ModelOp"]
+__all__ = ["check", "default_memory_limit", "BadHistory", "MODELS", "Model", "ModelOp"]
