@@ -133,6 +133,8 @@ def _print_summary(console: Console, results: dict[str, Any], run_dir: Path | No
 @click.option("--model", default=None, help="Model for the linearizable checker, e.g. cas-register.")
 @click.option("--failed-cas", type=click.Choice(["absent", "observed"]), default=None, help="How to read a failed cas.")
 @click.option("--keyed", is_flag=True, default=None, help="Values are [key, value] pairs: check each key alone.")
+@click.option("--initial", callback=lambda ctx, param, v: _json_option("--initial", v), default=None,
+              help='Initial model state as JSON, e.g. \'{"x": 0, "y": 0}\' for multi-register.')
 @click.option("--time-limit", type=click.FloatRange(0), default=None, help="Seconds a checker may search before saying unknown.")
 @click.option("--memory-limit", type=int, default=None, help="Bytes a checker may use before saying unknown.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
@@ -145,6 +147,15 @@ def analyze_command(paths: Sequence[Path], checker_names: Sequence[str], as_json
         code = _analyze_one(path, checker_names, checker_options, as_json, out if len(paths) == 1 else (out / path.stem if out else None))
         worst = _worse(worst, code)
     sys.exit(worst)
+
+
+def _json_option(name: str, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not JSON: {e.msg}", param_hint=name) from None
 
 
 def _worse(a: int, b: int) -> int:

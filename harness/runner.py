@@ -527,6 +527,10 @@ def check_history(
         opts = {**options, "system_data": system_data, "seed": seed}
         try:
             out[name] = check(history, opts)
+        except ValueError as e:
+            # Checkers raise ValueError for input they cannot take (an unknown model, a value
+            # of the wrong shape): bad input, which the user must fix, not a verdict.
+            raise HarnessError(f"checker {name}: {e}") from e
         except Exception as e:
             if log:
                 log.exception("checker %s failed", name)

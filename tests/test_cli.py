@@ -254,3 +254,28 @@ def test_systems_json_lists_the_shipped_plugins(capsys: pytest.CaptureFixture[st
     assert "set" in {c["name"] for c in catalogue["checkers"]}
     assert "set" in {w["name"] for w in catalogue["workloads"]}
     assert not [entry for kind in catalogue.values() for entry in kind if "error" in entry]
+
+
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+
+@pytest.mark.skipif(not CORPORA.exists(), reason="shared/corpora is not beside the checkout")
+def test_analyze_takes_an_initial_model_state_as_json(capsys) -> None:
+    from harness.cli import main
+
+    history = CORPORA / "knossos" / "multi-register" / "good" / "multi-register.edn"
+    with pytest.raises(SystemExit) as e:
+        main(["analyze", str(history), "--checker", "linearizable", "--model", "multi-register",
+              "--initial", '{"x": 0, "y": 0}'])
+    assert e.value.code == 0, capsys.readouterr()
+
+
+def test_an_unknown_model_is_bad_input_exit_3(tmp_path: Path, capsys) -> None:
+    from harness.cli import main
+
+    history = tmp_path / "h.jsonl"
+    history.write_text('{"type":"invoke","process":0,"f":"read","value":null}\n')
+    with pytest.raises(SystemExit) as e:
+        main(["analyze", str(history), "--checker", "linearizable", "--model", "no-such-model"])
+    assert e.value.code == 3
+    assert "unknown linearizability model" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 from harness.history import Op, with_indices
 
 from . import models, readsfrom
-from .models import MODELS, Model
+from .models import MODELS, Model, multi_register
 from .prepare import Partition, partitions
 from .wgl import (CANCELLED, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
                   SearchResult, search)
@@ -61,21 +61,29 @@ class PartitionVerdict:
     fast_culprit: int | None = None
 
 
-def resolve_model(model: str | Model) -> Model:
-    if isinstance(model, Model):
+def resolve_model(model: str | Model, initial: Any = None) -> Model:
+    """The named model (or the model itself), starting from `initial` when one is given: a
+    value for a register, a {register: value} map for multi-register."""
+    if not isinstance(model, Model):
+        try:
+            model = MODELS[model]
+        except KeyError:
+            known = ", ".join(sorted(MODELS))
+            raise ValueError(f"unknown linearizability model {model!r}; known models: {known}") from None
+    if initial is None:
         return model
-    try:
-        return MODELS[model]
-    except KeyError:
-        known = ", ".join(sorted(MODELS))
-        raise ValueError(f"unknown linearizability model {model!r}; known models: {known}") from None
+    if model.name == "multi-register":
+        if not isinstance(initial, dict):
+            raise ValueError(f"the multi-register model starts from a map of registers, not {initial!r}")
+        return multi_register(initial)
+    return replace(model, init=lambda: initial)
 
 
 def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict:
     """Is `history` linearizable with respect to `options["model"]`? See the package docstring."""
     options = dict(options or {})
     started = time.monotonic()
-    model = resolve_model(options.get("model") or "cas-register")
+    model = resolve_model(options.get("model") or "cas-register", options.get("initial"))
     failed_cas = options.get("failed_cas") or "absent"
     if failed_cas not in ("absent", "observed"):
         raise ValueError(f"failed_cas must be 'absent' or 'observed', not {failed_cas!r}")
