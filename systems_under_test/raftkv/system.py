@@ -38,7 +38,12 @@ class RaftKV:
         self.port = PORT
 
     def setup(self, cluster: Cluster) -> None:
-        """Nothing to install: the server is this package, run by the harness's own Python."""
+        """Nothing to install: the server is this package, run by the harness's own Python. The
+        node directories are made now, since nemeses set up before the first start write there
+        (the clock fault's control file)."""
+        for node in cluster.nodes:
+            node.data_dir.mkdir(parents=True, exist_ok=True)
+            node.log_dir.mkdir(parents=True, exist_ok=True)
 
     def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
         argv = [sys.executable, "-m", "systems_under_test.raftkv.server", "--id", node.name]
