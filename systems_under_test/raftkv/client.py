@@ -14,7 +14,6 @@ there, so the client follows the hint (or tries the next node) until a deadline.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from harness.history import Op
 from harness.seams import Cluster, NodeHandle

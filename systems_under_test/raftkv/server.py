@@ -58,7 +58,7 @@ class Config:
     election: float  # election timeouts are drawn from [election, 2 * election]
 
 
-def log(node_id: str, text: str) -> None:
+def log_line(node_id: str, text: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {node_id} {text}", flush=True)
 
 
@@ -146,7 +146,7 @@ class RaftNode:
         """Any message from a later term makes this node a follower of that term."""
         if term > self.term:
             if self.role != FOLLOWER:
-                log(self.id, f"stepping down: saw term {term} as {self.role} of term {self.term}")
+                log_line(self.id, f"stepping down: saw term {term} as {self.role} of term {self.term}")
             self.term, self.voted_for = term, None
             self._save_term_and_vote()
             self.role, self.leader_id = FOLLOWER, None
@@ -167,7 +167,7 @@ class RaftNode:
         """A leader cut off from a majority stops taking requests, so clients go elsewhere."""
         in_touch = 1 + sum(now - self.last_ack[p] < 2 * self.cfg.election for p in self.peers)
         if in_touch < self.quorum():
-            log(self.id, f"stepping down: in touch with {in_touch} nodes in term {self.term}")
+            log_line(self.id, f"stepping down: in touch with {in_touch} nodes in term {self.term}")
             self.role, self.leader_id = FOLLOWER, None
             self.election_deadline = self._new_election_deadline()
             self.changed.notify_all()
@@ -181,7 +181,7 @@ class RaftNode:
         self.election_deadline = self._new_election_deadline()
         last_index, last_term = self._last_index_and_term()
         request = {"type": "vote", "term": self.term, "candidate": self.id, "last_index": last_index, "last_term": last_term}
-        log(self.id, f"candidate in term {self.term}")
+        log_line(self.id, f"candidate in term {self.term}")
         for peer in self.peers:
             threading.Thread(target=self._request_vote, args=(peer, request), daemon=True).start()
         self._win_if_elected()
@@ -206,7 +206,7 @@ class RaftNode:
             self.next_index[p], self.match_index[p] = last_index + 1, 0
             self.last_ack[p], self.heartbeat_due[p] = now, 0.0
         self._record_event("leader")
-        log(self.id, f"leader of term {self.term} with votes {sorted(self.votes)}")
+        log_line(self.id, f"leader of term {self.term} with votes {sorted(self.votes)}")
         self.log.append({"term": self.term, "id": None, "op": None})
         self._advance_commit()
         self.changed.notify_all()
@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
     node = RaftNode(config)
     wire.serve(config.host, config.port, node.handle)
     node.start()
-    log(node.id, f"mode {config.mode}, term {node.term}, {len(node.log.records)} log entries, listening on {config.host}:{config.port}")
+    log_line(node.id, f"mode {config.mode}, term {node.term}, {len(node.log.records)} log entries, listening on {config.host}:{config.port}")
     threading.Event().wait()
 
 
