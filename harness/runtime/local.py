@@ -213,6 +213,9 @@ class LocalRuntime:
                 netns = f"{prefix}-{name}"
                 self._attach(cluster, netns, name, address, subnet)
                 node_dir = run_dir / "nodes" / name
+                # Made now, not at first spawn: faults set up before the first start (the clock
+                # fault's control file) write into them.
+                (node_dir / "data").mkdir(parents=True, exist_ok=True)
                 cluster.nodes.append(
                     LocalNode(name=name, address=address, netns=netns, data_dir=node_dir / "data", log_dir=node_dir)
                 )
