@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
-from checkers import election_safety, log_agreement
+from checkers import election_safety, linearizable, log_agreement
 from harness.history import Op
 from systems_under_test import wire
 from systems_under_test.raftkv.system import RaftKV
@@ -327,3 +328,84 @@ def test_local_reads_answer_from_a_follower_without_asking_anyone(make_cluster, 
         assert reply == {"status": "ok", "value": 7}
     else:
         assert reply == {"status": "not-leader", "leader": "n2"}
+
+
+def run_clients_while(system: RaftKV, cluster: LoopbackCluster, fault: Callable[[], None], seconds: float) -> list[Op]:
+    """Three clients on three keys (unique written values) for `seconds`, while `fault` runs
+    once in the middle; returns the history with times, as the runner would record it."""
+    history: list[Op] = []
+    lock = threading.Lock()
+    started = time.monotonic_ns()
+    stop = time.monotonic() + seconds
+
+    def record(op: Op) -> None:
+        op.time = time.monotonic_ns() - started
+        with lock:
+            history.append(op)
+
+    def client_loop(process: int) -> None:
+        rng = random.Random(process)
+        node = cluster.nodes[process % len(cluster.nodes)]
+        client = system.client(cluster)
+        client.open(cluster, node)
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            key, f = rng.randrange(3), rng.choice(["read", "write", "cas"])
+            value = {"read": None, "write": process * 10_000 + n, "cas": [rng.choice([None, *range(process * 10_000, process * 10_000 + n)]), process * 10_000 + n]}[f]
+            invocation = Op(type="invoke", f=f, value=[key, value], process=process, node=node.name)
+            record(invocation)
+            completion = client.invoke(invocation)
+            record(completion)
+            if completion.type == "info":
+                process += 100  # an indeterminate op retires its process, as in the runner
+        client.close()
+
+    threads = [threading.Thread(target=client_loop, args=(p,)) for p in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds / 3)  # let some history build up before the fault
+    fault()
+    for t in threads:
+        t.join()
+    return history
+
+
+@pytest.mark.slow
+def test_correct_mode_stays_linearizable_across_leader_kills(make_cluster):
+    system, cluster = make_cluster(3)
+    start_all(system, cluster)
+    wait_for(lambda: stable_leader(system, cluster), "a leader")
+
+    def kill_leaders() -> None:
+        for _ in range(2):
+            leader = wait_for(lambda: stable_leader(system, cluster), "a leader to kill")
+            leader.kill()
+            wait_for(lambda: stable_leader(system, cluster), "a new leader")
+            system.start(cluster, leader)
+
+    history = run_clients_while(system, cluster, kill_leaders, 12.0)
+    assert sum(op.type == "ok" for op in history) > 50
+    result = linearizable.check(history, {"model": "cas-register", "keyed": True})
+    assert result["valid"] is True, result.get("reason")
+    wait_for(lambda: stable_leader(system, cluster), "a leader at the end")
+    data = system.collect(cluster)
+    assert log_agreement.check([], {"system_data": data})["valid"] is True
+    assert election_safety.check([], {"system_data": data})["valid"] is True
+
+
+@pytest.mark.slow
+def test_no_persist_loses_acknowledged_writes_when_every_node_restarts(make_cluster):
+    system, cluster = make_cluster(3, "no-persist")
+    start_all(system, cluster)
+    wait_for(lambda: stable_leader(system, cluster), "a leader")
+
+    def kill_all() -> None:
+        for node in cluster.nodes:
+            node.kill()
+        start_all(system, cluster)
+
+    history = run_clients_while(system, cluster, kill_all, 9.0)
+    # Reads after the restart find keys empty that acknowledged writes had set.
+    result = linearizable.check(history, {"model": "cas-register", "keyed": True})
+    assert result["valid"] is False
