@@ -6,7 +6,9 @@ Every stored value carries a version `[counter, coordinator id, nonce]`, compare
 the nonce keeps two writes minted by the same node (concurrently, or before and after a crash)
 from ever sharing a version. A replica keeps a value only if its version is newer, and logs it
 durably (fsync) before acknowledging. A background anti-entropy loop pushes and pulls records
-with every peer that shares keys, so replicas converge once faults heal.
+with every peer that shares keys, so replicas converge once faults heal. It runs every 5 s by
+default: as in Dynamo it is the slow backstop, and read repair is what reads rely on (a fast
+loop would also hide the read-path mistakes the buggy modes are there to show).
 
 Modes (`--mode`):
 
@@ -358,7 +360,7 @@ def parse_config(argv: list[str] | None = None) -> Config:
     parser.add_argument("--r", type=int, help="read quorum (default: a majority of N; 1 in eventual modes)")
     parser.add_argument("--w", type=int, help="write quorum (default: a majority of N; 1 in eventual modes)")
     parser.add_argument("--vnodes", type=int, default=16, help="virtual nodes per node on the ring")
-    parser.add_argument("--anti-entropy-interval", type=float, default=2.0, help="seconds between rounds; 0 disables")
+    parser.add_argument("--anti-entropy-interval", type=float, default=5.0, help="seconds between rounds; 0 disables")
     args = parser.parse_args(argv)
     peers = {}
     for text in args.peer:

@@ -14,7 +14,7 @@ from systems_under_test.dynkv.server import MODES
 PORT = 7420
 START_TIMEOUT = 30.0
 # After the final heal, how long `collect` gives anti-entropy to make every replica agree.
-ANTI_ENTROPY_WINDOW = 15.0
+ANTI_ENTROPY_WINDOW = 20.0
 
 
 class DynKV:
