@@ -263,6 +263,12 @@ def test_a_busy_replicas_counter_outranks_a_newer_write(start_cluster, mode: str
     for pump_key in keys_placed(ring, busy, first, 8) + keys_placed(ring, busy, second, 8):
         assert h.op(busy, "write", pump_key, 0).type == "ok"
     assert h.op(first, "write", key, "old").type == "ok"
+    # A quorum of two acknowledged it; the third replica (the busy one) may store it a moment
+    # later. Killing it before then would leave the outcome to a race.
+    deadline = time.monotonic() + 30
+    while h.records(busy).get(key_text(key), {}).get("value") != "old":
+        assert time.monotonic() < deadline, "the busy replica never stored the write"
+        time.sleep(0.02)
     h.kill(busy)
     assert h.op(first, "write", key, "new").type == "ok"  # on `first` and `second`
     h.restart(busy)
