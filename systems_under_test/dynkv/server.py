@@ -21,8 +21,8 @@ Modes (`--mode`):
 - `eventual`: R = W = 1. Fast, not linearizable, converges through anti-entropy.
 
 Buggy modes: each is the classic mistake of the seed guides, in one marked place
-(`# BUG(<mode>)`). Citations are to /work/shared/seeds/GUIDE.md section 4.3 (and the seed lines
-it gives):
+(`# BUG(<mode>)`). Citations are to /work/shared/seeds/GUIDE.md section 4.3 (lines 149-162,
+with the seed lines it gives) and its list of dynkv's modes (section 5, lines 278-283):
 
 - `per-node-version` (GUIDE.md Q-a, line 151; seed S3:127-133, S3:1804, S3:1849): each replica
   mints the version from its own node-wide counter, so a busy replica's old value outranks a
