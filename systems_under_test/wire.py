@@ -7,6 +7,7 @@ is plenty for a test cluster and keeps the reference systems short enough to rea
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import socketserver
@@ -18,6 +19,14 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 class WireError(OSError):
     """The peer could not be reached, timed out, or closed the connection."""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`HOST:PORT` from a server's command line."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -62,7 +62,7 @@ from typing import Any
 
 from systems_under_test.dynkv.ring import Ring
 from systems_under_test.storage import DurableLog
-from systems_under_test.wire import Connection, WireError, serve
+from systems_under_test.wire import Connection, WireError, parse_address, serve
 
 MODES = (
     "strict",
@@ -340,13 +340,6 @@ class DynNode:
                 self._anti_entropy_round()
             except Exception as e:  # keep repairing whatever one round ran into
                 print(f"{self.id}: anti-entropy round failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected ADDRESS:PORT, got {text!r}")
-    return host, int(port)
 
 
 def parse_config(argv: list[str] | None = None) -> Config:

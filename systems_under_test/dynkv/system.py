@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import Any
 
+from systems_under_test.lifecycle import request, server_argv, start_server
 from harness.seams import Cluster, HarnessError, NodeHandle
 from systems_under_test.dynkv.client import DynKVClient
 from systems_under_test.dynkv.server import MODES
 
 PORT = 7420
-START_TIMEOUT = 30.0
 # After the final heal, how long `collect` gives anti-entropy to make every replica agree.
 ANTI_ENTROPY_WINDOW = 20.0
 
@@ -37,31 +36,13 @@ class DynKV:
         self.extra_args = tuple(extra_args)  # server flags such as --n 5 or --anti-entropy-interval 0.2
 
     def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
-        argv = [sys.executable, "-u", "-m", "systems_under_test.dynkv.server", "--id", node.name,
-                "--listen", f"{node.address}:{self.port}", "--mode", self.mode, "--data-dir", str(node.data_dir)]
-        for peer in cluster.nodes:
-            if peer.name != node.name:
-                argv += ["--peer", f"{peer.name}={peer.address}:{self.port}"]
-        return argv + list(self.extra_args)
+        return server_argv("systems_under_test.dynkv.server", cluster, node, self.port, self.mode, self.extra_args)
 
     def setup(self, cluster: Cluster) -> None:
-        for node in cluster.nodes:
-            node.data_dir.mkdir(parents=True, exist_ok=True)
+        """Nothing to install: the server is this package, run by the harness's own Python."""
 
     def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        node.spawn(self.argv(cluster, node))
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                if self._request(cluster, node, {"type": "ping"}, timeout=2.0).get("status") == "ok":
-                    return
-            except (OSError, ValueError):
-                pass
-            if not node.is_running():
-                raise HarnessError(f"dynkv on {node.name} exited during start; see {node.log_dir}")
-            if time.monotonic() > deadline:
-                raise HarnessError(f"dynkv on {node.name} did not answer within {START_TIMEOUT:.0f}s; see {node.log_dir}")
-            time.sleep(0.1)
+        start_server("dynkv", cluster, node, self.argv(cluster, node), self.port)
 
     def checkers(self, workload: str) -> dict[str, dict]:
         """Besides the workload's linearizability check: replicas converge once healed, and no
@@ -76,18 +57,7 @@ class DynKV:
             node.stop()
 
     def _request(self, cluster: Cluster, node: NodeHandle, message: dict, timeout: float) -> dict:
-        sock = cluster.connect(node, self.port, timeout)
-        try:
-            sock.settimeout(timeout)
-            sock.sendall((json.dumps(message) + "\n").encode())
-            with sock.makefile("rb") as reader:
-                line = reader.readline()
-            if not line:
-                raise ConnectionError(f"{node.name} closed the connection")
-            return json.loads(line)
-        finally:
-            sock.close()
-
+        return request(cluster, node, self.port, message, timeout)
     def dump_replicas(self, cluster: Cluster) -> dict[str, Any]:
         """Every node's local records (no quorum, no repair), or the error reaching it."""
         dumps: dict[str, Any] = {}

@@ -428,17 +428,10 @@ class RaftNode:
             threading.Thread(target=self._replicate_loop, args=(peer,), name=f"replicate-{peer}", daemon=True).start()
 
 
-def parse_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
-
-
 def parse_args(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(description="A raftkv node.")
     parser.add_argument("--id", required=True)
-    parser.add_argument("--listen", required=True, type=parse_address, help="HOST:PORT")
+    parser.add_argument("--listen", required=True, type=wire.parse_address, help="HOST:PORT")
     parser.add_argument("--peer", action="append", default=[], help="NAME=HOST:PORT, once per other node")
     parser.add_argument("--mode", choices=MODES, default=MODES[0])
     parser.add_argument("--data-dir", required=True, type=Path)
@@ -450,7 +443,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         name, sep, address = text.partition("=")
         if not sep:
             parser.error(f"--peer wants NAME=HOST:PORT, got {text!r}")
-        peers[name] = parse_address(address)
+        peers[name] = wire.parse_address(address)
     host, port = args.listen
     args.data_dir.mkdir(parents=True, exist_ok=True)
     return Config(args.id, host, port, peers, args.mode, args.data_dir, args.heartbeat_ms / 1000, args.election_ms / 1000)

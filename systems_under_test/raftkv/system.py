@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from harness.seams import Cluster, HarnessError, NodeHandle
 from systems_under_test import wire
+from systems_under_test.lifecycle import request, server_argv, start_server
 from systems_under_test.raftkv.client import RaftKVClient
 from systems_under_test.raftkv.modes import MODES
 from systems_under_test.storage import DurableLog
 
 PORT = 7400
-START_TIMEOUT = 30.0  # a node's Python start-up plus log replay, on a loaded 2-core machine
 DUMP_TIMEOUT = 10.0
 
 
@@ -38,47 +36,17 @@ class RaftKV:
         self.port = PORT
 
     def setup(self, cluster: Cluster) -> None:
-        """Nothing to install: the server is this package, run by the harness's own Python. The
-        node directories are made now, since nemeses set up before the first start write there
-        (the clock fault's control file)."""
-        for node in cluster.nodes:
-            node.data_dir.mkdir(parents=True, exist_ok=True)
-            node.log_dir.mkdir(parents=True, exist_ok=True)
+        """Nothing to install: the server is this package, run by the harness's own Python."""
 
     def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
-        argv = [sys.executable, "-m", "systems_under_test.raftkv.server", "--id", node.name]
-        argv += ["--listen", f"{node.address}:{self.port}", "--mode", self.mode, "--data-dir", str(node.data_dir)]
-        for peer in cluster.nodes:
-            if peer.name != node.name:
-                argv += ["--peer", f"{peer.name}={peer.address}:{self.port}"]
-        return argv
+        return server_argv("systems_under_test.raftkv.server", cluster, node, self.port, self.mode)
 
     def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        node.spawn(self.argv(cluster, node))
-        deadline = time.monotonic() + START_TIMEOUT
-        last_error = "no attempt yet"
-        while time.monotonic() < deadline:
-            if not node.is_running():
-                raise HarnessError(f"raftkv on {node.name} exited during start-up; see {node.log_dir}/server.log")
-            try:
-                if self.call(cluster, node, {"type": "ping"}, 1.0).get("id") == node.name:
-                    return
-                last_error = "unexpected reply to ping"
-            except wire.WireError as e:
-                last_error = str(e)
-            time.sleep(0.05)
-        raise HarnessError(
-            f"raftkv on {node.name} did not answer a ping on port {self.port} within {START_TIMEOUT:.0f}s "
-            f"(last error: {last_error}); see {node.log_dir}/server.log"
-        )
+        start_server("raftkv", cluster, node, self.argv(cluster, node), self.port)
 
     def call(self, cluster: Cluster, node: NodeHandle, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One request to a node on a fresh connection from the client side."""
-        conn = wire.Connection(node.address, self.port, timeout, opener=lambda t: cluster.connect(node, self.port, t))
-        try:
-            return conn.call(message)
-        finally:
-            conn.close()
+        return request(cluster, node, self.port, message, timeout)
 
     def primary(self, cluster: Cluster) -> str | None:
         """The leader (for `kill-primary`, `pause-primary`): the running node that says it leads

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from typing import Any
 
 from harness.seams import Cluster, HarnessError, NodeHandle
-from systems_under_test import wire
+from systems_under_test.lifecycle import server_argv, start_server
 from systems_under_test.seedkv.client import SET_PREFIX, NotSent, SeedKVClient
 from systems_under_test.seedkv.server import MODES
 
 PORT = 7100
-START_TIMEOUT = 30.0  # a node's Python start-up plus log replay, on a loaded 2-core machine
 
 
 class SeedKV:
@@ -37,42 +33,10 @@ class SeedKV:
         """Nothing to install: the server is this package, run by the harness's own Python."""
 
     def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
-        argv = [sys.executable, "-m", "systems_under_test.seedkv.server", "--id", node.name]
-        argv += ["--listen", f"{node.address}:{self.port}", "--mode", self.mode, "--data-dir", str(node.data_dir)]
-        for peer in cluster.nodes:
-            if peer.name != node.name:
-                argv += ["--peer", f"{peer.name}={peer.address}:{self.port}"]
-        return argv
+        return server_argv("systems_under_test.seedkv.server", cluster, node, self.port, self.mode)
 
     def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        node.spawn(self.argv(cluster, node))
-        deadline = time.monotonic() + START_TIMEOUT
-        last_error = "no attempt yet"
-        while time.monotonic() < deadline:
-            if not node.is_running():
-                raise HarnessError(f"seedkv on {node.name} exited during start-up; see {node.log_dir}/server.log")
-            try:
-                if self.ping(cluster, node):
-                    return
-                last_error = "unexpected reply to ping"
-            except (OSError, ValueError) as e:
-                last_error = str(e)
-            time.sleep(0.05)
-        raise HarnessError(
-            f"seedkv on {node.name} did not answer a ping on port {self.port} within {START_TIMEOUT:.0f}s "
-            f"(last error: {last_error}); see {node.log_dir}/server.log"
-        )
-
-    def ping(self, cluster: Cluster, node: NodeHandle) -> bool:
-        sock = cluster.connect(node, self.port, 1.0)
-        try:
-            sock.settimeout(1.0)
-            sock.sendall(wire.encode({"type": "ping"}))
-            with sock.makefile("rb") as reader:
-                line = reader.readline()
-            return bool(line) and json.loads(line).get("id") == node.name
-        finally:
-            sock.close()
+        start_server("seedkv", cluster, node, self.argv(cluster, node), self.port)
 
     def client(self, cluster: Cluster) -> SeedKVClient:
         return SeedKVClient(self.port)
