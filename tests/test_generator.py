@@ -74,8 +74,8 @@ def test_context_tracks_busy_free_and_retired_threads_without_mutating():
     busy = ctx.busy(0).busy("nemesis")
     assert busy.free == frozenset({1, 2}) and not busy.all_free
     assert ctx.free == frozenset({0, 1, 2, "nemesis"})  # the original is untouched
-    assert busy.some_free_thread() == 1
-    assert busy.free_thread(0).some_free_thread() == 0
+    assert busy.busy(2).some_free_thread() == 1
+    assert busy.busy(1).some_free_thread() == 2
     retired = busy.free_thread(0).retire(0, 3)
     assert retired.process_of(0) == 3 and retired.thread_of(3) == 0 and retired.thread_of(0) is None
     assert retired.retire(0, 3).process_of(0) == 6
@@ -91,14 +91,22 @@ def test_context_restrict_and_thread_choice():
     assert ctx.busy(0).busy(1).some_free_thread() == "nemesis"
     assert ctx.busy(0).busy(1).busy("nemesis").some_free_thread() is None
     assert Context.initial(2, nemesis=False).threads == frozenset({0, 1})
+
+
+def test_free_threads_share_the_ops_and_the_choice_is_reproducible():
+    ctx = Context.initial(5)
+    picks = [ctx.with_time(t * 1_000_000).some_free_thread() for t in range(1000)]
+    counts = {thread: picks.count(thread) for thread in range(5)}
+    assert all(count > 100 for count in counts.values()), counts  # never the nemesis, all clients
+    assert picks == [ctx.with_time(t * 1_000_000).some_free_thread() for t in range(1000)]
     assert Context(5, {1}, {0: 0, 1: 1}) == Context(5, [1], {0: 0, 1: 1}, threads={0, 1})
 
 
 # -- lifting and leaves --------------------------------------------------------------------
 
 
-def test_a_dict_is_one_op_on_the_lowest_free_thread():
-    ctx = Context.initial(3, time=7).busy(0)
+def test_a_dict_is_one_op_on_a_free_thread():
+    ctx = Context.initial(3, time=7).busy(0).busy(2)
     op, after = lift({"f": "read", "value": None, "key": "k"}).op(ctx)
     assert (op.type, op.f, op.process, op.time, op.extra) == ("invoke", "read", 1, 7, {"key": "k"})
     assert after.op(ctx) is None

@@ -4,7 +4,9 @@ Values are Jepsen's independent-key tuples, `[key, v]`: a read invokes `[key, No
 `[key, observed]`; a write `[key, v]`; a cas `[key, [expected, new]]`. Every written value is
 unique (a counter over the whole test), so each read names the one write it saw, which lets the
 linearizability checker take its reads-from fast path. Keys are worked a few at a time and then
-retired for fresh ones, so every key's sub-history stays small enough to search exhaustively.
+retired for fresh ones, so every key's sub-history stays small enough to search exhaustively. A
+window moves on only after enough of its ops completed `ok`: ops that fail fast during a fault do
+not count, so keys written partially during an outage are still read once the nodes come back.
 
 Parameters (from the system, `System.workload_params["register"]`): `cas` (default True; a
 system without compare-and-set turns it off), `keys` (keys in play at once, default 5),
@@ -49,11 +51,16 @@ class RegisterOps(Generator):
             # Expect the last value written to the key, so a fair share of cas can succeed.
             f, value = "cas", [key, [last[slot], next_value]]
             next_value += 1
-        done, base = self.done_in_window + 1, self.base
+        op = invocation(f, value, ctx.workers[thread], ctx.time)
+        return op, RegisterOps(rng, next_value, self.base, self.done_in_window, last, self.keys, self.ops_per_key, self.cas)
+
+    def update(self, ctx: Context, event: Any) -> "RegisterOps":
+        if event.type != "ok" or not self.base <= event.value[0] < self.base + self.keys:
+            return self
+        done, base, last = self.done_in_window + 1, self.base, self.last
         if done >= self.keys * self.ops_per_key:
             done, base, last = 0, base + self.keys, (None,) * self.keys
-        op = invocation(f, value, ctx.workers[thread], ctx.time)
-        return op, RegisterOps(rng, next_value, base, done, last, self.keys, self.ops_per_key, self.cas)
+        return RegisterOps(self.rng, self.next_value, base, done, last, self.keys, self.ops_per_key, self.cas)
 
 
 class RegisterWorkload:

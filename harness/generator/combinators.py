@@ -52,7 +52,7 @@ def _split_template(template: Mapping[str, Any]) -> tuple[Any, Any, dict[str, An
 
 
 class OpTemplate(Generator):
-    """An op given as a dict: emitted once, on the lowest free thread, at the context's time."""
+    """An op given as a dict: emitted once, on a free thread (`Context.some_free_thread`), at the context's time."""
 
     __slots__ = ("f", "value", "extra")
 

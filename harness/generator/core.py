@@ -63,6 +63,8 @@ PENDING = _Pending()
 
 
 _NEMESIS_ONLY = frozenset((NEMESIS,))
+_GOLDEN = 0x9E3779B97F4A7C15  # Fibonacci hashing spreads nearby times over the threads
+_MASK = (1 << 64) - 1
 
 
 class _ContextFields(NamedTuple):
@@ -138,14 +140,23 @@ class Context(_ContextFields):
         return len(self.free) == len(self.threads)
 
     def some_free_thread(self) -> Thread | None:
-        """The free thread an op should go to: the lowest-numbered free client thread, else the
-        nemesis thread if it is free, else None. Deterministic, whatever the hash seed."""
+        """The free thread an op should go to: a free client thread, else the nemesis thread if
+        it is free, else None.
+
+        Among several free client threads the choice is spread by the context's time rather than
+        always the lowest: clients are bound to nodes by thread, so under a rate limit (when many
+        threads sit idle) "lowest" would send nearly every op to the first node and leave the
+        others untested. The choice depends only on the context, so a schedule stays reproducible.
+        """
         free = self.free
-        if NEMESIS not in free:
-            return min(free) if free else None
-        if len(free) == 1:
-            return NEMESIS
-        return min(free - _NEMESIS_ONLY)
+        if NEMESIS in free:
+            if len(free) == 1:
+                return NEMESIS
+            free = free - _NEMESIS_ONLY
+        if len(free) < 2:
+            return next(iter(free), None)
+        ordered = sorted(free)
+        return ordered[(((self.time * _GOLDEN) & _MASK) >> 32) % len(ordered)]
 
     def free_processes(self) -> list[Process]:
         """The processes of the free threads, client threads in order, then the nemesis."""
