@@ -73,9 +73,12 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         if failed_present:
             parts.append(f"{len(failed_present)} elements read whose add had failed")
         reason = ", ".join(parts)
+    anomalies = [name for name, found in (("lost", lost), ("unexpected", unexpected),
+                                          ("failed-but-present", failed_present)) if found]
     return {
         "valid": valid,
         "reason": reason,
+        **({"anomalies": anomalies} if anomalies else {}),
         "attempt_count": len(attempted),
         "acknowledged_count": len(acknowledged),
         "ok_count": len(ok),

@@ -84,7 +84,7 @@ STALE_READ = _history(
 @pytest.mark.parametrize("engine", ENGINES)
 def test_stale_read_evidence(engine):
     result = check(STALE_READ, {"model": "register", "engine": engine})
-    assert result["valid"] is False
+    assert result["valid"] is False and result["anomalies"] == ["nonlinearizable"]
     assert result["failed_ops"][0]["f"] == "read" and result["failed_ops"][0]["value"] == 1
     prefix = result["prefixes"][0]
     assert [op["value"] for op in prefix["ops"]] == [1, 2]

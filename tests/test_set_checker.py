@@ -52,6 +52,7 @@ def test_an_element_missing_from_one_nodes_read_is_lost_on_that_node() -> None:
     assert result["lost_by_read"] == {"n2": [3], "n3": [1, 3]}
     assert result["lost_count"] == 2 and result["ok_count"] == 1
     assert "2 acknowledged elements lost" in result["reason"]
+    assert result["anomalies"] == ["lost"]
 
 
 def test_an_element_read_but_never_added_is_unexpected() -> None:
