@@ -15,11 +15,15 @@ Prints what it did as one JSON object.
   (a container may not open the device) is kept whole, unsynced bytes and all: the fault then
   loses a little less than a real crash would, but never bytes that were synced, so a system
   that fsyncs before it acknowledges is never blamed for a loss it could not prevent.
-- `truncate`: cut 1..512 bytes off the end of each log (`*.log`), tearing the last record(s).
-- `corrupt`: flip a few bytes in the last 512 of each log.
+- `truncate`: cut 1..512 bytes off the end of each log, tearing the last record(s).
+- `corrupt`: flip a few bits in the last 512 bytes of each log.
 
-Logs are the shared storage layer's files (`systems_under_test.storage.DurableLog`), whose
-checksums let a correct system detect a torn or corrupt tail on replay and cut it off.
+A log here is any file in the shared storage layer's record format
+(`systems_under_test.storage`), found by its content rather than its name: raftkv calls its Raft
+log `raft-log` and its term and vote `raft-state`, and those are what it reads back. The
+records' checksums let a correct system detect a torn or corrupt tail on replay and cut it off.
+Unlike `lose-unsynced`, these two destroy data the system had synced and acknowledged, so even a
+correct system may lose writes under them (Raft assumes its log and vote survive a restart).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import os
 import random
 import struct
 from pathlib import Path
+
+from systems_under_test.storage import holds_records
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SYS_CACHESTAT = 451  # x86_64 and arm64 alike
@@ -174,7 +180,7 @@ def damage(kind: str, data_dir: Path, seed: int) -> dict[str, dict]:
     for path in sorted(p for p in data_dir.rglob("*") if p.is_file() and not p.is_symlink()):
         if kind == "lose-unsynced":
             result = lose_unsynced(path)
-        elif path.suffix != ".log":
+        elif not holds_records(path):
             continue
         elif kind == "truncate":
             result = truncate_tail(path, rng)

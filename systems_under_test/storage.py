@@ -30,6 +30,17 @@ def _decode(line: bytes) -> Any:
     return json.loads(body)
 
 
+def holds_records(path: Path) -> bool:
+    """Whether the file starts with a record in this layer's format: how the disk-fault nemesis
+    finds the logs and state files a system keeps here, whatever the system named them."""
+    try:
+        with open(path, "rb") as f:
+            _decode(f.readline())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

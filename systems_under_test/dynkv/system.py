@@ -20,7 +20,8 @@ class DynKV:
     name = "dynkv"
     modes = MODES
     workloads = ("register",)
-    capabilities = frozenset({"kill", "pause", "clock"})
+    # `disk`: every byte it keeps goes through systems_under_test.storage (DurableLog, write_state).
+    capabilities = frozenset({"kill", "pause", "clock", "disk"})
     description = (
         "Dynamo-style leaderless KV: consistent-hash ring with virtual nodes, N/R/W quorums, "
         "ABD read repair in strict mode, anti-entropy; no cas (run the register workload without it)."

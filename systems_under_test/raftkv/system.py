@@ -21,7 +21,8 @@ class RaftKV:
     name = "raftkv"
     modes = MODES
     workloads = ("register",)
-    capabilities = frozenset({"kill", "pause", "clock"})
+    # `disk`: every byte it keeps goes through systems_under_test.storage (DurableLog, write_state).
+    capabilities = frozenset({"kill", "pause", "clock", "disk"})
     description = (
         "Raft-replicated key-value store (read/write/cas per key, reads through the log). Buggy modes: "
         "majority-excl-self (2 of 4 is a majority), no-prevlog-check (followers append blindly), "

@@ -16,7 +16,13 @@ class SeedKV:
     name = "seedkv"
     modes = MODES
     workloads = ("set",)
-    capabilities = frozenset({"kill", "pause"})
+    # `disk`: fixed mode keeps its log through systems_under_test.storage. Seed mode keeps nothing
+    # on disk, so there a disk fault is a crash and restart that finds an empty data directory;
+    # that is still the truth about seed mode, so both modes declare it rather than split the
+    # capabilities by mode. `clock`: the node starts through `node.spawn`, which carries the
+    # clock nemesis's preload. seedkv never reads the wall clock (its socket timeouts run on the
+    # monotonic clock, which the preload leaves real), so clock faults must change no verdict.
+    capabilities = frozenset({"kill", "pause", "clock", "disk"})
     description = (
         "The seed's hands-on key-value store (md5 placement, forward to owner, replicate to all). "
         "seed: best-effort replication acknowledged anyway, memory only, non-owners answer reads "
