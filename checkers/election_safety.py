@@ -30,12 +30,17 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         return {"valid": "unknown", "reason": "no leader events: the system's collect() gave no nodes"}
 
     leaders: dict[int, set[str]] = defaultdict(set)
+    became: dict[tuple[int, str], float] = {}  # (term, node) -> wall time it became leader
     elections = 0
     missing = sorted(set(data.get("unreachable") or {}) - {n for n, d in nodes.items() if d.get("events") is not None})
     for name, dump in nodes.items():
         for event in dump.get("events") or ():
             if event.get("event") == "leader":
-                leaders[int(event["term"])].add(str(event.get("node", name)))
+                leader = str(event.get("node", name))
+                leaders[int(event["term"])].add(leader)
+                if event.get("wall") is not None:
+                    key = (int(event["term"]), leader)
+                    became[key] = min(became.get(key, float("inf")), float(event["wall"]))
                 elections += 1
 
     violations = [{"term": term, "leaders": sorted(names)} for term, names in sorted(leaders.items()) if len(names) > 1]
@@ -53,6 +58,11 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
             f"{len(violations)} terms had more than one leader; term {first['term']}: {', '.join(first['leaders'])}"
         )
         result["anomalies"] = ["multiple-leaders-in-term"]
+        # A term goes wrong when its second leader appears.
+        seconds = [sorted(t for (term, _), t in became.items() if term == v["term"]) for v in violations]
+        seconds = [ts[1] for ts in seconds if len(ts) > 1]
+        if seconds:
+            result["first_anomaly_wall"] = min(seconds)
     elif missing:
         result["valid"] = "unknown"
         result["reason"] = f"no leader events from {', '.join(missing)}; one of them may have led a term twice over"

@@ -22,6 +22,7 @@ from harness.history import INFO, OK, Op, pair_calls
 def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     attempted: set = set()
     acknowledged: set = set()
+    acked_at: dict[Any, int] = {}  # element -> history index of its add's invocation
     indeterminate: set = set()
     failed: set = set()
     reads: list[tuple[str, set]] = []
@@ -32,6 +33,8 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
             attempted.add(element)
             if call.outcome == OK:
                 acknowledged.add(element)
+                if call.invoke.index is not None:
+                    acked_at[element] = call.invoke.index
             elif call.outcome == INFO:
                 indeterminate.add(element)
             else:
@@ -79,6 +82,7 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         "valid": valid,
         "reason": reason,
         **({"anomalies": anomalies} if anomalies else {}),
+        **({"first_anomaly_index": min(acked_at[e] for e in lost)} if lost & acked_at.keys() else {}),
         "attempt_count": len(attempted),
         "acknowledged_count": len(acknowledged),
         "ok_count": len(ok),

@@ -90,6 +90,7 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
                               "stale_reads": stale[:max_examples]}
     if stale:
         result["anomalies"] = ["stale-read"]
+        result["first_anomaly_index"] = min(s["read_index"] for s in stale)
     return result
 
 

@@ -51,6 +51,7 @@ def test_a_read_begun_after_an_overwrite_completed_is_stale() -> None:
     assert result["anomalies"] == ["stale-read"]
     assert [(s["key"], s["observed"], s["overwritten_by"]) for s in result["stale_reads"]] == [
         (7, "a", "b"), (8, None, "x")]
+    assert result["first_anomaly_index"] == result["stale_reads"][0]["read_index"]
 
 
 def test_concurrent_and_indeterminate_writes_never_make_a_read_stale() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 from checkers import election_safety, log_agreement
 
 
-def leader(node: str, term: int) -> dict[str, Any]:
-    return {"event": "leader", "node": node, "term": term, "wall": 0.0}
+def leader(node: str, term: int, wall: float = 0.0) -> dict[str, Any]:
+    return {"event": "leader", "node": node, "term": term, "wall": wall}
 
 
 def entry(term: int, request_id: str | None) -> dict[str, Any]:
@@ -25,9 +25,10 @@ def test_one_leader_per_term_is_valid():
 
 
 def test_two_leaders_in_one_term_is_named():
-    result = election_safety.check([], data({"n1": {"events": [leader("n1", 2)]}, "n2": {"events": [leader("n2", 2)]}, "n3": {"events": []}}))
+    result = election_safety.check([], data({"n1": {"events": [leader("n1", 2, 10.0)]}, "n2": {"events": [leader("n2", 2, 12.5)]}, "n3": {"events": []}}))
     assert result["valid"] is False
     assert result["anomalies"] == ["multiple-leaders-in-term"]
+    assert result["first_anomaly_wall"] == 12.5  # when the term's second leader appeared
     assert result["violations"] == [{"term": 2, "leaders": ["n1", "n2"]}]
 
 

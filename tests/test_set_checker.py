@@ -53,6 +53,7 @@ def test_an_element_missing_from_one_nodes_read_is_lost_on_that_node() -> None:
     assert result["lost_count"] == 2 and result["ok_count"] == 1
     assert "2 acknowledged elements lost" in result["reason"]
     assert result["anomalies"] == ["lost"]
+    assert result["first_anomaly_index"] == 0  # element 1's add was invoked first
 
 
 def test_an_element_read_but_never_added_is_unexpected() -> None:

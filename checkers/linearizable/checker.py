@@ -266,6 +266,8 @@ def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: B
         culprit = result.failed
         prefix_ops = [_op_dict(entries[i]) for i in result.best]
         evidence["failed_ops"] = [_op_dict(entries[culprit])] if culprit is not None else []
+        if culprit is not None:
+            evidence["first_anomaly_index"] = entries[culprit].invoke.index
         evidence["prefixes"] = [{"ops": prefix_ops, "states": [describe(s) for s in result.best_states]}]
         evidence["state_before"] = describe(result.best_states[-1] if result.best_states else model.init())
         window = minimal_window(part, model, culprit, use_c, result.best_states, budget.deadline)
@@ -283,6 +285,8 @@ def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: B
         # The fast path proved it; the search for a picture of it ran out of budget.
         culprit = verdict.fast_culprit
         evidence["failed_ops"] = [_op_dict(entries[culprit])] if culprit is not None else []
+        if culprit is not None:
+            evidence["first_anomaly_index"] = entries[culprit].invoke.index
         evidence["prefixes"] = []
         evidence["window"] = []
         evidence["state_before"] = None
