@@ -1,4 +1,4 @@
-"""The `faultline` command line: test, analyze, systems, cleanup (and report, serve).
+"""The `faultline` command line: test, analyze, systems, selftest, cleanup (and report, serve).
 
 Exit codes everywhere: 0 valid, 1 invalid, 2 unknown, 3 the harness itself failed or the input
 was bad. Bad input gets one line naming the file, line or option; `--debug` adds the traceback.
@@ -292,6 +292,66 @@ def cleanup_command(runtime: str, prefix: str | None) -> None:
     for line in removed:
         click.echo(f"removed {line}")
     click.echo(f"{len(removed)} leftover resources removed" if removed else "nothing to clean up")
+
+
+def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    """`1-5` or `1,3,7`."""
+    try:
+        if "-" in value:
+            low, high = value.split("-", 1)
+            seeds = list(range(int(low), int(high) + 1))
+        else:
+            seeds = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a seed list like 1-5 or 1,3,7") from None
+    if not seeds:
+        raise click.BadParameter(f"{value!r} names no seed")
+    return seeds
+
+
+@main_group.command("selftest")
+@click.option("--system", default=None, help="Only this system's rows.")
+@click.option("--mode", default=None, help="Only this mode's rows.")
+@click.option("--quick", is_flag=True, help="Only the quick subset (the rows the test suite runs).")
+@click.option("--buggy", is_flag=True, help="Only the buggy modes' rows.")
+@click.option("--seeds", default="1", show_default=True, callback=_seeds, help="Seeds to run each row with: 1-5 or 1,3,7.")
+@click.option("--time-limit", type=click.FloatRange(1), default=None, help="Seconds of each run's main phase; default: the row's (60).")
+@click.option("--store", "store_dir", default="store", show_default=True, type=click.Path(file_okay=False))
+@click.option("--list", "list_only", is_flag=True, help="Print the matrix and the command of each row; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
+def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: bool, seeds: list[int],
+                     time_limit: float | None, store_dir: str, list_only: bool, as_json: bool) -> None:
+    """Run the self-test matrix: every correct mode must pass, every buggy mode must be caught
+    with its anomaly named. Exits 0 when every run ended as its row expects, 1 otherwise."""
+    from harness import selftest
+
+    cases = selftest.select(selftest.MATRIX, system, mode, quick, buggy)
+    if not cases:
+        raise click.BadParameter("no row of the matrix matches", param_hint="--system/--mode")
+    console = Console()
+    if list_only:
+        for case in cases:
+            expected = "valid" if case.valid else "caught: " + " or ".join(case.anomalies)
+            click.echo(f"{case.label:<36} {expected}{'  [quick]' if case.quick else ''}\n    {case.command(seeds[0])}")
+        return
+    failures = 0
+    for case in cases:
+        for seed in seeds:
+            if not as_json:
+                console.print(f"[bold]{case.label}[/] seed {seed}: {case.command(seed)}")
+            outcome = selftest.run_case(case, seed, store_dir, time_limit)
+            failures += not outcome.as_expected
+            if as_json:
+                click.echo(json.dumps(outcome.to_dict()))
+                continue
+            word, style = ("as expected", "green") if outcome.as_expected else ("NOT AS EXPECTED", "bold red")
+            found = ", ".join(outcome.anomalies) or "no anomaly"
+            when = f", first at {outcome.first_anomaly_s:.1f} s" if outcome.first_anomaly_s is not None else ""
+            console.print(f"  [{style}]{word}[/]: verdict {_verdict(outcome.valid)[0]}, {found}{when} ({outcome.run_dir})")
+    if not as_json:
+        runs = len(cases) * len(seeds)
+        console.print(f"{runs - failures} of {runs} runs as expected")
+    sys.exit(1 if failures else 0)
 
 
 def _add_report_commands() -> None:
