@@ -13,6 +13,7 @@ nemeses, stops the system and destroys the cluster; the journal on disk already 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from harness import plugins, store
+from harness.client_gates import AFTER_REPLY, BEFORE_SEND, Gates
 from harness.generator.combinators import any_of, clients, nemesis, phases, stagger, time_limit
 from harness.generator.core import PENDING, Context
 from harness.history import INFO, NEMESIS, HistoryWriter, Op, read_history
@@ -40,6 +42,7 @@ from harness.seams import (
 )
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_HARNESS = 0, 1, 2, 3
+CLOCK_FILE = "clock.json"  # written into the run directory by the clock nemesis when it heals
 
 
 @dataclass
@@ -120,6 +123,7 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
         nodes=node_names,
         interval=spec.nemesis_interval,
         capabilities=frozenset(system.capabilities),
+        concurrency=spec.concurrency,
     )
     packages = [factory(nemesis_options) for factory in nemesis_factories.values()]
 
@@ -144,6 +148,7 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
     results: dict[str, Any]
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupted)
     cluster: Cluster | None = None
+    interpreter: Interpreter | None = None
     try:
         try:
             status.phase = "starting cluster"
@@ -161,6 +166,10 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
             )
             generator = _schedule(spec, workload, workload_options, packages)
             interpreter = Interpreter(spec, cluster, system, packages, journal, status, log)
+            for package in packages:
+                bind_clients = getattr(package.nemesis, "bind_clients", None)
+                if bind_clients is not None:
+                    bind_clients(interpreter.gates)
             status.phase = "running"
             interpreter.run(generator)
             overran = interpreter.overran
@@ -195,6 +204,9 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
     results["stats"] = history_stats(journal.ops)
+    clock = clock_offsets(run_dir / CLOCK_FILE, interpreter.origin_wall if interpreter else started_at.timestamp(), log)
+    if clock:
+        results["clock"] = clock
     results["exit_code"] = exit_code_for(results)
     store.write_json(run_dir / store.RESULTS_FILE, results)
     _write_report(run_dir, log)
@@ -272,10 +284,14 @@ class Interpreter:
         self.origin = 0
         self.finished = False
         self.failure: BaseException | None = None
+        self.origin_wall = time.time()  # wall seconds at `origin`, to place wall-clock records
+        # Read without the lock: `ctx` is immutable and replaced whole, so any snapshot will do.
+        self.gates = Gates(range(spec.concurrency), lambda thread: self.ctx.workers.get(thread))
 
     def run(self, generator: Any) -> None:
         spec = self.spec
         self.gen = generator
+        self.origin_wall = time.time()
         self.origin = time.monotonic_ns()
         self.status.started = time.monotonic()
         self.status.time_limit = spec.time_limit
@@ -302,6 +318,7 @@ class Interpreter:
             with self.lock:
                 self.finished = True
             self.journal.flush()
+            self.gates.open()  # a stalled worker must wake to see the run is over
             self._stop_workers()
 
     def _now(self) -> int:
@@ -429,6 +446,7 @@ class Interpreter:
                 if client is not None:
                     _close_quietly(client)
                 return None
+            self.gates.wait(thread, op, BEFORE_SEND)  # a paused client does not even connect
             if client is None:
                 candidate = self.system.client(self.cluster)
                 try:
@@ -441,6 +459,7 @@ class Interpreter:
                 completion = client.invoke(op)
             except Exception as e:
                 completion = op.complete(INFO, error=_describe(e))
+            self.gates.wait(thread, op, AFTER_REPLY)
             if completion.type == INFO:
                 _close_quietly(client)
                 client = None
@@ -565,12 +584,56 @@ def history_stats(history: Sequence[Op]) -> dict[str, Any]:
 
 
 def analyze(history_path: Path, checkers: Mapping[str, Mapping[str, Any]], system_data: Any = None) -> dict[str, Any]:
-    """Re-check a stored or imported history."""
+    """Re-check a stored or imported history. A run's clock offsets are facts of the run, not of
+    the check, so they carry over from the results.json beside the history."""
     history = read_history(history_path)
     results = check_history(history, checkers, system_data)
     results["stats"] = history_stats(history)
+    clock = _previous_clock(history_path.parent / store.RESULTS_FILE)
+    if clock:
+        results["clock"] = clock
     results["exit_code"] = exit_code_for(results)
     return results
+
+
+def clock_offsets(timeline_path: Path, origin_wall: float, log: logging.Logger | None = None) -> dict[str, list[list[float]]]:
+    """Each node's clock offset over the run, `{node: [[t, offset_s], ...]}` with t in seconds
+    since the history's time zero, from the clock nemesis's timeline (each entry: since wall time
+    `at`, the offset was `offset` and grew by `rate - 1` per second). A drift is drawn as a line
+    to where the next entry takes over, so a plot through the points is the offset at every t.
+    Settings made before the clients started are placed at t = 0. Empty without a timeline."""
+    if not timeline_path.is_file():
+        return {}
+    try:
+        timeline = json.loads(timeline_path.read_text(encoding="utf-8"))
+        out: dict[str, list[list[float]]] = {}
+        for node, entries in timeline.items():
+            entries = sorted(entries, key=lambda e: float(e["at"]))
+            points: list[list[float]] = []
+            for i, entry in enumerate(entries):
+                at, offset, rate = float(entry["at"]), float(entry["offset"]), float(entry.get("rate", 1.0))
+                points.append([_since(at, origin_wall), round(offset, 6)])
+                if rate != 1.0 and i + 1 < len(entries):
+                    until = float(entries[i + 1]["at"])
+                    points.append([_since(until, origin_wall), round(offset + (rate - 1.0) * (until - at), 6)])
+            out[str(node)] = points
+        return out
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        if log:
+            log.error("could not read the clock timeline %s: %s", timeline_path, e)
+        return {}
+
+
+def _since(wall: float, origin_wall: float) -> float:
+    return round(max(0.0, wall - origin_wall), 6)
+
+
+def _previous_clock(results_path: Path) -> Any:
+    try:
+        previous = json.loads(results_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return previous.get("clock") if isinstance(previous, dict) else None
 
 
 def _write_report(run_dir: Path, log: logging.Logger) -> None:

@@ -181,6 +181,24 @@ class NemesisOptions:
     nodes: Sequence[str]
     interval: float  # mean seconds between faults
     capabilities: frozenset[str]  # what the system supports
+    concurrency: int = 1  # client worker threads (0..concurrency-1), for faults aimed at clients
+
+
+class ClientGates(Protocol):
+    """The runner's hold on its client worker threads, for faults that stall a client the way
+    SIGSTOP or a long GC pause stalls a client process. The controller runs the clients, so this
+    works the same on every runtime. A nemesis that wants it defines
+    `bind_clients(self, gates: ClientGates) -> None`; the runner calls that before the first op,
+    and opens every gate itself when the run ends, however it ends."""
+
+    threads: Sequence[int]
+
+    def close(self, threads: Sequence[int], seconds: float) -> dict[int, Any]:
+        """Stall these threads for at most `seconds` from now; returns thread -> its process."""
+
+    def open(self, threads: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Reopen these threads' gates (None: all); returns the stalls that ended, described
+        for the history (thread, process, op index, f, where, seconds)."""
 
 
 class Nemesis(Protocol):
@@ -193,6 +211,9 @@ class Nemesis(Protocol):
 
     def teardown(self, cluster: Cluster, system: System) -> None:
         """Heal everything this nemesis did. Runs on success, on error and on Ctrl-C."""
+
+    # Optional, looked up with getattr:
+    #   bind_clients(self, gates: ClientGates) -> None  for faults that stall client threads
 
 
 @dataclass
