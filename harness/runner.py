@@ -598,10 +598,11 @@ def analyze(history_path: Path, checkers: Mapping[str, Mapping[str, Any]], syste
 
 def clock_offsets(timeline_path: Path, origin_wall: float, log: logging.Logger | None = None) -> dict[str, list[list[float]]]:
     """Each node's clock offset over the run, `{node: [[t, offset_s], ...]}` with t in seconds
-    since the history's time zero, from the clock nemesis's timeline (each entry: since wall time
-    `at`, the offset was `offset` and grew by `rate - 1` per second). A drift is drawn as a line
-    to where the next entry takes over, so a plot through the points is the offset at every t.
-    Settings made before the clients started are placed at t = 0. Empty without a timeline."""
+    since the history's time zero, from the clock nemesis's timeline (each entry: from wall time
+    `at`, the offset was `offset` and grew by `rate - 1` per second). Every setting also gets a
+    point where the next one takes over, so straight lines through the points are the offset at
+    every t: flat while it holds, sloped while it drifts, a vertical step at a bump. Settings
+    made before the clients started are placed at t = 0. Empty without a timeline."""
     if not timeline_path.is_file():
         return {}
     try:
@@ -612,10 +613,14 @@ def clock_offsets(timeline_path: Path, origin_wall: float, log: logging.Logger |
             points: list[list[float]] = []
             for i, entry in enumerate(entries):
                 at, offset, rate = float(entry["at"]), float(entry["offset"]), float(entry.get("rate", 1.0))
-                points.append([_since(at, origin_wall), round(offset, 6)])
-                if rate != 1.0 and i + 1 < len(entries):
+                ends = [(at, offset)]
+                if i + 1 < len(entries):
                     until = float(entries[i + 1]["at"])
-                    points.append([_since(until, origin_wall), round(offset + (rate - 1.0) * (until - at), 6)])
+                    ends.append((until, offset + (rate - 1.0) * (until - at)))
+                for wall, value in ends:
+                    point = [_since(wall, origin_wall), round(value, 6)]
+                    if not points or points[-1] != point:
+                        points.append(point)
             out[str(node)] = points
         return out
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:

@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
+from harness.report.clock import clock_section
 from harness.report.data import ReportData, jsonable
 
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
@@ -60,6 +61,7 @@ def render_page(test: dict[str, Any], results: dict[str, Any], data: ReportData,
         _header(test, results, data),
         _checkers(results),
         _timeline_section(data.lanes_are_threads),
+        clock_section(results, data.end_us / 1e6),
         _charts_section(data),
         '<section id="evidence-section" hidden><h2>Linearizability evidence</h2><div id="evidence"></div></section>',
         _links(links),
