@@ -9,6 +9,7 @@ from __future__ import annotations
 import _thread
 import json
 import logging
+import re
 import socket
 import socketserver
 import subprocess
@@ -159,9 +160,14 @@ def test_an_interrupted_run_releases_every_paused_client(tmp_path: Path, echo_se
     interpreter, journal = interpreter_for(tmp_path, echo_server, concurrency=3)
     faults = nemesis(sequence(sleep(0.2), {"f": PAUSE, "value": {"threads": [0, 1, 2], "seconds": 600}}))
 
+    all_stalled = threading.Event()
+
     def interrupt_once_all_are_stalled() -> None:
         deadline = time.monotonic() + 60
-        while interpreter.gates.stalled() != [0, 1, 2] and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if interpreter.gates.stalled() == [0, 1, 2]:
+                all_stalled.set()
+                break
             time.sleep(0.01)
         _thread.interrupt_main()  # what Ctrl-C does to the controller
 
@@ -173,6 +179,7 @@ def test_an_interrupted_run_releases_every_paused_client(tmp_path: Path, echo_se
     finally:
         interrupter.join()
         journal.close()
+    assert all_stalled.is_set(), "every client should have been held at its gate when Ctrl-C came"
     assert_nothing_paused(interpreter)
     history = read_history(tmp_path / "history.jsonl")
     assert any(op.f == PAUSE and op.type == "info" for op in history)
@@ -215,4 +222,8 @@ def test_faultline_test_with_pause_client_on_raftkv_ends_valid(tmp_path: Path) -
         assert len(op.value["threads"]) == 1 and 0 <= op.value["threads"][0] < 5 and op.value["seconds"] > 0
     stalls = [s for op in resumes for s in op.value["stalls"]]
     assert stalls, "some client op should have been held by a pause"
-    assert json.loads((run_dir / "test.json").read_text())["nemesis_draw"][PAUSE]["stop"] == RESUME
+    # The report shades each pause like any other interval fault.
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S).group(1))
+    drawn = [f for f in data["faults"] if f["name"] == PAUSE]
+    assert len(drawn) == len(pauses) and all(f["t1"] > f["t0"] for f in drawn)
