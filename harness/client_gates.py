@@ -99,6 +99,8 @@ class Gates:
     def wait(self, thread: int, op: Op, where: str) -> None:
         """Called by the worker of `thread` at each of its gate points; returns at once when the
         gate is open, else when it opens."""
+        if thread not in self._until:
+            return  # the common case, every op: no lock (a dict lookup is atomic under the GIL)
         with self._changed:
             until = self._until.get(thread)
             if until is None or until <= time.monotonic():

@@ -227,3 +227,28 @@ def test_faultline_test_with_pause_client_on_raftkv_ends_valid(tmp_path: Path) -
     data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S).group(1))
     drawn = [f for f in data["faults"] if f["name"] == PAUSE]
     assert len(drawn) == len(pauses) and all(f["t1"] > f["t0"] for f in drawn)
+
+
+def test_faultline_systems_lists_pause_client_with_its_options() -> None:
+    from harness.cli import catalogue_of_plugins
+
+    listed = {n["name"]: n for n in catalogue_of_plugins()["nemeses"]}["pause-client"]
+    assert listed["fs"] == [PAUSE, RESUME]
+    assert {"interval", "targets", "pause"} <= set(listed["options"])
+
+
+def test_the_schedule_is_seeded_and_alternates_pause_and_resume() -> None:
+    from harness.generator.simulate import simulate
+
+    def faults(seed: int) -> list[tuple[str, Any]]:
+        options = NemesisOptions(seed=seed, nodes=["n1"], interval=1.0, capabilities=frozenset(), concurrency=4)
+        ops = simulate(nemesis(time_limit(20, package(options).generator)), concurrency=4)
+        return [(op.f, op.value) for op in ops if op.type == "invoke"]
+
+    first = faults(7)
+    assert first == faults(7) and first != faults(8)
+    # The time limit may cut the last episode after its pause: the final heal resumes that one.
+    assert [f for f, _ in first] == ([PAUSE, RESUME] * len(first))[: len(first)] and len(first) >= 8
+    pauses = [v for f, v in first if f == PAUSE]
+    assert all(0 <= v["threads"][0] < 4 and 0.5 <= v["seconds"] <= 1.5 for v in pauses)
+    assert len({v["threads"][0] for v in pauses}) > 1
