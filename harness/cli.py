@@ -338,7 +338,7 @@ def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: b
     for case in cases:
         for seed in seeds:
             if not as_json:
-                console.print(f"[bold]{case.label}[/] seed {seed}: {case.command(seed)}")
+                console.print(f"[bold]{case.label}[/] seed {seed}: {case.command(seed, time_limit)}")
             outcome = selftest.run_case(case, seed, store_dir, time_limit)
             failures += not outcome.as_expected
             if as_json:

@@ -48,9 +48,10 @@ class Case:
             name=f"selftest-{self.system}-{self.mode}",
         )
 
-    def command(self, seed: int) -> str:
+    def command(self, seed: int, time_limit: float | None = None) -> str:
+        seconds = time_limit if time_limit is not None else self.time_limit
         argv = ["faultline", "test", "--system", self.system, "--mode", self.mode, "--workload", self.workload,
-                "--nemesis", self.nemesis, "--nodes", str(self.nodes), "--time-limit", f"{self.time_limit:g}",
+                "--nemesis", self.nemesis, "--nodes", str(self.nodes), "--time-limit", f"{seconds:g}",
                 "--seed", str(seed)]
         if self.rate != 100.0:
             argv += ["--rate", f"{self.rate:g}"]

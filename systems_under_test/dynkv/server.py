@@ -28,8 +28,8 @@ with the seed lines it gives) and its list of dynkv's modes (section 5, lines 27
   mints the version from its own node-wide counter, so a busy replica's old value outranks a
   newer write. Deviation: `_store_put`.
 - `reachable-majority` (Q-b, line 152; S3:145, S3:156-159): the quorum is a majority of the
-  replicas that answered, so a node cut off alone acknowledges writes by itself. Deviation:
-  `_quorum_call`.
+  replicas that look available (those that answered lately), so a node cut off alone acknowledges
+  writes by itself. Deviation: `_quorum_call`.
 - `no-read-repair` (Q-c, line 153; S3:139, S3:1292-1295, S3:191, S3:1317, S3:1849): writes
   go to whatever replicas answer even short of a read quorum and are never rolled back, and
   reads return the newest of R replies without writing it back, so a failed write is seen by
@@ -78,6 +78,7 @@ SINGLE_REPLICA_QUORUM_MODES = frozenset({"eventual", "equal-version-no-repair"})
 
 PEER_TIMEOUT = 1.0  # seconds for one replica RPC
 PHASE_TIMEOUT = 1.5  # seconds a coordinator waits for one quorum phase
+PEER_DOWN_SECONDS = 3.0  # reachable-majority: how long a peer that did not answer is left out
 STALE_SOCKET_FAILURE = 0.2  # seconds; a failure faster than this is a dead pooled connection
 
 
@@ -123,6 +124,7 @@ class DynNode:
         # Only `per-node-version` uses it: the node-wide write counter of the seed's replicas.
         self.node_counter = max((v[0] for _, v in self.store.values() if isinstance(v[0], int)), default=0)
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="fanout")
+        self._down_until: dict[str, float] = {}  # reachable-majority: peer -> monotonic time it is tried again
         self._connections = threading.local()  # one connection per peer per thread
         self._stopping = threading.Event()
 
@@ -224,10 +226,17 @@ class DynNode:
     def _quorum_call(self, replicas: list[str], message: dict[str, Any], nominal: int) -> Gathered:
         """Send to the replicas and gather replies until `nominal` of them answered."""
         if self.mode == "reachable-majority":
-            # BUG(reachable-majority): the quorum is a majority of whoever answered, capped at
-            # the configured one (GUIDE.md Q-b: `min(required_acks, majority)` over available
-            # peers). A node alone in its partition answers itself and so makes a quorum of 1.
-            replies = self._fanout(replicas, message, need=len(replicas))
+            # BUG(reachable-majority): the quorum is a majority of the peers that look available,
+            # capped at the configured one (GUIDE.md Q-b: `min(required_acks, majority)` over
+            # `_get_available_peers()`, S3:145, S3:156-159, S3:212-217). A node alone in its
+            # partition soon counts only itself, and so acknowledges writes alone, at once.
+            now = time.monotonic()
+            available = [name for name in replicas if self._down_until.get(name, 0.0) <= now]
+            replies = self._fanout(available, message, need=len(available))
+            answered = {reply["node"] for reply in replies}
+            for name in available:
+                if name not in answered:
+                    self._down_until[name] = time.monotonic() + PEER_DOWN_SECONDS
             required = min(nominal, len(replies) // 2 + 1)
         else:
             replies = self._fanout(replicas, message, need=nominal)
