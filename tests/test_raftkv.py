@@ -281,9 +281,11 @@ def vote_request(term: int, candidate: str) -> dict[str, Any]:
     return {"type": "vote", "term": term, "candidate": candidate, "last_index": 0, "last_term": 0}
 
 
-def append_request(term: int, prev_index: int, prev_term: int, entries: list, commit: int = 0) -> dict[str, Any]:
+def append_request(
+    term: int, prev_index: int, prev_term: int, entries: list, commit: int = 0, leader: str = "n2"
+) -> dict[str, Any]:
     return {
-        "type": "append", "term": term, "leader": "n2", "prev_index": prev_index,
+        "type": "append", "term": term, "leader": leader, "prev_index": prev_index,
         "prev_term": prev_term, "entries": entries, "commit": commit,
     }  # fmt: skip
 
@@ -300,6 +302,110 @@ def test_vote_reset_on_heartbeat_votes_twice_in_one_term(make_cluster, mode, sec
 
 def entry(term: int, n: int) -> dict[str, Any]:
     return {"term": term, "id": f"e{n}", "op": {"f": "write", "key": "k", "value": n}}
+
+
+@pytest.mark.parametrize("mode, granted", [("vote-reset-on-heartbeat", True), ("correct", False)])
+def test_vote_reset_on_heartbeat_votes_for_a_candidate_whose_log_is_behind(make_cluster, mode, granted):
+    system, cluster = make_cluster(3, mode)
+    node = fake_peer_node(system, cluster)
+    assert rpc(system, cluster, node, append_request(2, 0, 0, [entry(2, 1)]))["success"] is True
+    # n3 asks for term 3 with an empty log, although n1 holds an entry of term 2.
+    reply = rpc(system, cluster, node, vote_request(3, "n3"))
+    assert reply["term"] == 3 and reply["granted"] is granted
+
+
+class FakePeer:
+    """Plays n2 or n3 on its own address for a real n1: answers n1's vote requests (holding
+    the answer until `release` is set, if given) and acknowledges its AppendEntries."""
+
+    def __init__(self, system: RaftKV, node: LoopbackNode, grant: bool, release: threading.Event | None = None):
+        self.grant, self.release = grant, release
+        self.vote_terms: list[int] = []
+        self.asked = threading.Condition()
+        self.server = wire.serve(node.address, system.port, self.handle)
+
+    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if msg["type"] == "append":
+            return {"term": msg["term"], "success": True}
+        with self.asked:
+            self.vote_terms.append(msg["term"])
+            self.asked.notify_all()
+        if self.release is not None:
+            self.release.wait(WAIT)
+        return {"term": msg["term"], "granted": self.grant}
+
+    def wait_asked(self, term: int) -> None:
+        with self.asked:
+            assert self.asked.wait_for(lambda: term in self.vote_terms, WAIT), f"no vote request for term {term}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def candidate_with_fake_peers(make_cluster):
+    """n1 for real with a long election timeout (its vote requests wait up to that long, and
+    it stays a candidate at least that long); n2 grants only once released, n3 refuses."""
+    peers: list[FakePeer] = []
+
+    def make(mode: str) -> tuple[RaftKV, LoopbackCluster, FakePeer, FakePeer, threading.Event]:
+        system, cluster = make_cluster(3, mode)
+        release = threading.Event()
+        n2 = FakePeer(system, cluster.nodes[1], grant=True, release=release)
+        n3 = FakePeer(system, cluster.nodes[2], grant=False)
+        peers.extend([n2, n3])
+        node = cluster.nodes[0]
+        node.spawn(system.argv(cluster, node) + ["--election-ms", "3000"])
+        return system, cluster, n2, n3, release
+
+    yield make
+    for peer in peers:
+        if peer.release is not None:
+            peer.release.set()
+        peer.close()
+
+
+def leader_terms(system: RaftKV, cluster: LoopbackCluster, node: LoopbackNode) -> list[int]:
+    events = rpc(system, cluster, node, {"type": "dump"})["events"]
+    return [e["term"] for e in events if e["event"] == "leader"]
+
+
+@pytest.mark.parametrize("mode", ["vote-reset-on-heartbeat", "correct"])
+def test_vote_reset_on_heartbeat_candidate_takes_over_after_following_another_leader(
+    candidate_with_fake_peers, mode
+):
+    system, cluster, n2, n3, release = candidate_with_fake_peers(mode)
+    n1 = cluster.nodes[0]
+    n2.wait_asked(1)
+    n3.wait_asked(1)  # and refused
+    # n3 won term 1 elsewhere; its heartbeat makes n1 its follower.
+    assert rpc(system, cluster, n1, append_request(1, 0, 0, [], leader="n3"))["success"] is True
+    assert ping(system, cluster, n1)["role"] == "follower"  # type: ignore[index]
+    release.set()  # n2's grant for term 1 arrives now
+    if mode == "vote-reset-on-heartbeat":
+        wait_for(lambda: ping(system, cluster, n1)["role"] == "leader", "n1 to take over")  # type: ignore[index]
+        assert leader_terms(system, cluster, n1) == [1]  # the term n3 leads
+    else:
+        n2.wait_asked(2)  # n1 went on to its next election: the late grant was long handled
+        assert 1 not in leader_terms(system, cluster, n1)
+
+
+@pytest.mark.parametrize("mode", ["vote-reset-on-heartbeat", "correct"])
+def test_vote_reset_on_heartbeat_counts_a_grant_of_an_earlier_term(candidate_with_fake_peers, mode):
+    system, cluster, n2, n3, release = candidate_with_fake_peers(mode)
+    n1 = cluster.nodes[0]
+    n2.wait_asked(1)
+    n3.wait_asked(1)
+    # n3 runs for term 2 and n1 votes for it, moving to term 2 as a follower.
+    assert rpc(system, cluster, n1, vote_request(2, "n3"))["granted"] is True
+    release.set()  # n2's grant for term 1 arrives now
+    if mode == "vote-reset-on-heartbeat":
+        wait_for(lambda: ping(system, cluster, n1)["role"] == "leader", "n1 to take over")  # type: ignore[index]
+        assert leader_terms(system, cluster, n1) == [2]  # the term it voted for n3 in
+    else:
+        n2.wait_asked(3)
+        assert 2 not in leader_terms(system, cluster, n1)
 
 
 @pytest.mark.parametrize("mode", ["no-prevlog-check", "correct"])

@@ -1,7 +1,7 @@
 """raftkv's modes: the correct Raft, and five classic mistakes the harness must catch.
 
-Each buggy mode is one `if self.mode == ...` at the single place in `server.py` where the
-mistake lives, marked there with a `BUG(<mode>)` comment; everything else is the correct code.
+Each buggy mode is an `if self.mode == ...` at each place in `server.py` where the mistake
+lives, marked there with a `BUG(<mode>)` comment; everything else is the correct code.
 Citations are to /work/shared/seeds/GUIDE.md (sections 4.1 and 4.3) and, through it, to the seed
 guides (`Sn:a-b` = file `00n_*.txt`, lines a to b).
 
@@ -16,9 +16,12 @@ guides (`Sn:a-b` = file `00n_*.txt`, lines a to b).
 - `no-prevlog-check` (GUIDE 4.1 R-b, S3:1006-1008): followers `extend` their log with whatever
   arrives: no prevLogIndex/prevLogTerm check, no truncation. Logs grow gaps and duplicates;
   caught by committed-log agreement and linearizability after partitions and leader changes.
-- `vote-reset-on-heartbeat` (GUIDE 4.1 R-c, S0:549-554, vote granted at S0:521): every accepted
-  heartbeat sets the follower's vote back to nobody without a term change, so it can vote twice
-  in one term. Caught by election safety when two candidates share a term.
+- `vote-reset-on-heartbeat` (GUIDE 4.1 R-c, all three parts from S0's Go sketch): every
+  accepted heartbeat sets the follower's vote back to nobody without a term change (S0:549-554);
+  the vote rule is only "term not older and no other vote" with no log up-to-date check
+  (S0:521); the candidate counts grants in one integer that late grants of earlier terms also
+  bump (S0:525-527) and promotes itself once the count is a majority, even after it became a
+  follower meanwhile (S0:476-481). Two leaders in one term, caught by election safety.
 - `no-persist` (GUIDE 4.1 R-e, S0:381-384, S3:793-796, S4:98-101): the "persistent state" (term,
   vote, log) lives in memory only, so a restarted node has forgotten it; caught with kill and
   restart (lost committed writes, a second vote in a term).

@@ -13,7 +13,8 @@ Log indices are 1-based as in the Raft paper: entry i is `self.log.records[i - 1
 `{"term": t, "id": request id, "op": {...}}`; a new leader appends a no-op (`op` None) so that
 entries of earlier terms get committed under its own term.
 
-The buggy modes (see `modes.py` for where each comes from) are one `if` each, marked `BUG(...)`.
+The buggy modes (see `modes.py` for where each comes from) are an `if` at each place where the
+mistake lives, marked `BUG(...)`.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ class RaftNode:
         self.leader_id: str | None = None
         self.election_deadline = self._new_election_deadline()
         self.votes: set[str] = set()
+        # Only vote-reset-on-heartbeat uses these: S0's candidate counts grants in a plain integer
+        # and keeps checking it until its election timeout ends, whatever happens meanwhile.
+        self.votes_received = 0
+        self.campaign_until = 0.0
         self.commit_index = 0
         self.last_applied = 0
         self.kv: dict[str, Any] = {}
@@ -179,6 +184,7 @@ class RaftNode:
         self.role, self.leader_id = CANDIDATE, None
         self.votes = {self.id}
         self.election_deadline = self._new_election_deadline()
+        self.votes_received, self.campaign_until = 1, self.election_deadline
         last_index, last_term = self._last_index_and_term()
         request = {"type": "vote", "term": self.term, "candidate": self.id, "last_index": last_index, "last_term": last_term}
         log_line(self.id, f"candidate in term {self.term}")
@@ -193,20 +199,37 @@ class RaftNode:
             return
         with self.lock:
             self._observe_term(reply["term"])
-            if self.role == CANDIDATE and self.term == request["term"] and reply["granted"]:
+            if not reply["granted"]:
+                return
+            if self.mode == VOTE_RESET_ON_HEARTBEAT:
+                # BUG(vote-reset-on-heartbeat): GUIDE 4.1 R-c (S0:525-527): every grant bumps the
+                # one counter, also a late grant for an earlier term, which then counts towards
+                # this node's current election; the same voter can be counted twice.
+                self.votes_received += 1
+            elif self.role == CANDIDATE and self.term == request["term"]:
                 self.votes.add(peer)
-                self._win_if_elected()
+            self._win_if_elected()
 
     def _win_if_elected(self) -> None:
-        if self.role != CANDIDATE or len(self.votes) < self.quorum():
+        if self.mode == VOTE_RESET_ON_HEARTBEAT:
+            # BUG(vote-reset-on-heartbeat): GUIDE 4.1 R-c (S0:476-481): until its election timeout
+            # ends the candidate checks only the count, not whether it is still a candidate, so a
+            # node that meanwhile followed another leader, or moved to a later term, still takes
+            # over, and leads in whatever term it is in now (S0:493).
+            elected = self.role != LEADER and time.monotonic() < self.campaign_until and self.votes_received >= self.quorum()
+        else:
+            elected = self.role == CANDIDATE and len(self.votes) >= self.quorum()
+        if not elected:
             return
         self.role, self.leader_id = LEADER, self.id
+        self.campaign_until = 0.0  # S0's candidate loop ends when it wins
         now, last_index = time.monotonic(), len(self.log.records)
         for p in self.peers:
             self.next_index[p], self.match_index[p] = last_index + 1, 0
             self.last_ack[p], self.heartbeat_due[p] = now, 0.0
         self._record_event("leader")
-        log_line(self.id, f"leader of term {self.term} with votes {sorted(self.votes)}")
+        votes = f"{self.votes_received} grants" if self.mode == VOTE_RESET_ON_HEARTBEAT else f"votes {sorted(self.votes)}"
+        log_line(self.id, f"leader of term {self.term} with {votes}")
         self.log.append({"term": self.term, "id": None, "op": None})
         self._advance_commit()
         self.changed.notify_all()
@@ -216,6 +239,10 @@ class RaftNode:
             self._observe_term(msg["term"])
             last_index, last_term = self._last_index_and_term()
             up_to_date = (msg["last_term"], msg["last_index"]) >= (last_term, last_index)
+            if self.mode == VOTE_RESET_ON_HEARTBEAT:
+                # BUG(vote-reset-on-heartbeat): GUIDE 4.1 R-c (S0:521): the vote rule is the term and
+                # the vote alone; no check that the candidate's log is as up to date as this one.
+                up_to_date = True
             granted = msg["term"] == self.term and self.voted_for in (None, msg["candidate"]) and up_to_date
             if granted:
                 if self.voted_for != msg["candidate"]:
@@ -235,7 +262,8 @@ class RaftNode:
             self.election_deadline = self._new_election_deadline()
             if self.mode == VOTE_RESET_ON_HEARTBEAT and self.voted_for is not None:
                 # BUG(vote-reset-on-heartbeat): GUIDE 4.1 R-c (S0:549-554): a heartbeat forgets
-                # the vote although the term stays, so a second candidate of this term gets it too.
+                # the vote although the term stays, so a second candidate of this term gets it too
+                # (and, with no log check at S0:521, even one whose log lacks the leader's no-op).
                 self.voted_for = None
                 self._save_term_and_vote()
             prev, entries = msg["prev_index"], msg["entries"]
