@@ -204,6 +204,9 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
     results["stats"] = history_stats(journal.ops)
+    if interpreter is not None:
+        # Wall seconds at history time 0: places what nodes log in wall time (leader events).
+        results["origin_wall"] = interpreter.origin_wall
     clock = clock_offsets(run_dir / CLOCK_FILE, interpreter.origin_wall if interpreter else started_at.timestamp(), log)
     if clock:
         results["clock"] = clock
