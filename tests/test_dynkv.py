@@ -9,11 +9,7 @@ queued in its socket buffer, which would blur the scenarios.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +23,7 @@ from harness.history import Op
 from systems_under_test.dynkv.client import DynKVClient, key_text
 from systems_under_test.dynkv.ring import Ring
 from systems_under_test.dynkv.system import DynKV
+from loopback import LoopbackCluster, LoopbackNode
 
 
 
@@ -43,72 +40,6 @@ def find_libfaketime() -> Path | None:
 
 
 LIBFAKETIME = find_libfaketime()
-
-
-@dataclass
-class LoopbackNode:
-    """A `NodeHandle` whose server runs here, on a loopback address of its own."""
-
-    name: str
-    address: str
-    data_dir: Path
-    log_dir: Path
-    env: dict[str, str] = field(default_factory=dict)  # e.g. libfaketime for a skewed clock
-    proc: subprocess.Popen | None = None
-    argv: list[str] = field(default_factory=list)
-
-    def spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None, log_name: str = "server.log") -> int:
-        self.argv = list(argv)
-        with open(self.log_dir / log_name, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                         env={**os.environ, **self.env, **(env or {})})
-        return self.proc.pid
-
-    def is_running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.is_running():
-            os.killpg(self.proc.pid, sig)  # type: ignore[union-attr]
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None:
-            return
-        self.signal(signal.SIGCONT)
-        self.signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def pause(self) -> None:
-        self.signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.signal(signal.SIGCONT)
-
-    def restart(self) -> int:
-        return self.spawn(self.argv)
-
-
-@dataclass
-class LoopbackCluster:
-    nodes: list[LoopbackNode]
-    run_dir: Path
-
-    def node(self, name: str) -> LoopbackNode:
-        return next(n for n in self.nodes if n.name == name)
-
-    def connect(self, node: LoopbackNode, port: int, timeout: float) -> socket.socket:
-        return socket.create_connection((node.address, port), timeout=timeout)
-
-    def firewall(self, node: LoopbackNode, argv: Sequence[str]) -> None:
-        raise NotImplementedError("no firewall on the loopback stand-in")
 
 
 @dataclass

@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator
 
 import pytest
 
@@ -25,88 +23,9 @@ from harness.history import Op
 from systems_under_test.seedkv.client import SeedKVClient
 from systems_under_test.seedkv.server import owner_of
 from systems_under_test.seedkv.system import SeedKV
+from loopback import LoopbackCluster, LoopbackNode, free_port
 
 NODE_NAMES = ["n1", "n2", "n3"]
-
-
-@dataclass
-class LoopbackNode:
-    """A `NodeHandle` whose process runs on this machine, listening on a loopback address."""
-
-    name: str
-    address: str
-    data_dir: Path
-    log_dir: Path
-    proc: subprocess.Popen | None = None
-    argv: list[str] = field(default_factory=list)
-
-    def spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None, log_name: str = "server.log") -> int:
-        self.argv = list(argv)
-        with open(self.log_dir / log_name, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, **(env or {})},
-            )
-        return self.proc.pid
-
-    def is_running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.is_running():
-            os.killpg(self.proc.pid, sig)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None:
-            return
-        self.signal(signal.SIGTERM)
-        self.signal(signal.SIGCONT)  # a paused process would otherwise sit on the SIGTERM
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def pause(self) -> None:
-        self.signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.signal(signal.SIGCONT)
-
-    def restart(self) -> int:
-        return self.spawn(self.argv)
-
-
-@dataclass
-class LoopbackCluster:
-    nodes: list[LoopbackNode]
-    run_dir: Path
-
-    def node(self, name: str) -> LoopbackNode:
-        return next(n for n in self.nodes if n.name == name)
-
-    def connect(self, node: LoopbackNode, port: int, timeout: float) -> socket.socket:
-        return socket.create_connection((node.address, port), timeout=timeout)
-
-
-def free_port(addresses: list[str]) -> int:
-    """A port that is free on every one of the given loopback addresses."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        try:
-            for address in addresses:
-                with socket.socket() as s:
-                    s.bind((address, port))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no port free on all loopback addresses")
 
 
 @pytest.fixture
