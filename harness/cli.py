@@ -259,7 +259,7 @@ def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
         except HarnessError as e:
             out["workloads"].append({"name": name, "error": str(e)})
     every_fault = frozenset({"kill", "pause", "clock", "disk"})
-    sample = NemesisOptions(seed=0, nodes=["n1", "n2", "n3"], interval=5.0, capabilities=every_fault)
+    sample = NemesisOptions(seed=0, nodes=["n1", "n2", "n3"], interval=5.0, capabilities=every_fault, concurrency=5)
     for name in plugins.names("nemesis"):
         try:
             p = plugins.load("nemesis", name)(sample)
