@@ -5,7 +5,8 @@ Every node listens on the system's own port on an address of its own in 127.0.0.
 /24 per test), so `RaftKV.start`, its client and `collect` run unchanged against a small test
 double of the harness's Cluster. Scenarios that need a precise interleaving (a second candidate
 in the same term, a gap in the log) play the other nodes themselves: they run one real node with
-a long election timeout and send it the peers' RPCs directly.
+a long election timeout and send it the peers' RPCs directly, or, when that node must campaign,
+answer its vote requests from small servers on the peers' addresses (`FakePeer`).
 """
 
 from __future__ import annotations
