@@ -11,15 +11,9 @@ answer its vote requests from small servers on the peers' addresses (`FakePeer`)
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -30,74 +24,9 @@ from harness.history import Op
 from systems_under_test import wire
 from systems_under_test.raftkv.system import RaftKV
 
+from loopback import LoopbackCluster, LoopbackNode
+
 WAIT = 30.0  # generous: elections on a loaded 2-core machine
-
-
-@dataclass
-class LoopbackNode:
-    name: str
-    address: str
-    data_dir: Path
-    log_dir: Path
-    proc: subprocess.Popen | None = field(default=None, repr=False)
-    last_argv: list[str] | None = None
-
-    def spawn(self, argv: Sequence[str], env: Any = None, log_name: str = "server.log") -> int:
-        assert not self.is_running(), f"{self.name} already runs"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_dir / log_name, "ab") as out:
-            self.proc = subprocess.Popen(
-                list(argv), stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir, start_new_session=True
-            )
-        self.last_argv = list(argv)
-        return self.proc.pid
-
-    def is_running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.is_running():
-            os.killpg(self.proc.pid, sig)  # type: ignore[union-attr]
-
-    def kill(self) -> None:
-        if self.is_running():
-            self.signal(signal.SIGKILL)
-            self.proc.wait()  # type: ignore[union-attr]
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.is_running():
-            self.signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)  # type: ignore[union-attr]
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def pause(self) -> None:
-        self.signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.signal(signal.SIGCONT)
-
-    def restart(self) -> int:
-        self.kill()
-        assert self.last_argv is not None
-        return self.spawn(self.last_argv)
-
-    def get_file(self, remote: str, local: Path) -> None:
-        shutil.copyfile(remote, local)
-
-
-@dataclass
-class LoopbackCluster:
-    nodes: list[LoopbackNode]
-    run_dir: Path
-
-    def node(self, name: str) -> LoopbackNode:
-        return next(n for n in self.nodes if n.name == name)
-
-    def connect(self, node: LoopbackNode, port: int, timeout: float) -> socket.socket:
-        return socket.create_connection((node.address, port), timeout)
 
 
 @pytest.fixture
