@@ -8,6 +8,13 @@ the wall clock is faked: `DONT_FAKE_MONOTONIC` keeps monotonic time real, so tim
 behave (the build from the PyPI package `libfaketime` does this right; Debian's 0.9.10 breaks
 `time.sleep` in that setting).
 
+Cost: reading the control file on every wall-clock call costs a few microseconds, about a tenth
+of raftkv's throughput. A drifting node pays more: libfaketime scales the deadlines of the
+interpreter's GIL waits by the rate against a faked clock, so at a rate below 1 they all lie in
+the past and the node runs many times slower while the drift lasts (above 1 they lie far in the
+future, so a thread that computes without blocking is not preempted). `benchmarks/clock_overhead.py`
+prints the figures.
+
 Control-file lines, in libfaketime's syntax: `+3.5 x1` (offset), `@<epoch seconds> x1.5` (from
 that wall time, run 1.5 times as fast; libfaketime restarts its reference when the line changes,
 so drift starts from the current offset, without a jump). Every op's value says which nodes moved
@@ -53,6 +60,13 @@ def faketime_env(node: NodeHandle) -> dict[str, str]:
         "LD_PRELOAD": str(libfaketime_path()),
         "FAKETIME_TIMESTAMP_FILE": str(control_path(node)),
         "FAKETIME_NO_CACHE": "1",
+        # libfaketime wraps pthread_cond_timedwait, which the interpreter's GIL waits on with a
+        # monotonic deadline. With glibc >= 2.30 its "monotonic fix" rebuilds that deadline
+        # from the faked monotonic time, which in offset mode is a wall-clock value: every GIL
+        # wait then times out at once, waiting threads force a GIL switch on every check, and
+        # a raftkv node runs ~50x slower even at offset 0. Without the fix the wrapper hands
+        # the deadline on unchanged whenever the rate is 1 (see the module docstring for x!=1).
+        "FAKETIME_FORCE_MONOTONIC_FIX": "0",
         "DONT_FAKE_MONOTONIC": "1",
         "FAKETIME_FMT": "%s",  # `@` lines give epoch seconds, whatever the node's time zone
     }
