@@ -94,10 +94,10 @@ class Probe:
                     self.datagrams = []
             return {"received": len(got), "distinct": len(set(got))}
         if words[0] == "spin":
-            end, count = time.monotonic() + float(words[1]), 0
+            end, count, cpu = time.monotonic() + float(words[1]), 0, time.thread_time()
             while time.monotonic() < end:
                 count += 1
-            return {"iterations": count}
+            return {"iterations": count, "cpu_seconds": time.thread_time() - cpu}
         if words[0] == "hold":
             self.held = socket.create_connection((words[1], TCP_PORT), timeout=2)
             self.held.sendall(b"echo\n")
