@@ -65,10 +65,13 @@ def _csv(ctx: click.Context, param: click.Parameter, value: str | None) -> list[
 @click.option("--runtime", default="local", show_default=True)
 @click.option("--store", "store_dir", default="store", show_default=True, type=click.Path(file_okay=False))
 @click.option("--name", default=None, help="Test name (store folder); default: system-mode-workload.")
+@click.option("--server-arg", "server_args", multiple=True,
+              help="Extra flag for every node's server, repeatable: --server-arg=--n=5 (see the system's server --help).")
 def test_command(store_dir: str, **kw: Any) -> None:
     """Run one test against a real cluster and print the verdict."""
     if kw["seed"] is None:
         kw["seed"] = secrets.randbelow(2**31)
+    kw["server_args"] = list(kw["server_args"])
     spec = TestSpec(store=store_dir, **kw)
     console = Console(stderr=False)
     status = RunStatus()

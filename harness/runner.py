@@ -63,6 +63,7 @@ class TestSpec:
     store: str = "store"
     name: str | None = None
     final_timeout: float = 120.0  # for the heal and final-read phases after the time limit
+    server_args: list[str] = field(default_factory=list)  # extra flags for every node's server
 
     def test_name(self) -> str:
         return self.name or f"{self.system}-{self.mode}-{self.workload}"
@@ -116,7 +117,7 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
         raise HarnessError("--nodes and --concurrency must be at least 1")
     runtime.check_prerequisites()
 
-    system: System = system_cls(mode)
+    system: System = system_cls(mode, tuple(spec.server_args))
     node_names = spec.node_names()
     nemesis_options = NemesisOptions(
         seed=spec.seed,

@@ -128,7 +128,9 @@ class System(Protocol):
     capabilities: frozenset[str]  # faults it supports among {"kill", "pause", "clock", "disk"}
     description: str
 
-    def __init__(self, mode: str) -> None: ...
+    def __init__(self, mode: str, server_args: tuple[str, ...] = ()) -> None:
+        """`server_args`: extra flags for every node's server (`faultline test --server-arg`),
+        e.g. dynkv's `--n 5 --r 2 --w 2`."""
 
     def setup(self, cluster: Cluster) -> None:
         """Install and configure on every node, before the first start."""

@@ -279,3 +279,15 @@ def test_an_unknown_model_is_bad_input_exit_3(tmp_path: Path, capsys) -> None:
         main(["analyze", str(history), "--checker", "linearizable", "--model", "no-such-model"])
     assert e.value.code == 3
     assert "unknown linearizability model" in capsys.readouterr().err
+
+
+@pytest.mark.root
+def test_server_args_reach_every_node_and_a_bad_one_names_the_nodes_log(tmp_path: Path, capsys) -> None:
+    code, out, err = run_cli(capsys, "test", "--system", "seedkv", "--workload", "set", "--time-limit", "1",
+                             "--seed", "1", "--server-arg=--no-such-flag", "--store", str(tmp_path))
+    assert code == EXIT_HARNESS
+    assert "exited during start-up" in out and "server.log" in out
+    run_dir = (tmp_path / "latest").resolve()
+    assert json.loads((run_dir / "test.json").read_text())["server_args"] == ["--no-such-flag"]
+    log = (run_dir / "nodes" / "n1" / "server.log").read_text()
+    assert "--no-such-flag" in log  # the server's own usage error says which flag

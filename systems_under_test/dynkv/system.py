@@ -30,14 +30,14 @@ class DynKV:
     # No compare-and-set (see server.py): the register workload runs reads and writes only.
     workload_params = {"register": {"cas": False}}
 
-    def __init__(self, mode: str, extra_args: tuple[str, ...] = ()):
+    def __init__(self, mode: str, server_args: tuple[str, ...] = ()):
         if mode not in MODES:
             raise HarnessError(f"dynkv has no mode {mode!r}; choose one of {', '.join(MODES)}")
         self.mode = mode
-        self.extra_args = tuple(extra_args)  # server flags such as --n 5 or --anti-entropy-interval 0.2
+        self.server_args = tuple(server_args)  # server flags such as --n 5 or --anti-entropy-interval 0.2
 
     def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
-        return server_argv("systems_under_test.dynkv.server", cluster, node, self.port, self.mode, self.extra_args)
+        return server_argv("systems_under_test.dynkv.server", cluster, node, self.port, self.mode, self.server_args)
 
     def setup(self, cluster: Cluster) -> None:
         """Nothing to install: the server is this package, run by the harness's own Python."""

@@ -30,17 +30,18 @@ class RaftKV:
         "local-reads (any node answers reads from its own state)."
     )
 
-    def __init__(self, mode: str = MODES[0]):
+    def __init__(self, mode: str = MODES[0], server_args: tuple[str, ...] = ()):
         if mode not in MODES:
             raise HarnessError(f"raftkv has no mode {mode!r}; choose one of {', '.join(MODES)}")
         self.mode = mode
+        self.server_args = tuple(server_args)  # extra server flags, from `faultline test --server-arg`
         self.port = PORT
 
     def setup(self, cluster: Cluster) -> None:
         """Nothing to install: the server is this package, run by the harness's own Python."""
 
     def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
-        return server_argv("systems_under_test.raftkv.server", cluster, node, self.port, self.mode)
+        return server_argv("systems_under_test.raftkv.server", cluster, node, self.port, self.mode, self.server_args)
 
     def start(self, cluster: Cluster, node: NodeHandle) -> None:
         start_server("raftkv", cluster, node, self.argv(cluster, node), self.port)

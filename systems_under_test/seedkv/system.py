@@ -29,17 +29,18 @@ class SeedKV:
         "from their own copy. fixed: fsynced log, synchronous replication, owner reads, log replay."
     )
 
-    def __init__(self, mode: str = MODES[0]):
+    def __init__(self, mode: str = MODES[0], server_args: tuple[str, ...] = ()):
         if mode not in MODES:
             raise HarnessError(f"seedkv has no mode {mode!r}; choose one of {', '.join(MODES)}")
         self.mode = mode
+        self.server_args = tuple(server_args)  # extra server flags, from `faultline test --server-arg`
         self.port = PORT
 
     def setup(self, cluster: Cluster) -> None:
         """Nothing to install: the server is this package, run by the harness's own Python."""
 
     def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
-        return server_argv("systems_under_test.seedkv.server", cluster, node, self.port, self.mode)
+        return server_argv("systems_under_test.seedkv.server", cluster, node, self.port, self.mode, self.server_args)
 
     def start(self, cluster: Cluster, node: NodeHandle) -> None:
         start_server("seedkv", cluster, node, self.argv(cluster, node), self.port)
