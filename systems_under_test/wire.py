@@ -18,7 +18,13 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class WireError(OSError):
-    """The peer could not be reached, timed out, or closed the connection."""
+    """The peer could not be reached, timed out, or closed the connection. `sent` is False
+    only when the failure came before any byte of the request left (opening the connection),
+    which is what lets a client call the operation failed rather than unknown."""
+
+    def __init__(self, message: str, sent: bool = True):
+        super().__init__(message)
+        self.sent = sent
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -88,11 +94,13 @@ class Connection:
 
     def call(self, message: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         with self._lock:
+            sent = False
             try:
                 if self._sock is None:
                     self._open(timeout)
                 assert self._sock is not None
                 self._sock.settimeout(timeout if timeout is not None else self.timeout)
+                sent = True
                 self._sock.sendall(encode(message))
                 line = self._reader.readline()
                 if not line:
@@ -102,7 +110,8 @@ class Connection:
                 self._close()
                 if isinstance(e, WireError):
                     raise
-                raise WireError(f"{self.host}:{self.port}: {e}") from e
+                what = "" if sent else "could not connect: "
+                raise WireError(f"{self.host}:{self.port}: {what}{e}", sent=sent) from e
 
     def _open(self, timeout: float | None) -> None:
         if self.opener is not None:

@@ -12,7 +12,6 @@ owner may already hold it. A read in the same situation fails, since a read chan
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from harness.history import Op
@@ -21,10 +20,6 @@ from systems_under_test import wire
 
 SET_PREFIX = "e"
 REGISTER_PREFIX = "r"
-
-
-class NotSent(Exception):
-    """The request never left: there was no connection to send it on."""
 
 
 class SeedKVClient:
@@ -46,10 +41,9 @@ class SeedKVClient:
         unknown = "fail" if request["type"] in ("get", "scan") else "info"
         try:
             reply = self.call(request)
-        except NotSent as e:
-            return op.complete("fail", error=str(e))
         except wire.WireError as e:
-            return op.complete(unknown, error=str(e))
+            # Nothing left when the connection could not be opened: the op surely did not happen.
+            return op.complete(unknown if e.sent else "fail", error=str(e))
         if reply.get("status") != "ok":
             return op.complete(unknown, error=reply.get("error", "no error given"))
         if op.f == "read" and op.value is None:
@@ -76,19 +70,13 @@ class SeedKVClient:
         raise ValueError(f"seedkv cannot perform {op.f!r} with value {op.value!r}")
 
     def call(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send one request and read its reply on the connection, opening it if needed.
-        NotSent if it could not be opened; WireError once something may have been sent."""
+        """Send one request and read its reply on the connection, opening it if needed."""
         if self._connection is None:
-            assert self.cluster is not None and self.node is not None, "open() the client first"
-            self._connection = wire.Connection(self.node.address, self.port, self.timeout, opener=self._connect)
+            cluster, node, port = self.cluster, self.node, self.port
+            assert cluster is not None and node is not None, "open() the client first"
+            self._connection = wire.Connection(node.address, port, self.timeout,
+                                               opener=lambda t: cluster.connect(node, port, t))
         return self._connection.call(message)
-
-    def _connect(self, timeout: float) -> socket.socket:
-        # NotSent is not an OSError, so Connection lets it through instead of wrapping it.
-        try:
-            return self.cluster.connect(self.node, self.port, timeout)  # type: ignore[union-attr,arg-type]
-        except OSError as e:
-            raise NotSent(f"could not connect to {self.node.name}:{self.port}: {e}") from e  # type: ignore[union-attr]
 
     def close(self) -> None:
         if self._connection is not None:

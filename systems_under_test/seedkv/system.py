@@ -6,7 +6,7 @@ from typing import Any
 
 from harness.seams import Cluster, HarnessError, NodeHandle
 from systems_under_test.lifecycle import server_argv, start_server
-from systems_under_test.seedkv.client import SET_PREFIX, NotSent, SeedKVClient
+from systems_under_test.seedkv.client import SET_PREFIX, SeedKVClient
 from systems_under_test.seedkv.server import MODES
 
 PORT = 7100
@@ -62,7 +62,7 @@ class SeedKV:
                 items = reply["items"]
                 elements = sorted(v for k, v in items.items() if k.startswith(SET_PREFIX))
                 replicas[node.name] = {"keys": len(items), "set_elements": elements}
-            except (OSError, NotSent) as e:
+            except OSError as e:
                 replicas[node.name] = {"error": str(e)}
             finally:
                 client.close()
