@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.selftest import MATRIX, Case, select  # noqa: E402
+from harness.selftest import MATRIX, Case, parse_seeds, select  # noqa: E402
 
 FAULTLINE = str(Path(sys.executable).parent / "faultline")
 
@@ -55,11 +55,7 @@ def main() -> None:
     parser.add_argument("--correct", action="store_true", help="also run the correct modes' rows")
     parser.add_argument("--store", default="store/time-to-detect")
     args = parser.parse_args()
-    if "-" in args.seeds:
-        low, high = args.seeds.split("-")
-        seeds = list(range(int(low), int(high) + 1))
-    else:
-        seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = parse_seeds(args.seeds)
 
     cases = select(MATRIX, args.system, args.mode, buggy=not args.correct)
     jobs = [(case, seed) for case in cases for seed in seeds]

@@ -30,7 +30,7 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         return {"valid": "unknown", "reason": "no leader events: the system's collect() gave no nodes"}
 
     leaders: dict[int, set[str]] = defaultdict(set)
-    became: dict[tuple[int, str], float] = {}  # (term, node) -> wall time it became leader
+    became: dict[int, dict[str, float]] = defaultdict(dict)  # term -> node -> wall time it first led
     elections = 0
     missing = sorted(set(data.get("unreachable") or {}) - {n for n, d in nodes.items() if d.get("events") is not None})
     for name, dump in nodes.items():
@@ -39,8 +39,8 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
                 leader = str(event.get("node", name))
                 leaders[int(event["term"])].add(leader)
                 if event.get("wall") is not None:
-                    key = (int(event["term"]), leader)
-                    became[key] = min(became.get(key, float("inf")), float(event["wall"]))
+                    by_node = became[int(event["term"])]
+                    by_node[leader] = min(by_node.get(leader, float("inf")), float(event["wall"]))
                 elections += 1
 
     violations = [{"term": term, "leaders": sorted(names)} for term, names in sorted(leaders.items()) if len(names) > 1]
@@ -59,10 +59,9 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         )
         result["anomalies"] = ["multiple-leaders-in-term"]
         # A term goes wrong when its second leader appears.
-        seconds = [sorted(t for (term, _), t in became.items() if term == v["term"]) for v in violations]
-        seconds = [ts[1] for ts in seconds if len(ts) > 1]
-        if seconds:
-            result["first_anomaly_wall"] = min(seconds)
+        second_leader_at = [sorted(became[v["term"]].values())[1:2] for v in violations]
+        if any(second_leader_at):
+            result["first_anomaly_wall"] = min(t for ts in second_leader_at for t in ts)
     elif missing:
         result["valid"] = "unknown"
         result["reason"] = f"no leader events from {', '.join(missing)}; one of them may have led a term twice over"

@@ -298,18 +298,12 @@ def cleanup_command(runtime: str, prefix: str | None) -> None:
 
 
 def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
-    """`1-5` or `1,3,7`."""
+    from harness.selftest import parse_seeds
+
     try:
-        if "-" in value:
-            low, high = value.split("-", 1)
-            seeds = list(range(int(low), int(high) + 1))
-        else:
-            seeds = [int(v) for v in value.split(",") if v.strip()]
+        return parse_seeds(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a seed list like 1-5 or 1,3,7") from None
-    if not seeds:
-        raise click.BadParameter(f"{value!r} names no seed")
-    return seeds
 
 
 @main_group.command("selftest")

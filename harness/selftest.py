@@ -126,6 +126,18 @@ class Outcome:
                 "run_dir": str(self.run_dir) if self.run_dir else None}
 
 
+def parse_seeds(text: str) -> list[int]:
+    """`1-5` or `1,3,7`; ValueError for anything else."""
+    if "-" in text:
+        low, high = text.split("-", 1)
+        seeds = list(range(int(low), int(high) + 1))
+    else:
+        seeds = [int(v) for v in text.split(",") if v.strip()]
+    if not seeds:
+        raise ValueError(f"{text!r} names no seed")
+    return seeds
+
+
 def select(matrix: Iterable[Case], system: str | None = None, mode: str | None = None,
            quick: bool = False, buggy: bool = False) -> list[Case]:
     return [c for c in matrix
