@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.history import Op
 from harness.runtime.local import LocalRuntime
+from harness.startup import start_cluster
 from nemeses.clock import ClockNemesis
 from systems_under_test.raftkv.system import RaftKV
 
@@ -58,8 +59,7 @@ def main() -> None:
         system = RaftKV()
         nemesis = ClockNemesis()
         try:
-            for node in cluster.nodes:
-                system.start(cluster, node)
+            start_cluster(cluster, system)
             writes_per_second(system, cluster, 2.0)  # a leader, warm connections
             print(f"no preload            {writes_per_second(system, cluster, seconds):8.0f} ok ops/s", flush=True)
             nemesis.setup(cluster, system)

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from harness.generator.combinators import clients, limit
 from harness.history import HistoryWriter, Op
-from harness.runner import Interpreter, RunStatus, TestSpec, run_test
+from harness.interpreter import Interpreter
+from harness.lifecycle import run_test
+from harness.spec import RunStatus, TestSpec
 from workloads.set import UniqueAdds
 
 

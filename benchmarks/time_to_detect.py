@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.selftest import MATRIX, Case, parse_seeds, select  # noqa: E402
+from harness.selftest import Case, matrix, parse_seeds, select  # noqa: E402
 
 FAULTLINE = str(Path(sys.executable).parent / "faultline")
 
@@ -57,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
 
-    cases = select(MATRIX, args.system, args.mode, buggy=not args.correct)
+    cases = select(matrix(), args.system, args.mode, buggy=not args.correct)
     jobs = [(case, seed) for case in cases for seed in seeds]
     print(f"{len(jobs)} runs ({len(cases)} rows x {len(seeds)} seeds), {args.jobs} at a time", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

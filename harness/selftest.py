@@ -1,10 +1,12 @@
 """The self-test matrix: does faultline pass every correct mode and catch every buggy one?
 
-`MATRIX` declares, for every mode of the shipped systems, the test that exercises it and what it
-must end with: valid, or invalid with one of the named anomalies in results.json. `run_case` runs
+Each system declares its own rows (`selftest` on the System class, see `DeclaresSelftest` in
+harness/seams.py): for each mode, the test that exercises it and what it must end with: valid, or
+invalid with one of the named anomalies in results.json. `matrix()` gathers the rows of every
+registered system, so an outside system joins the matrix by declaring rows. `run_case` runs
 one row for one seed through the ordinary runner, so a row is exactly a `faultline test` command
 (`Case.command` prints it). `faultline selftest` runs the table; `benchmarks/time_to_detect.py`
-runs its buggy rows over several seeds and reports how long each took to show its first
+runs the buggy rows over several seeds and reports how long each took to show its first
 anomalous operation. Rows marked `quick` make the subset the test suite runs.
 """
 
@@ -15,25 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from harness import store
+from harness import plugins, store
 from harness.history import read_history
-from harness.runner import RunStatus, TestSpec, run_test
+from harness.lifecycle import run_test
+from harness.hooks import selftest_rows
+from harness.seams import SelftestRow
+from harness.spec import RunStatus, TestSpec
 
 
 @dataclass(frozen=True)
 class Case:
+    """One system's row: what `SelftestRow` declares, with the system it belongs to."""
+
     system: str
-    mode: str
-    workload: str
-    nemesis: str  # comma-separated packages
-    nodes: int
-    valid: bool  # the verdict the mode must get
-    anomalies: tuple[str, ...] = ()  # an invalid verdict must name at least one of these
-    time_limit: float = 60.0
-    rate: float = 100.0
-    concurrency: int = 5
-    quick: bool = False  # in the test suite's subset (run there with a shorter time limit)
-    why: str = ""  # what the fault does to this mode
+    row: SelftestRow
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "row":  # not set yet (a copy being made): no row to ask
+            raise AttributeError(name)
+        return getattr(self.row, name)  # mode, workload, nemesis, valid, anomalies, ...
 
     @property
     def label(self) -> str:
@@ -45,7 +47,7 @@ class Case:
             nemesis=[n for n in self.nemesis.split(",") if n], nodes=self.nodes,
             concurrency=self.concurrency, rate=self.rate, seed=seed, store=str(store_dir),
             time_limit=time_limit if time_limit is not None else self.time_limit,
-            name=f"selftest-{self.system}-{self.mode}",
+            nemesis_interval=self.nemesis_interval, name=f"selftest-{self.system}-{self.mode}",
         )
 
     def command(self, seed: int, time_limit: float | None = None) -> str:
@@ -57,50 +59,18 @@ class Case:
             argv += ["--rate", f"{self.rate:g}"]
         if self.concurrency != 5:
             argv += ["--concurrency", str(self.concurrency)]
+        if self.nemesis_interval != 5.0:
+            argv += ["--nemesis-interval", f"{self.nemesis_interval:g}"]
         return shlex.join(argv)
 
 
-ALL_FAULTS = "partition,kill,pause,clock"
-STALE = ("stale-read", "nonlinearizable")
-
-MATRIX: tuple[Case, ...] = (
-    # seedkv: the seed's claims (GUIDE 4.2 C-a..C-c) against its fixed mode.
-    Case("seedkv", "seed", "set", "kill,partition", 3, False, ("lost",), quick=True,
-         why="acknowledged adds live in memory or on one node; a kill or a cut loses them"),
-    Case("seedkv", "fixed", "set", ALL_FAULTS, 3, True, quick=True),
-    # raftkv (GUIDE 4.1).
-    Case("raftkv", "correct", "register", ALL_FAULTS, 5, True),
-    Case("raftkv", "local-reads", "register", "partition", 5, False, STALE, quick=True,
-         why="a deposed leader or a cut-off follower answers reads from its own state"),
-    Case("raftkv", "majority-excl-self", "register", "partition", 4, False,
-         ("multiple-leaders-in-term", "committed-entry-truncated", "nonlinearizable", "stale-read"),
-         why="with 4 nodes two votes elect, so both halves of a 2|2 cut lead and commit"),
-    Case("raftkv", "no-prevlog-check", "register", "partition,kill", 5, False,
-         ("committed-log-divergence", "committed-entry-truncated", "nonlinearizable", "stale-read"),
-         why="followers append blindly after a leader change, so committed logs diverge"),
-    Case("raftkv", "vote-reset-on-heartbeat", "register", "partition-ring", 5, False,
-         ("multiple-leaders-in-term",),
-         why="a follower votes twice in one term, so a term can have two leaders; a ring cut keeps "
-             "a leader in power while a node it cannot reach campaigns in the same term"),
-    Case("raftkv", "no-persist", "register", "kill-all", 3, False,
-         ("multiple-leaders-in-term", "nonlinearizable", "stale-read", "committed-entry-truncated"),
-         why="a restarted node forgets its term, vote and log"),
-    # dynkv (GUIDE 4.3). No cas: its coordinator-side cas could not be linearizable.
-    Case("dynkv", "strict", "register", ALL_FAULTS, 5, True),
-    Case("dynkv", "eventual", "register", "partition", 5, False, STALE,
-         why="R = W = 1: a read after a write may miss it (convergence still holds)"),
-    Case("dynkv", "wallclock-lww", "register", "clock", 5, False, STALE,
-         why="last-write-wins on skewed wall clocks drops acknowledged writes"),
-    Case("dynkv", "per-node-version", "register", "partition", 5, False, STALE,
-         why="a busy replica's own counter outranks a newer write's version"),
-    Case("dynkv", "reachable-majority", "register", "partition-one", 5, False, STALE, quick=True,
-         why="an isolated coordinator counts itself a majority and acknowledges alone"),
-    Case("dynkv", "no-read-repair", "register", "partition,kill-majority", 5, False, STALE, rate=0, concurrency=10,
-         why="partial writes stay on some replicas, so reads flip between new and old"),
-    Case("dynkv", "equal-version-no-repair", "register", "partition", 5, False, ("divergent-replicas",),
-         rate=0, concurrency=10,
-         why="anti-entropy skips replicas whose versions are equal, so they never converge"),
-)
+def matrix() -> list[Case]:
+    """Every registered system's declared rows (`DeclaresSelftest`), outside plug-ins included,
+    in system-name order."""
+    cases: list[Case] = []
+    for name in plugins.names("system"):
+        cases += [Case(name, row) for row in selftest_rows(plugins.load("system", name))]
+    return cases
 
 
 @dataclass

@@ -31,8 +31,8 @@ def _decode(line: bytes) -> Any:
 
 
 def holds_records(path: Path) -> bool:
-    """Whether the file starts with a record in this layer's format: how the disk-fault nemesis
-    finds the logs and state files a system keeps here, whatever the system named them."""
+    """Whether the file starts with a record in this layer's format (the tests use it to find
+    the logs a system keeps here, whatever it named them)."""
     try:
         with open(path, "rb") as f:
             _decode(f.readline())

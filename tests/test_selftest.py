@@ -12,7 +12,8 @@ import pytest
 
 from harness import plugins, store
 from harness.history import HistoryWriter, Op
-from harness.selftest import MATRIX, Case, Outcome, anomalies_of, first_anomaly_seconds, select
+from harness.seams import SelftestRow
+from harness.selftest import Case, Outcome, anomalies_of, first_anomaly_seconds, matrix, select
 
 FAULTLINE = str(Path(sys.executable).parent / "faultline")
 SHIPPED = ("seedkv", "raftkv", "dynkv")
@@ -21,11 +22,11 @@ SHIPPED = ("seedkv", "raftkv", "dynkv")
 @pytest.mark.parametrize("system", SHIPPED)
 def test_every_mode_of_every_shipped_system_has_a_row(system: str) -> None:
     modes = set(plugins.load("system", system).modes)
-    assert {case.mode for case in MATRIX if case.system == system} == modes
+    assert {case.mode for case in matrix() if case.system == system} == modes
 
 
 def test_correct_modes_face_partition_kill_pause_and_clock_together() -> None:
-    for case in MATRIX:
+    for case in matrix():
         if case.valid:
             assert {"partition", "kill", "pause", "clock"} <= set(case.nemesis.split(",")), case.label
         else:
@@ -33,19 +34,19 @@ def test_correct_modes_face_partition_kill_pause_and_clock_together() -> None:
 
 
 def test_a_buggy_row_counts_only_when_its_own_anomaly_is_named() -> None:
-    case = Case("raftkv", "local-reads", "register", "partition", 5, False, ("stale-read",))
+    case = Case("raftkv", SelftestRow("local-reads", "register", "partition", 5, False, ("stale-read",)))
     assert Outcome(case, 1, None, False, ["nonlinearizable", "stale-read"], 3.0).as_expected
     assert not Outcome(case, 1, None, False, ["multiple-leaders-in-term"], 3.0).as_expected
     assert not Outcome(case, 1, None, "unknown", [], None).as_expected
-    correct = Case("raftkv", "correct", "register", "partition", 5, True)
+    correct = Case("raftkv", SelftestRow("correct", "register", "partition", 5, True))
     assert Outcome(correct, 1, None, True, [], None).as_expected
     assert not Outcome(correct, 1, None, "unknown", [], None).as_expected
 
 
 def test_selection_and_commands() -> None:
-    assert all(c.quick for c in select(MATRIX, quick=True))
-    assert all(not c.valid for c in select(MATRIX, buggy=True))
-    (row,) = select(MATRIX, "dynkv", "no-read-repair")
+    assert all(c.quick for c in select(matrix(), quick=True))
+    assert all(not c.valid for c in select(matrix(), buggy=True))
+    (row,) = select(matrix(), "dynkv", "no-read-repair")
     assert row.command(4).endswith("--seed 4 --rate 0 --concurrency 10")
 
 
@@ -77,7 +78,7 @@ def test_the_command_rejects_a_selection_that_matches_nothing() -> None:
 @pytest.mark.slow
 @pytest.mark.root
 def test_quick_rows_end_as_declared(tmp_path: Path) -> None:
-    quick = select(MATRIX, quick=True)
+    quick = select(matrix(), quick=True)
     done = subprocess.run(
         [FAULTLINE, "selftest", "--quick", "--time-limit", "30", "--seeds", "1", "--json", "--store", str(tmp_path)],
         capture_output=True, text=True, timeout=len(quick) * 400,

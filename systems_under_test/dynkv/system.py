@@ -6,14 +6,16 @@ import json
 import time
 from typing import Any
 
-from systems_under_test.lifecycle import request, server_argv, start_server
-from harness.seams import Cluster, HarnessError, NodeHandle
+from systems_under_test.lifecycle import answers_ping, request, server_argv
+from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
 from systems_under_test.dynkv.client import DynKVClient
 from systems_under_test.dynkv.server import MODES
 
 PORT = 7420
 # After the final heal, how long `collect` gives anti-entropy to make every replica agree.
 ANTI_ENTROPY_WINDOW = 20.0
+ALL_FAULTS = "partition,kill,pause,clock"  # a correct mode must stay valid under all of them together
+STALE = ("stale-read", "nonlinearizable")
 
 
 class DynKV:
@@ -22,6 +24,24 @@ class DynKV:
     workloads = ("register",)
     # `disk`: every byte it keeps goes through systems_under_test.storage (DurableLog, write_state).
     capabilities = frozenset({"kill", "pause", "clock", "disk"})
+    durable_files = ("store.log",)  # what the disk fault may truncate or corrupt
+    # GUIDE 4.3. No cas: its coordinator-side cas could not be linearizable.
+    selftest = (
+        SelftestRow("strict", "register", ALL_FAULTS, 5, True),
+        SelftestRow("eventual", "register", "partition", 5, False, STALE,
+                    why="R = W = 1: a read after a write may miss it (convergence still holds)"),
+        SelftestRow("wallclock-lww", "register", "clock", 5, False, STALE,
+                    why="last-write-wins on skewed wall clocks drops acknowledged writes"),
+        SelftestRow("per-node-version", "register", "partition", 5, False, STALE,
+                    why="a busy replica's own counter outranks a newer write's version"),
+        SelftestRow("reachable-majority", "register", "partition:one", 5, False, STALE, quick=True,
+                    why="an isolated coordinator counts itself a majority and acknowledges alone"),
+        SelftestRow("no-read-repair", "register", "partition,kill:majority", 5, False, STALE, rate=0, concurrency=10,
+                    why="partial writes stay on some replicas, so reads flip between new and old"),
+        SelftestRow("equal-version-no-repair", "register", "partition", 5, False, ("divergent-replicas",),
+                    rate=0, concurrency=10,
+                    why="anti-entropy skips replicas whose versions are equal, so they never converge"),
+    )
     description = (
         "Dynamo-style leaderless KV: consistent-hash ring with virtual nodes, N/R/W quorums, "
         "ABD read repair in strict mode, anti-entropy; no cas (run the register workload without it)."
@@ -43,7 +63,10 @@ class DynKV:
         """Nothing to install: the server is this package, run by the harness's own Python."""
 
     def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        start_server("dynkv", cluster, node, self.argv(cluster, node), self.port)
+        node.spawn(self.argv(cluster, node))
+
+    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
+        return answers_ping(cluster, node, self.port)
 
     def checkers(self, workload: str) -> dict[str, dict]:
         """Besides the workload's own checks (linearizability, stale reads): replicas converge

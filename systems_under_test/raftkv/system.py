@@ -6,15 +6,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.seams import Cluster, HarnessError, NodeHandle
+from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
 from systems_under_test import wire
-from systems_under_test.lifecycle import request, server_argv, start_server
+from systems_under_test.lifecycle import answers_ping, request, server_argv
 from systems_under_test.raftkv.client import RaftKVClient
 from systems_under_test.raftkv.modes import MODES
 from systems_under_test.storage import DurableLog
 
 PORT = 7400
 DUMP_TIMEOUT = 10.0
+ALL_FAULTS = "partition,kill,pause,clock"  # a correct mode must stay valid under all of them together
+STALE = ("stale-read", "nonlinearizable")
 
 
 class RaftKV:
@@ -23,6 +25,26 @@ class RaftKV:
     workloads = ("register",)
     # `disk`: every byte it keeps goes through systems_under_test.storage (DurableLog, write_state).
     capabilities = frozenset({"kill", "pause", "clock", "disk"})
+    durable_files = ("raft-log", "raft-state", "events.log")  # what the disk fault may truncate or corrupt
+    # GUIDE 4.1: the correct mode under every fault, each buggy mode under the fault that shows it.
+    selftest = (
+        SelftestRow("correct", "register", ALL_FAULTS, 5, True),
+        SelftestRow("local-reads", "register", "partition", 5, False, STALE, quick=True,
+                    why="a deposed leader or a cut-off follower answers reads from its own state"),
+        SelftestRow("majority-excl-self", "register", "partition", 4, False,
+                    ("multiple-leaders-in-term", "committed-entry-truncated", "nonlinearizable", "stale-read"),
+                    why="with 4 nodes two votes elect, so both halves of a 2|2 cut lead and commit"),
+        SelftestRow("no-prevlog-check", "register", "partition,kill", 5, False,
+                    ("committed-log-divergence", "committed-entry-truncated", "nonlinearizable", "stale-read"),
+                    why="followers append blindly after a leader change, so committed logs diverge"),
+        SelftestRow("vote-reset-on-heartbeat", "register", "partition:ring", 5, False,
+                    ("multiple-leaders-in-term",),
+                    why="a follower votes twice in one term, so a term can have two leaders; a ring cut keeps "
+                        "a leader in power while a node it cannot reach campaigns in the same term"),
+        SelftestRow("no-persist", "register", "kill:all", 3, False,
+                    ("multiple-leaders-in-term", "nonlinearizable", "stale-read", "committed-entry-truncated"),
+                    why="a restarted node forgets its term, vote and log"),
+    )
     description = (
         "Raft-replicated key-value store (read/write/cas per key, reads through the log). Buggy modes: "
         "majority-excl-self (2 of 4 is a majority), no-prevlog-check (followers append blindly), "
@@ -44,14 +66,17 @@ class RaftKV:
         return server_argv("systems_under_test.raftkv.server", cluster, node, self.port, self.mode, self.server_args)
 
     def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        start_server("raftkv", cluster, node, self.argv(cluster, node), self.port)
+        node.spawn(self.argv(cluster, node))
+
+    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
+        return answers_ping(cluster, node, self.port)
 
     def call(self, cluster: Cluster, node: NodeHandle, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One request to a node on a fresh connection from the client side."""
         return request(cluster, node, self.port, message, timeout)
 
     def primary(self, cluster: Cluster) -> str | None:
-        """The leader (for `kill-primary`, `pause-primary`): the running node that says it leads
+        """The leader (for `kill:primary`, `pause:primary`): the running node that says it leads
         in the highest term, or None during an election."""
         best: tuple[int, str] | None = None
         for node in cluster.nodes:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.seams import Cluster, HarnessError, NodeHandle
-from systems_under_test.lifecycle import server_argv, start_server
+from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
+from systems_under_test.lifecycle import answers_ping, server_argv
 from systems_under_test.seedkv.client import SET_PREFIX, SeedKVClient
 from systems_under_test.seedkv.server import MODES
 
 PORT = 7100
+ALL_FAULTS = "partition,kill,pause,clock"  # a correct mode must stay valid under all of them together
 
 
 class SeedKV:
@@ -23,6 +24,13 @@ class SeedKV:
     # clock nemesis's preload. seedkv never reads the wall clock (its socket timeouts run on the
     # monotonic clock, which the preload leaves real), so clock faults must change no verdict.
     capabilities = frozenset({"kill", "pause", "clock", "disk"})
+    durable_files = ("seedkv.log",)  # what the disk fault may truncate or corrupt
+    # The seed's claims (GUIDE 4.2 C-a..C-c) against its fixed mode.
+    selftest = (
+        SelftestRow("seed", "set", "kill,partition", 3, False, ("lost",), quick=True,
+                    why="acknowledged adds live in memory or on one node; a kill or a cut loses them"),
+        SelftestRow("fixed", "set", ALL_FAULTS, 3, True, quick=True),
+    )
     description = (
         "The seed's hands-on key-value store (md5 placement, forward to owner, replicate to all). "
         "seed: best-effort replication acknowledged anyway, memory only, non-owners answer reads "
@@ -43,7 +51,10 @@ class SeedKV:
         return server_argv("systems_under_test.seedkv.server", cluster, node, self.port, self.mode, self.server_args)
 
     def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        start_server("seedkv", cluster, node, self.argv(cluster, node), self.port)
+        node.spawn(self.argv(cluster, node))
+
+    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
+        return answers_ping(cluster, node, self.port)
 
     def client(self, cluster: Cluster) -> SeedKVClient:
         return SeedKVClient(self.port)

@@ -1,0 +1,201 @@
+"""Runs one test end to end: spec -> cluster -> clients and nemesis driven by the generator ->
+history -> checkers -> results.json and report -> exit code.
+
+Whatever ends the run (the schedule, an exception, Ctrl-C, SIGTERM), the teardown path heals
+the nemeses, stops the system and destroys the cluster; the journal on disk already has every
+op, and the run still ends through the same "check, record, report" path as `faultline analyze`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from harness import judge, store
+from harness.history import HistoryWriter
+from harness.hooks import workload_params
+from harness.interpreter import Interpreter
+from harness.plan import Plan, plan_test, schedule
+from harness.seams import (
+    BindsClients,
+    Cluster,
+    CollectsData,
+    HarnessError,
+    KeepsResults,
+    NemesisPackage,
+    Runtime,
+    System,
+    WorkloadOptions,
+)
+from harness.spec import RunOutcome, RunStatus, TestSpec
+from harness.startup import start_cluster
+
+
+class _Interrupted(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
+
+
+def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
+    """Run one test. Raises HarnessError for bad input found before anything started."""
+    status = status or RunStatus()
+    plan = plan_test(spec)
+    started_at = datetime.now(timezone.utc)
+    run_dir = store.new_run_dir(Path(spec.store), spec.test_name(), started_at)
+    status.run_dir = run_dir
+    prefix = plan.runtime.new_prefix()
+    store.write_json(run_dir / store.TEST_FILE, {
+        **asdict(spec),
+        "name": spec.test_name(),
+        "nodes": spec.node_names(),
+        "started_at": started_at.isoformat().replace("+00:00", "Z"),
+        "prefix": prefix,
+        "nemesis_draw": {fault: dict(how) for p in plan.packages for fault, how in p.draw.items()},
+        "python": sys.version.split()[0],
+    })
+    log = _run_logger(run_dir, prefix)
+    log.info("test %s in %s (prefix %s, seed %s)", spec.test_name(), run_dir, prefix, spec.seed)
+    journal = HistoryWriter(run_dir / store.HISTORY_FILE, flush_each=False)
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        try:
+            system_data, interpreter = _drive(spec, plan, run_dir, prefix, journal, status, log)
+        finally:
+            journal.close()
+        status.phase = "checking"
+        results = judge.check_history(journal.ops, judge.checker_specs(plan.workload, plan.system),
+                                      system_data, spec.seed, log)
+        if interpreter.overran:
+            # Ops were still in flight when the run was cut off: a pass would claim too much.
+            results["reason"] = f"run cut off {spec.final_timeout:g}s after the time limit; " + results["reason"]
+            if results["valid"] is True:
+                results["valid"] = "unknown"
+    except (KeyboardInterrupt, _Interrupted) as e:
+        reason = "interrupted by Ctrl-C" if isinstance(e, KeyboardInterrupt) else "interrupted by SIGTERM"
+        log.warning("%s; the history recorded so far is kept", reason)
+        results = {"valid": "unknown", "reason": reason, "checkers": {}}
+    except HarnessError as e:
+        log.error("harness error: %s", e)
+        results = {"valid": "unknown", "reason": f"harness error: {e}", "checkers": {}, "harness_error": True}
+    except Exception as e:
+        log.exception("harness failed")
+        results = {"valid": "unknown", "reason": f"harness failed: {type(e).__name__}: {e}",
+                   "checkers": {}, "harness_error": True}
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+    results["stats"] = judge.history_stats(journal.ops)
+    origin_wall = status.origin_wall or started_at.timestamp()
+    results["origin_wall"] = origin_wall  # wall seconds at history time 0, to place node events
+    results.update(_nemesis_results(plan.packages, origin_wall, log))
+    judge.record(results, run_dir, run_dir / store.HISTORY_FILE, log)
+    log.info("verdict: %s (%s)", results["valid"], results.get("reason", ""))
+    for handler in list(log.handlers):
+        handler.close()
+        log.removeHandler(handler)
+    status.phase = "done"
+    return RunOutcome(results["exit_code"], run_dir, results)
+
+
+def _drive(spec: TestSpec, plan: Plan, run_dir: Path, prefix: str, journal: HistoryWriter,
+           status: RunStatus, log: logging.Logger) -> tuple[Any, Interpreter]:
+    """Cluster up, run the schedule, collect; the cluster is torn down however this ends."""
+    system, packages = plan.system, plan.packages
+    cluster: Cluster | None = None
+    try:
+        status.phase = "starting cluster"
+        cluster = plan.runtime.create(run_dir, spec.node_names(), prefix)
+        log.info("cluster up: %s", ", ".join(f"{n.name}={n.address}" for n in cluster.nodes))
+        system.setup(cluster)
+        # Nemeses first: some shape how nodes start (the clock fault preloads libfaketime).
+        for package in packages:
+            package.nemesis.setup(cluster, system)
+        status.phase = "waiting for the cluster to be ready"
+        start_cluster(cluster, system)
+        options = WorkloadOptions(seed=spec.seed, concurrency=spec.concurrency, nodes=spec.node_names(),
+                                  rate=spec.rate, params=workload_params(system, spec.workload))
+        generator = schedule(spec, plan.workload, options, packages)
+        interpreter = Interpreter(spec, cluster, system, packages, journal, status, log)
+        for package in packages:
+            if isinstance(package.nemesis, BindsClients):
+                package.nemesis.bind_clients(interpreter.gates)
+        status.phase = "running"
+        interpreter.run(generator)
+        status.phase = "collecting"
+        return _collect(system, cluster, run_dir, log), interpreter
+    finally:
+        status.phase = "tearing down"
+        _teardown(plan.runtime, cluster, system, packages, log)
+
+
+def _teardown(runtime: Runtime, cluster: Cluster | None, system: System, packages: Sequence[NemesisPackage],
+              log: logging.Logger) -> None:
+    """Heal, stop, destroy: each step runs even if an earlier one failed, and Ctrl-C pressed
+    again during teardown does not cut it short."""
+    if cluster is None:
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        for package in packages:
+            _attempt(log, f"heal {package.name}", lambda p=package: p.nemesis.teardown(cluster, system))
+        _attempt(log, "stop the system", lambda: system.teardown(cluster))
+        _attempt(log, "destroy the cluster", lambda: runtime.destroy(cluster))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def _attempt(log: logging.Logger, what: str, action: Callable[[], Any]) -> None:
+    try:
+        action()
+    except Exception:
+        log.exception("teardown: could not %s", what)
+
+
+def _collect(system: System, cluster: Cluster, run_dir: Path, log: logging.Logger) -> Any:
+    if not isinstance(system, CollectsData):
+        return None
+    try:
+        data = system.collect(cluster)
+    except Exception:
+        log.exception("collecting the system's final data failed")
+        return None
+    store.write_json(run_dir / store.SYSTEM_FILE, data)
+    return data
+
+
+def _nemesis_results(packages: Sequence[NemesisPackage], origin_wall: float, log: logging.Logger) -> dict[str, Any]:
+    """What the nemeses kept of the run (`KeepsResults`), under keys a check does not own."""
+    out: dict[str, Any] = {}
+    for package in packages:
+        if not isinstance(package.nemesis, KeepsResults):
+            continue
+        try:
+            kept = dict(package.nemesis.results(origin_wall))
+        except Exception:
+            log.exception("nemesis %s could not hand over its results", package.name)
+            continue
+        for key, value in kept.items():
+            if key in judge.JUDGED_KEYS or key in out or key == "origin_wall":
+                log.error("nemesis %s: results key %r is taken; dropped", package.name, key)
+                continue
+            out[key] = value
+    return out
+
+
+def _run_logger(run_dir: Path, prefix: str) -> logging.Logger:
+    log = logging.getLogger(f"faultline.run.{prefix}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = logging.FileHandler(run_dir / store.LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(message)s"))
+    log.addHandler(handler)
+    return log
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise _Interrupted()

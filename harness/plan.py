@@ -1,0 +1,87 @@
+"""From a spec to the plug-ins that run it, checked before anything starts: the system in its
+mode, the workload, the runtime and the nemesis packages, and the schedule that ties them.
+
+Composition is checked here. The interpreter routes a fault op to the package that handles its
+`f`, so two packages that handle the same `f` (`partition` and `partition:ring`, `kill` and
+`kill:minority`) would send both schedules into one of them; like Jepsen's compose, such a
+combination is refused with the clash named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
+from harness import plugins
+from harness.generator.combinators import any_of, clients, nemesis, phases, stagger, time_limit
+from harness.seams import HarnessError, NemesisOptions, NemesisPackage, Runtime, System, Workload, WorkloadOptions
+from harness.spec import TestSpec
+
+
+@dataclass
+class Plan:
+    system: System
+    workload: Workload
+    runtime: Runtime
+    packages: list[NemesisPackage]
+
+
+def plan_test(spec: TestSpec) -> Plan:
+    """Load and check everything the spec names; sets `spec.mode` to the default when unset.
+    Raises HarnessError, naming the option, for anything wrong."""
+    system_cls = plugins.load("system", spec.system)
+    mode = spec.mode or system_cls.modes[0]
+    if mode not in system_cls.modes:
+        raise HarnessError(f"--mode {mode!r}: {spec.system} has modes {', '.join(system_cls.modes)}")
+    spec.mode = mode
+    if spec.workload not in system_cls.workloads:
+        raise HarnessError(f"--workload {spec.workload!r}: {spec.system} supports {', '.join(system_cls.workloads)}")
+    if spec.nodes < 1 or spec.concurrency < 1:
+        raise HarnessError("--nodes and --concurrency must be at least 1")
+    workload = plugins.load("workload", spec.workload)()
+    system = system_cls(mode, tuple(spec.server_args))
+    options = NemesisOptions(seed=spec.seed, nodes=spec.node_names(), interval=spec.nemesis_interval,
+                             capabilities=frozenset(system.capabilities), concurrency=spec.concurrency)
+    packages = nemesis_packages(spec.nemesis, options)
+    runtime = plugins.load("runtime", spec.runtime)()
+    runtime.check_prerequisites()  # last: every mistake in the spec is reported before a missing privilege
+    return Plan(system, workload, runtime, packages)
+
+
+def nemesis_packages(names: Sequence[str], options: NemesisOptions) -> list[NemesisPackage]:
+    """Build each named package (`family` or `family:variant`), refusing two that handle the
+    same fault op."""
+    packages: list[NemesisPackage] = []
+    owner: dict[str, str] = {}
+    for name in names:
+        factory, variant = plugins.load_nemesis(name)
+        package = factory(replace(options, variant=variant))
+        clashes = sorted(f for f in package.fs if f in owner)
+        if clashes:
+            other = owner[clashes[0]]
+            raise HarnessError(
+                f"--nemesis {','.join(names)}: {other} and {name} both handle the fault op "
+                f"{', '.join(repr(f) for f in clashes)}, so one would receive both schedules; "
+                "run one package per fault family (for several shapes at random use a `mixed` variant)")
+        owner.update({f: name for f in package.fs})
+        packages.append(package)
+    return packages
+
+
+def schedule(spec: TestSpec, workload: Workload, options: WorkloadOptions, packages: Sequence[NemesisPackage]) -> Any:
+    """Main phase (clients alongside faults, for the time limit), then every package's final
+    heal, then the workload's final reads."""
+    client_ops = workload.generator(options)
+    if spec.rate > 0:
+        client_ops = stagger(1.0 / spec.rate, client_ops, seed=spec.seed)
+    main = [clients(time_limit(spec.time_limit, client_ops))]
+    if packages:
+        main.append(nemesis(time_limit(spec.time_limit, any_of(*[p.generator for p in packages]))))
+    stages = [any_of(*main)]
+    heals = [p.final_generator for p in packages if p.final_generator is not None]
+    if heals:
+        stages.append(nemesis(heals))
+    final = workload.final_generator(options)
+    if final is not None:
+        stages.append(clients(final))
+    return phases(*stages)
