@@ -23,6 +23,7 @@ from harness.generator.core import Context, Generator
 from harness.generator.rng import Rng, derive_seed, initial_state
 from harness.history import INFO, Op
 from harness.seams import ClientGates, Cluster, HarnessError, NemesisOptions, NemesisPackage, System
+from nemeses.variants import Family
 
 PAUSE, RESUME = "pause-client", "resume-client"
 
@@ -103,12 +104,12 @@ def pause_episode(concurrency: int, interval: float, rng: Rng) -> Generator:
     return sequence(sleep(gap), pause, sleep(seconds), {"f": RESUME})
 
 
-def package(options: NemesisOptions) -> NemesisPackage:
+def _build(variant: str, name: str, options: NemesisOptions) -> NemesisPackage:
     if options.concurrency < 1:
-        raise HarnessError("--nemesis pause-client needs at least one client (--concurrency)")
+        raise HarnessError(f"--nemesis {name} needs at least one client (--concurrency)")
     concurrency, interval = options.concurrency, options.interval
     return NemesisPackage(
-        name="pause-client",
+        name=name,
         nemesis=ClientPauseNemesis(),
         fs=frozenset({PAUSE, RESUME}),
         generator=Episodes(
@@ -120,3 +121,6 @@ def package(options: NemesisOptions) -> NemesisPackage:
                  "pause": "0.5..1.5 intervals, mid-operation (before send or after reply)",
                  "back after": "resume-client, when the pause's time is up"},
     )
+
+
+pause_client = Family("pause-client", (), _build)

@@ -18,26 +18,29 @@ prints the figures.
 Control-file lines, in libfaketime's syntax: `+3.5 x1` (offset), `@<epoch seconds> x1.5` (from
 that wall time, run 1.5 times as fast; libfaketime restarts its reference when the line changes,
 so drift starts from the current offset, without a jump). Every op's value says which nodes moved
-and to what offset; the offsets of each node over time are written to `clock.json` in the run
-directory when the nemesis heals.
+and to what offset; the nemesis keeps every setting in memory and hands each node's offsets over
+time to the run's results (`KeepsResults`: `results.json` under `clock`), which the report draws.
+
+Setup restarts the nodes that already run, so the library is loaded; like every restart by a
+nemesis it starts them all before it waits for any (`harness.startup.restart_nodes`).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from harness.history import INFO, Op
 from harness.seams import Cluster, HarnessError, NemesisOptions, NemesisPackage, NodeHandle, System
+from harness.startup import restart_nodes
 from nemeses.schedule import start_stop
 from nemeses.targets import choose, resolve
+from nemeses.variants import Family
 
 CONTROL_FILE = "faketime.rc"  # in the node's log dir, beside (not in) its data dir
-TIMELINE_FILE = "clock.json"
 
 
 def libfaketime_path() -> Path:
@@ -84,22 +87,47 @@ class NodeClock:
         return self.offset + (self.rate - 1.0) * (now - self.since)
 
 
+def offset_points(timeline: Mapping[str, Sequence[NodeClock]], origin_wall: float) -> dict[str, list[list[float]]]:
+    """Each node's clock offset over the run, `{node: [[t, offset_s], ...]}` with t in seconds
+    since the history's time zero (wall time `origin_wall`), from the settings the nemesis made
+    (each: from wall time `since`, the offset was `offset` and grew by `rate - 1` per second).
+    Every setting also gets a point where the next one takes over, so straight lines through the
+    points are the offset at every t: flat while it holds, sloped while it drifts, a vertical step
+    at a bump. Settings made before the clients started are placed at t = 0."""
+    out: dict[str, list[list[float]]] = {}
+    for node, settings in timeline.items():
+        settings = sorted(settings, key=lambda s: s.since)
+        points: list[list[float]] = []
+        for i, setting in enumerate(settings):
+            ends = [(setting.since, setting.offset)]
+            if i + 1 < len(settings):
+                until = settings[i + 1].since
+                ends.append((until, setting.offset_at(until)))
+            for wall, value in ends:
+                point = [round(max(0.0, wall - origin_wall), 6), round(value, 6)]
+                if not points or points[-1] != point:
+                    points.append(point)
+        out[node] = points
+    return out
+
+
 class ClockNemesis:
     def __init__(self) -> None:
         self.clocks: dict[str, NodeClock] = {}
-        self.timeline: dict[str, list[dict[str, float]]] = {}
-        self.run_dir: Path | None = None
+        self.timeline: dict[str, list[NodeClock]] = {}  # node -> every setting, in order
 
     def setup(self, cluster: Cluster, system: System) -> None:
-        self.run_dir = Path(cluster.run_dir)
         for node in cluster.nodes:
             self._set(node, NodeClock(since=time.time()))
             node.spawn_env.update(faketime_env(node))
         # The library is loaded at exec time: restart what already runs.
-        for node in cluster.nodes:
-            if node.is_running():
-                node.stop()
-                system.start(cluster, node)
+        running = [node for node in cluster.nodes if node.is_running()]
+        for node in running:
+            node.stop()
+        report = restart_nodes(cluster, system, running)
+        if report.not_ready:
+            raise HarnessError("clock fault setup: restarting with libfaketime, " + "; ".join(
+                f"{name} {why}" for name, why in sorted(report.not_ready.items())))
 
     def invoke(self, cluster: Cluster, system: System, op: Op) -> Op:
         value = op.value or {}
@@ -148,9 +176,7 @@ class ClockNemesis:
             line = f"@{clock.since + clock.offset:.6f} x{clock.rate:g}"
         _write_atomically(node, control_path(node), line)
         self.clocks[node.name] = clock
-        self.timeline.setdefault(node.name, []).append(
-            {"at": round(clock.since, 6), "offset": round(clock.offset, 6), "rate": clock.rate}
-        )
+        self.timeline.setdefault(node.name, []).append(clock)
 
     def teardown(self, cluster: Cluster, system: System) -> None:
         now = time.time()
@@ -161,9 +187,11 @@ class ClockNemesis:
                 node.exec(["rm", "-f", str(control_path(node))])
             for key in faketime_env(node):
                 node.spawn_env.pop(key, None)
-        if self.run_dir is not None and self.timeline:
-            (self.run_dir / TIMELINE_FILE).write_text(json.dumps(self.timeline, indent=1))
         self.clocks.clear()
+
+    def results(self, origin_wall: float) -> dict[str, Any]:
+        """`{"clock": {node: [[t, offset], ...]}}` for results.json; nothing if no clock moved."""
+        return {"clock": offset_points(self.timeline, origin_wall)} if self.timeline else {}
 
 
 def _write_atomically(node: NodeHandle, path: Path, line: str) -> None:
@@ -186,18 +214,21 @@ def clock_fault(nodes: Sequence[str], rng: Any) -> dict[str, Any]:
     return {"f": "drift", "value": {"nodes": targets, "rate": round(2 ** rng.uniform(-1, 1), 3)}}
 
 
-def package(options: NemesisOptions) -> NemesisPackage:
+def _build(variant: str, name: str, options: NemesisOptions) -> NemesisPackage:
     if "clock" not in options.capabilities:
-        raise HarnessError("--nemesis clock: this system does not declare the `clock` capability")
+        raise HarnessError(f"--nemesis {name}: this system does not declare the `clock` capability")
     libfaketime_path()
     nodes = list(options.nodes)
     return NemesisPackage(
-        name="clock",
+        name=name,
         nemesis=ClockNemesis(),
         fs=frozenset({"bump", "strobe", "drift", "reset-clock"}),
         generator=start_stop("clock", options.seed, options.interval, lambda rng: clock_fault(nodes, rng), {"f": "reset-clock"}),
         final_generator={"f": "reset-clock"},
         draw={f: {"start": f, "stop": "reset-clock", "color": "#c0a0e8"} for f in ("bump", "strobe", "drift")},
         options={"interval": options.interval, "faults": "bump ±1/16..256 s, strobe, drift x0.5..x2, reset",
-                 "targets": "one, a minority or all", "timeline": TIMELINE_FILE},
+                 "targets": "one, a minority or all", "timeline": "results.json `clock`: each node's offset over time"},
     )
+
+
+clock = Family("clock", (), _build)

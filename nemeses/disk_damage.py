@@ -1,7 +1,7 @@
 """Damage a stopped node's data directory, the way a crash or a bad disk would. Run on the node
 by the `disk` fault while the node's process is down:
 
-    python -m nemeses.disk_damage lose-unsynced|truncate|corrupt DATA_DIR --seed N
+    python -m nemeses.disk_damage lose-unsynced|truncate|corrupt DATA_DIR --seed N [--file-glob P]...
 
 Prints what it did as one JSON object.
 
@@ -15,15 +15,16 @@ Prints what it did as one JSON object.
   (a container may not open the device) is kept whole, unsynced bytes and all: the fault then
   loses a little less than a real crash would, but never bytes that were synced, so a system
   that fsyncs before it acknowledges is never blamed for a loss it could not prevent.
-- `truncate`: cut 1..512 bytes off the end of each log, tearing the last record(s).
-- `corrupt`: flip a few bits in the last 512 bytes of each log.
+- `truncate`: cut 1..512 bytes off the end of each durable file, tearing the last record(s).
+- `corrupt`: flip a few bits in the last 512 bytes of each durable file.
 
-A log here is any file in the shared storage layer's record format
-(`systems_under_test.storage`), found by its content rather than its name: raftkv calls its Raft
-log `raft-log` and its term and vote `raft-state`, and those are what it reads back. The
-records' checksums let a correct system detect a torn or corrupt tail on replay and cut it off.
-Unlike `lose-unsynced`, these two destroy data the system had synced and acknowledged, so even a
-correct system may lose writes under them (Raft assumes its log and vote survive a restart).
+The durable files are those matching a `--file-glob` pattern (relative to DATA_DIR, as
+`Path.glob` reads it; repeat it for several; default `**/*`, every file): the disk nemesis
+passes what the system declares (`DeclaresDurableFiles`), e.g. raftkv's `raft-log` and
+`raft-state`, which are what it reads back. A system's checksums let it detect a torn or corrupt
+tail on replay and cut it off. Unlike `lose-unsynced`, these two destroy data the system had
+synced and acknowledged, so even a correct system may lose writes under them (Raft assumes its
+log and vote survive a restart).
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ import os
 import random
 import struct
 from pathlib import Path
-
-from systems_under_test.storage import holds_records
+from typing import Sequence
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SYS_CACHESTAT = 451  # x86_64 and arm64 alike
@@ -174,14 +174,18 @@ def corrupt_tail(path: Path, rng: random.Random) -> dict | None:
     return {"size": size, "flipped": offsets}
 
 
-def damage(kind: str, data_dir: Path, seed: int) -> dict[str, dict]:
+def files_matching(data_dir: Path, patterns: Sequence[str]) -> list[Path]:
+    """Regular files under `data_dir` that match any of the glob patterns, in name order."""
+    found = {p for pattern in patterns for p in data_dir.glob(pattern)}
+    return sorted(p for p in found if p.is_file() and not p.is_symlink())
+
+
+def damage(kind: str, data_dir: Path, seed: int, patterns: Sequence[str] = ("**/*",)) -> dict[str, dict]:
     rng = random.Random(seed)
     done = {}
-    for path in sorted(p for p in data_dir.rglob("*") if p.is_file() and not p.is_symlink()):
+    for path in files_matching(data_dir, ("**/*",) if kind == "lose-unsynced" else patterns):
         if kind == "lose-unsynced":
             result = lose_unsynced(path)
-        elif not holds_records(path):
-            continue
         elif kind == "truncate":
             result = truncate_tail(path, rng)
         elif kind == "corrupt":
@@ -198,8 +202,10 @@ def main() -> None:
     parser.add_argument("kind", choices=["lose-unsynced", "truncate", "corrupt"])
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--file-glob", action="append", dest="patterns", metavar="PATTERN",
+                        help="files truncate and corrupt may touch, relative to DATA_DIR (repeatable; default **/*)")
     args = parser.parse_args()
-    print(json.dumps(damage(args.kind, args.data_dir, args.seed)))
+    print(json.dumps(damage(args.kind, args.data_dir, args.seed, args.patterns or ("**/*",))))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """Process faults: kill -9 or pause (SIGSTOP) the node processes of one node, a minority, a
 majority, all, or the primary, and bring them back after a while (restart, or SIGCONT).
 
-Everything goes through the node handle (`kill`, `pause`, `resume`) and the system's own `start`,
-which returns once the node serves clients again, so the faults work on every runtime. Kill and
-pause act on the whole process group of the node's process.
+Everything goes through the node handle (`kill`, `pause`, `resume`), so the faults work on every
+runtime. Kill and pause act on the whole process group of the node's process. Dead nodes come
+back through `harness.startup.restart_nodes`: every one is started first and only then waited
+for, within a bound, so even `kill:all` of a system that needs a quorum to boot heals, and a node
+that does not get ready in time is reported in the op's value instead of hanging the nemesis.
 
-Entry points: `kill` (one random node), `kill-minority`, `kill-majority`, `kill-all`,
-`kill-primary`, and `pause`, `pause-minority`, `pause-majority`, `pause-all`, `pause-primary`.
+Entry points: `kill` and `pause`, each with the variants one (the default), minority, majority,
+all and primary: `--nemesis kill:minority`, `--nemesis pause:primary`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 
 from harness.history import INFO, Op
 from harness.seams import Cluster, HarnessError, NemesisOptions, NemesisPackage, System
+from harness.startup import restart_nodes
 from nemeses.schedule import start_stop
-from nemeses.targets import choose, resolve
+from nemeses.targets import TARGETS, choose, resolve
+from nemeses.variants import Family, schedule_key
 
 
 class KillNemesis:
@@ -33,16 +37,12 @@ class KillNemesis:
                     killed.append(name)
             return op.complete(INFO, value={"killed": killed})
         if op.f == "start":
-            return op.complete(INFO, value={"started": self._start_dead(cluster, system)})
+            return op.complete(INFO, value=self._start_dead(cluster, system))
         raise HarnessError(f"kill nemesis cannot do f={op.f!r}")
 
-    def _start_dead(self, cluster: Cluster, system: System) -> list[str]:
-        started = []
-        for node in cluster.nodes:
-            if not node.is_running():
-                system.start(cluster, node)
-                started.append(node.name)
-        return started
+    def _start_dead(self, cluster: Cluster, system: System) -> dict[str, object]:
+        dead = [node for node in cluster.nodes if not node.is_running()]
+        return restart_nodes(cluster, system, dead).describe()
 
     def teardown(self, cluster: Cluster, system: System) -> None:
         self._start_dead(cluster, system)
@@ -80,11 +80,10 @@ class PauseNemesis:
         self._resume_all(cluster)
 
 
-def _package(fault: str, target: str, options: NemesisOptions) -> NemesisPackage:
+def _build(fault: str, target: str, name: str, options: NemesisOptions) -> NemesisPackage:
     if fault not in options.capabilities:
-        raise HarnessError(f"--nemesis {fault}: this system does not support being {'killed' if fault == 'kill' else 'paused'}")
+        raise HarnessError(f"--nemesis {name}: this system does not support being {'killed' if fault == 'kill' else 'paused'}")
     nodes = list(options.nodes)
-    name = fault if target == "one" else f"{fault}-{target}"
     stop = "start" if fault == "kill" else "resume"
 
     def begin(rng: Any) -> dict[str, Any]:
@@ -94,48 +93,12 @@ def _package(fault: str, target: str, options: NemesisOptions) -> NemesisPackage
         name=name,
         nemesis=KillNemesis() if fault == "kill" else PauseNemesis(),
         fs=frozenset({fault, stop}),
-        generator=start_stop(name, options.seed, options.interval, begin, {"f": stop}),
+        generator=start_stop(schedule_key(name), options.seed, options.interval, begin, {"f": stop}),
         final_generator={"f": stop},
         draw={fault: {"start": fault, "stop": stop, "color": "#e8a0a0" if fault == "kill" else "#e8d0a0"}},
         options={"interval": options.interval, "targets": target, "back after": f"{stop}, one interval later"},
     )
 
 
-def package(options: NemesisOptions) -> NemesisPackage:
-    return _package("kill", "one", options)
-
-
-def kill_minority(options: NemesisOptions) -> NemesisPackage:
-    return _package("kill", "minority", options)
-
-
-def kill_majority(options: NemesisOptions) -> NemesisPackage:
-    return _package("kill", "majority", options)
-
-
-def kill_all(options: NemesisOptions) -> NemesisPackage:
-    return _package("kill", "all", options)
-
-
-def kill_primary(options: NemesisOptions) -> NemesisPackage:
-    return _package("kill", "primary", options)
-
-
-def pause(options: NemesisOptions) -> NemesisPackage:
-    return _package("pause", "one", options)
-
-
-def pause_minority(options: NemesisOptions) -> NemesisPackage:
-    return _package("pause", "minority", options)
-
-
-def pause_majority(options: NemesisOptions) -> NemesisPackage:
-    return _package("pause", "majority", options)
-
-
-def pause_all(options: NemesisOptions) -> NemesisPackage:
-    return _package("pause", "all", options)
-
-
-def pause_primary(options: NemesisOptions) -> NemesisPackage:
-    return _package("pause", "primary", options)
+kill = Family("kill", TARGETS, lambda target, name, options: _build("kill", target, name, options))
+pause = Family("pause", TARGETS, lambda target, name, options: _build("pause", target, name, options))

@@ -14,6 +14,9 @@ connection resets, each on the real packet path inside the target nodes' namespa
 - **reset**: every TCP connection between the target and its peers is aborted at once with a
   reset (`ss -K`), as a middlebox or a crashed peer would; new connections work right away.
 
+Entry point: `network`, whose variants are `mixed` (the default: one kind at a time, chosen at
+random) and each kind alone: `--nemesis network:latency`.
+
 Only traffic between nodes is touched (rules match peer addresses) except for `bandwidth`, which
 shapes everything the target sends. Rules live in a chain of the package's own in each table
 (`FL-NET-<PACKAGE>`), so healing flushes exactly what was added; the qdisc and shim are removed by name and
@@ -31,6 +34,7 @@ from harness.history import INFO, Op
 from harness.seams import Cluster, HarnessError, NemesisOptions, NemesisPackage, NodeHandle, System
 from nemeses.schedule import start_stop
 from nemeses.targets import choose, resolve
+from nemeses.variants import Family
 
 QUEUE = 7013  # netfilter queue number the delay shim reads
 SHIM_PIDFILE = "delay-shim.pid"
@@ -170,7 +174,8 @@ def _fault(kind: str, nodes: Sequence[str], rng: Any) -> dict[str, Any]:
 KINDS = ("loss", "duplicate", "bandwidth", "latency", "reset")
 
 
-def _package(kinds: Sequence[str], name: str, options: NemesisOptions) -> NemesisPackage:
+def _build(variant: str, name: str, options: NemesisOptions) -> NemesisPackage:
+    kinds = KINDS if variant == "mixed" else (variant,)
     nodes = list(options.nodes)
     if len(nodes) < 2:
         raise HarnessError(f"--nemesis {name} needs at least 2 nodes")
@@ -178,12 +183,15 @@ def _package(kinds: Sequence[str], name: str, options: NemesisOptions) -> Nemesi
     def begin(rng: Any) -> dict[str, Any]:
         return _fault(kinds[rng.randrange(len(kinds))], nodes, rng)
 
-    heal = f"heal-{name}"
+    # Chain, heal op and schedule keep the names these packages had before they were variants
+    # (`heal-network`, `heal-latency`, ...): each package's own, so packages combine.
+    short = "network" if variant == "mixed" else variant
+    heal = f"heal-{short}"
     return NemesisPackage(
         name=name,
-        nemesis=NetworkNemesis(f"FL-NET-{name.upper()}", heal, options.seed),
+        nemesis=NetworkNemesis(f"FL-NET-{short.upper()}", heal, options.seed),
         fs=frozenset({*kinds, heal}),
-        generator=start_stop(name, options.seed, options.interval, begin, {"f": heal}),
+        generator=start_stop(short, options.seed, options.interval, begin, {"f": heal}),
         final_generator={"f": heal},
         draw={k: {"start": k, "stop": heal, "color": "#a0e8c0"} for k in kinds if k != "reset"},
         options={"interval": options.interval, "faults": ", ".join(kinds), "targets": "one, a minority or all",
@@ -191,26 +199,5 @@ def _package(kinds: Sequence[str], name: str, options: NemesisOptions) -> Nemesi
     )
 
 
-def package(options: NemesisOptions) -> NemesisPackage:
-    """Every kind of degradation, one at a time, chosen at random."""
-    return _package(KINDS, "network", options)
-
-
-def loss(options: NemesisOptions) -> NemesisPackage:
-    return _package(("loss",), "loss", options)
-
-
-def duplicate(options: NemesisOptions) -> NemesisPackage:
-    return _package(("duplicate",), "duplicate", options)
-
-
-def bandwidth(options: NemesisOptions) -> NemesisPackage:
-    return _package(("bandwidth",), "bandwidth", options)
-
-
-def latency(options: NemesisOptions) -> NemesisPackage:
-    return _package(("latency",), "latency", options)
-
-
-def reset(options: NemesisOptions) -> NemesisPackage:
-    return _package(("reset",), "reset", options)
+# `mixed` (the default): every kind of degradation, one at a time, chosen at random.
+network = Family("network", ("mixed", *KINDS), _build)

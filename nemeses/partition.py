@@ -6,9 +6,9 @@ INPUT), so healing flushes exactly what that package added and nothing else, and
 partition packages can run in one test. A grudge need not be symmetric: `one-way` cuts only one
 direction. Only traffic between nodes is cut; clients still reach every node, as in Jepsen.
 
-Shapes (each an entry point, e.g. `--nemesis partition-ring`):
+Shapes (the variants of the `partition` entry point, e.g. `--nemesis partition:ring`):
 
-- `halves` (`partition`): random halves; the larger side is a majority.
+- `halves` (the default, `--nemesis partition`): random halves; the larger side is a majority.
 - `one`: one random node cut off from all others.
 - `majority`: a random minority cut off from the majority (`halves` with an odd node count).
 - `ring`: majorities ring; every node sees a majority, but no two see the same one.
@@ -26,9 +26,11 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 from harness.history import INFO, Op
+from harness.hooks import primary
 from harness.seams import Cluster, HarnessError, NemesisOptions, NemesisPackage, System
 from nemeses.schedule import start_stop
-from nemeses.targets import PRIMARY, primary_of, shuffled
+from nemeses.targets import PRIMARY, shuffled
+from nemeses.variants import Family, schedule_key
 
 Grudge = dict[str, list[str]]
 
@@ -141,9 +143,9 @@ class PartitionNemesis:
     def _resolve(self, cluster: Cluster, system: System, grudge: Mapping[str, Sequence[str]]) -> Grudge:
         if PRIMARY not in grudge:
             return {k: list(v) for k, v in grudge.items()}
-        primary = primary_of(cluster, system)
-        others = sorted(n.name for n in cluster.nodes if n.name != primary)
-        return _complete([[primary], others])
+        leader = primary(system, cluster)
+        others = sorted(n.name for n in cluster.nodes if n.name != leader)
+        return _complete([[leader], others])
 
     def _cut(self, cluster: Cluster, grudge: Mapping[str, Sequence[str]]) -> None:
         for name, enemies in grudge.items():
@@ -164,10 +166,10 @@ class PartitionNemesis:
                     pass  # already gone (a second teardown, or setup cut short)
 
 
-def _package(shape: str, options: NemesisOptions) -> NemesisPackage:
+def _build(shape: str, name: str, options: NemesisOptions) -> NemesisPackage:
     nodes = list(options.nodes)
     if len(nodes) < 2:
-        raise HarnessError(f"--nemesis partition-{shape} needs at least 2 nodes")
+        raise HarnessError(f"--nemesis {name} needs at least 2 nodes")
     if shape == "primary":
         def make(rng: Any) -> Grudge:
             return {PRIMARY: [":others"]}
@@ -178,45 +180,17 @@ def _package(shape: str, options: NemesisOptions) -> NemesisPackage:
             return SHAPES[names[rng.randrange(len(names))]](nodes, rng)
     else:
         make = lambda rng, shape_fn=SHAPES[shape]: shape_fn(nodes, rng)  # noqa: E731
-    name = "partition" if shape == "halves" else f"partition-{shape}"
     return NemesisPackage(
         name=name,
         nemesis=PartitionNemesis("FL-PARTITION" if shape == "halves" else f"FL-P-{shape.upper()}"),
         fs=frozenset({"partition", "heal"}),
-        generator=start_stop(name, options.seed, options.interval, lambda rng: {"f": "partition", "value": make(rng)}, {"f": "heal"}),
+        generator=start_stop(schedule_key(name), options.seed, options.interval,
+                             lambda rng: {"f": "partition", "value": make(rng)}, {"f": "heal"}),
         final_generator={"f": "heal"},
         draw={"partition": {"start": "partition", "stop": "heal", "color": "#a0c0e8"}},
         options={"interval": options.interval, "shape": shape},
     )
 
 
-def package(options: NemesisOptions) -> NemesisPackage:
-    return _package("halves", options)
-
-
-def one_package(options: NemesisOptions) -> NemesisPackage:
-    return _package("one", options)
-
-
-def majority_package(options: NemesisOptions) -> NemesisPackage:
-    return _package("majority", options)
-
-
-def ring_package(options: NemesisOptions) -> NemesisPackage:
-    return _package("ring", options)
-
-
-def bridge_package(options: NemesisOptions) -> NemesisPackage:
-    return _package("bridge", options)
-
-
-def primary_package(options: NemesisOptions) -> NemesisPackage:
-    return _package("primary", options)
-
-
-def one_way_package(options: NemesisOptions) -> NemesisPackage:
-    return _package("one-way", options)
-
-
-def mixed_package(options: NemesisOptions) -> NemesisPackage:
-    return _package("mixed", options)
+VARIANTS = ("halves", "one", "majority", "ring", "bridge", "primary", "one-way", "mixed")
+partition = Family("partition", VARIANTS, _build)

@@ -11,13 +11,13 @@ while slowed comes back at full speed, since its new process starts outside the 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from harness.history import INFO, Op
 from harness.seams import Cluster, HarnessError, NemesisOptions, NemesisPackage, NodeHandle, System
 from nemeses.schedule import start_stop
 from nemeses.targets import choose, resolve
+from nemeses.variants import Family
 
 PERIOD_US = 100_000
 
@@ -65,22 +65,11 @@ rmdir "$g"
 """
 
 
-def remove_leftover_groups(prefix: str = "fl-") -> list[str]:
-    """For `faultline cleanup` after a crashed controller (run on this machine, outside any node
-    namespace): remove the empty cgroups slowed nodes of runs with this prefix left behind.
-    Their processes are gone once the runs' namespaces are removed, so each is empty."""
-    removed = []
-    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/cpu"):
-        if not os.path.isdir(root):
-            continue
-        for name in sorted(os.listdir(root)):
-            if name.startswith(f"faultline-{prefix}"):
-                try:
-                    os.rmdir(os.path.join(root, name))
-                    removed.append(f"cgroup {root}/{name}")
-                except OSError:
-                    pass  # still has processes: a live run's
-    return removed
+def group_name(run_id: str, node: str) -> str:
+    """The cgroup of a slowed node. It lives on the node's host, outside the node, so it carries
+    the run's id: the runtime's `cleanup` removes the empty ones a crashed run left behind (the
+    local runtime: `faultline-<run_id>-*` in /sys/fs/cgroup and /sys/fs/cgroup/cpu)."""
+    return f"faultline-{run_id}-{node}"
 
 
 class SlowNemesis:
@@ -91,7 +80,7 @@ class SlowNemesis:
         pass
 
     def _group(self, cluster: Cluster, node: NodeHandle) -> str:
-        return f"faultline-{getattr(cluster, 'prefix', 'run')}-{node.name}"
+        return group_name(cluster.run_id, node.name)
 
     def invoke(self, cluster: Cluster, system: System, op: Op) -> Op:
         if op.f == "heal-slow":
@@ -104,7 +93,7 @@ class SlowNemesis:
         moved = {}
         for name in names:
             node = cluster.node(name)
-            pid = getattr(node, "pid", None)
+            pid = node.pid
             if not node.is_running() or pid is None:
                 continue
             group = self._group(cluster, node)
@@ -124,7 +113,7 @@ class SlowNemesis:
         self._release(cluster)
 
 
-def package(options: NemesisOptions) -> NemesisPackage:
+def _build(variant: str, name: str, options: NemesisOptions) -> NemesisPackage:
     nodes = list(options.nodes)
 
     def make(rng: Any) -> dict[str, Any]:
@@ -132,7 +121,7 @@ def package(options: NemesisOptions) -> NemesisPackage:
                                        "cpu": rng.choice([0.02, 0.05, 0.1, 0.25])}}
 
     return NemesisPackage(
-        name="slow",
+        name=name,
         nemesis=SlowNemesis(),
         fs=frozenset({"slow", "heal-slow"}),
         generator=start_stop("slow", options.seed, options.interval, make, {"f": "heal-slow"}),
@@ -141,3 +130,6 @@ def package(options: NemesisOptions) -> NemesisPackage:
         options={"interval": options.interval, "cpu": "2%, 5%, 10% or 25% of one CPU", "targets": "one or a minority",
                  "how": "cgroup cpu quota (v2 cpu.max, else v1 cfs_quota_us)"},
     )
+
+
+slow = Family("slow", (), _build)

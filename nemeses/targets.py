@@ -3,13 +3,15 @@ process, clock, network, disk and slow-node faults, so each picks its targets th
 
 Choices are made with the seeded rng the schedule hands over, from the sorted node list, so a seed
 gives the same targets on every run. `primary` is resolved when the fault runs, because only the
-live system knows its leader: the op carries the marker and the nemesis asks the system.
+live system knows its leader: the op carries the marker and the nemesis asks the system
+(`ReportsPrimary`, through `harness.hooks.primary`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+from harness.hooks import primary
 from harness.seams import Cluster, HarnessError, System
 
 TARGETS = ("one", "minority", "majority", "all", "primary")
@@ -40,17 +42,6 @@ def choose(target: str, nodes: Sequence[str], rng: Any) -> list[str]:
     raise HarnessError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
 
 
-def primary_of(cluster: Cluster, system: System) -> str:
-    """The system's current primary; the system reports it with an optional `primary(cluster)`."""
-    report = getattr(system, "primary", None)
-    if report is None:
-        raise HarnessError(f"{getattr(system, 'name', 'this system')} does not report a primary (no `primary(cluster)` method)")
-    name = report(cluster)
-    if not name:
-        raise HarnessError("the system has no primary right now")
-    return name
-
-
 def resolve(names: Sequence[str], cluster: Cluster, system: System) -> list[str]:
     """Op node names with the primary marker replaced by the actual node."""
-    return [primary_of(cluster, system) if n == PRIMARY else n for n in names]
+    return [primary(system, cluster) if n == PRIMARY else n for n in names]

@@ -1,6 +1,6 @@
-"""Clock offsets in the results: the runner turns the clock nemesis's timeline into
-`results["clock"]`, the report draws it, and a real `faultline test --nemesis clock` run ends with
-each node's offsets in results.json and on the page."""
+"""Clock offsets in the results: the clock nemesis's `results` hook (`KeepsResults`) turns the
+settings it made into `results["clock"]`, the report draws it, and a real `faultline test
+--nemesis clock` run ends with each node's offsets in results.json and on the page."""
 
 from __future__ import annotations
 
@@ -16,38 +16,41 @@ from harness.history import read_history
 from harness.report import write_report
 from harness.report.browser import chromium_available, open_browser, wait_for, watch_page
 from harness.report.synthetic import make_run
-from harness.runner import analyze, clock_offsets
+from harness.judge import analyze
+from harness.seams import KeepsResults
+from nemeses.clock import ClockNemesis, NodeClock, offset_points
 
 FAULTLINE = str(Path(sys.executable).parent / "faultline")
 EVIL = "<img src=x onerror=alert(1)>"
 ORIGIN = 1_000_000.0  # the history's time zero, in wall seconds
 
 
-def write_timeline(path: Path) -> None:
+def timeline() -> dict[str, list[NodeClock]]:
     """n1: bumped +2 s at 1 s, set drifting at x1.5 from 3 s, reset at 5 s; n2 untouched. The
-    first entries come from the nemesis's setup, before the clients started."""
-    path.write_text(json.dumps({
-        "n1": [{"at": ORIGIN - 0.5, "offset": 0.0, "rate": 1.0},
-               {"at": ORIGIN + 1, "offset": 2.0, "rate": 1.0},
-               {"at": ORIGIN + 3, "offset": 2.0, "rate": 1.5},
-               {"at": ORIGIN + 5, "offset": 0.0, "rate": 1.0}],
-        "n2": [{"at": ORIGIN - 0.5, "offset": 0.0, "rate": 1.0},
-               {"at": ORIGIN + 5, "offset": 0.0, "rate": 1.0}],
-    }))
+    first settings come from the nemesis's setup, before the clients started."""
+    return {
+        "n1": [NodeClock(0.0, 1.0, ORIGIN - 0.5), NodeClock(2.0, 1.0, ORIGIN + 1),
+               NodeClock(2.0, 1.5, ORIGIN + 3), NodeClock(0.0, 1.0, ORIGIN + 5)],
+        "n2": [NodeClock(0.0, 1.0, ORIGIN - 0.5), NodeClock(0.0, 1.0, ORIGIN + 5)],
+    }
 
 
-def test_the_timeline_becomes_offsets_over_time(tmp_path: Path) -> None:
-    write_timeline(tmp_path / "clock.json")
-    clock = clock_offsets(tmp_path / "clock.json", ORIGIN)
+def test_the_timeline_becomes_offsets_over_time() -> None:
+    clock = offset_points(timeline(), ORIGIN)
     # A step at 1 s, a straight climb of 0.5 s per second from 3 s to 5 s, a step back to zero.
     assert clock["n1"] == [[0.0, 0.0], [1.0, 0.0], [1.0, 2.0], [3.0, 2.0], [5.0, 3.0], [5.0, 0.0]]
     assert clock["n2"] == [[0.0, 0.0], [5.0, 0.0]]
 
 
-def test_no_timeline_or_a_broken_one_gives_no_offsets(tmp_path: Path) -> None:
-    assert clock_offsets(tmp_path / "clock.json", ORIGIN) == {}
-    (tmp_path / "clock.json").write_text("{not json")
-    assert clock_offsets(tmp_path / "clock.json", ORIGIN) == {}
+def test_the_nemesis_hands_its_offsets_over_through_the_results_hook() -> None:
+    nemesis = ClockNemesis()
+    assert isinstance(nemesis, KeepsResults)
+    assert nemesis.results(ORIGIN) == {}, "a nemesis that never set a clock adds nothing"
+    nemesis.timeline = timeline()
+    results = nemesis.results(ORIGIN)
+    assert set(results) == {"clock"}
+    assert results["clock"] == offset_points(timeline(), ORIGIN)
+    json.dumps(results)  # goes into results.json as it is
 
 
 def test_analyze_keeps_the_runs_clock_offsets(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Disk faults on the shipped systems, on a real local cluster: each damage kind hits the files the
-system reads back, recovery cuts what was damaged, and the node comes back serving. Then one
+system declares durable and reads back, recovery cuts what was damaged, and the node comes back
+serving. Then one
 `faultline test` run: raftkv fsyncs before it acknowledges, so losing what was not fsynced must
 not lose an acknowledged write."""
 
@@ -16,7 +17,10 @@ import pytest
 
 from harness.history import Op
 from harness.runtime.local import LocalRuntime, guard_routes, list_namespaces
+from harness.hooks import durable_files
+from harness.startup import start_cluster
 from nemeses.disk import DiskNemesis, damage_node
+from nemeses.disk_damage import files_matching
 from systems_under_test.dynkv.system import DynKV
 from systems_under_test.raftkv.system import RaftKV
 from systems_under_test.seedkv.system import SeedKV
@@ -55,8 +59,7 @@ def running(request, tmp_path: Path):
     system = make_system()
     try:
         system.setup(cluster)
-        for node in cluster.nodes:
-            system.start(cluster, node)
+        start_cluster(cluster, system)
         yield system, cluster, main_log
     finally:
         system.teardown(cluster)
@@ -118,6 +121,9 @@ def test_damaged_tail_is_cut_on_replay_and_the_node_serves(running, damage: str,
                                                     value={"nodes": ["n3"], "damage": damage, "seed": 5}))
     files = done.value["files"]["n3"]
     assert main_log in files, f"{damage} missed {main_log}, the log {system.name} replays: {files}"
+    declared = {str(p.relative_to(n3.data_dir)) for p in files_matching(n3.data_dir, durable_files(system))}
+    assert set(files) <= declared, f"{damage} touched files {system.name} does not declare durable"
+    assert done.value["started"] == ["n3"], done.value
     for name, what in files.items():
         if damage == "truncate":
             assert what["kept"] < what["size"]
@@ -145,7 +151,7 @@ def test_lose_unsynced_drops_what_was_never_fsynced_and_keeps_the_rest(running, 
     unsynced = (b'00000000 {"written":"never synced"}\n' * (3 * PAGE // 36)) + b'0123abcd {"torn'
     with open(log, "ab") as f:
         f.write(unsynced)
-    files = damage_node(n3, "lose-unsynced", seed=0)
+    files = damage_node(n3, "lose-unsynced", seed=0, patterns=["no-such-file"])  # lose-unsynced ignores them
     assert main_log in files, files
     after = log.read_bytes()
     assert after.startswith(synced), "lose-unsynced changed bytes that were fsynced"
@@ -153,7 +159,7 @@ def test_lose_unsynced_drops_what_was_never_fsynced_and_keeps_the_rest(running, 
     # (see nemeses/disk_damage.py); the pages beyond it were never on disk.
     assert len(after) < len(synced) + len(unsynced)
     assert len(after) <= (len(synced) // PAGE + 1) * PAGE
-    system.start(cluster, n3)
+    start_cluster(cluster, system, [n3])
     assert_whole_records(n3.data_dir, tmp_path / "replayed")
     assert_serves(system, cluster, n3)
 
@@ -161,7 +167,7 @@ def test_lose_unsynced_drops_what_was_never_fsynced_and_keeps_the_rest(running, 
 @pytest.mark.slow
 def test_raftkv_keeps_every_acknowledged_write_when_unsynced_data_is_lost(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [FAULTLINE, "test", "--system", "raftkv", "--workload", "register", "--nemesis", "disk-lose-unsynced",
+        [FAULTLINE, "test", "--system", "raftkv", "--workload", "register", "--nemesis", "disk:lose-unsynced",
          "--nemesis-interval", "2", "--time-limit", "20", "--seed", "3", "--rate", "20", "--store", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )

@@ -1,5 +1,6 @@
-"""The nemesis catalogue without a cluster: partition shapes, target choice, every package's
-seeded schedule, the faults' error messages, and `faultline systems --json`."""
+"""The nemesis catalogue without a cluster: partition shapes, target choice, every family's
+variants and every package's seeded schedule, the faults' error messages, which files the disk
+damage touches, and `faultline systems --json`."""
 
 from __future__ import annotations
 
@@ -7,27 +8,36 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from harness import plugins
 from harness.generator import nemesis, simulate, time_limit
 from harness.generator.rng import Rng
-from harness.seams import HarnessError, NemesisOptions
+from harness.seams import HarnessError, NemesisFactory, NemesisOptions
 from nemeses import partition
 from nemeses.clock import NodeClock, clock_fault
+from nemeses import disk_damage
 from nemeses.targets import PRIMARY, choose
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 SEEDS = range(20)
-EXPECTED = {
-    "partition", "partition-one", "partition-majority", "partition-ring", "partition-bridge",
-    "partition-primary", "partition-one-way", "partition-mixed",
-    "kill", "kill-minority", "kill-majority", "kill-all", "kill-primary",
-    "pause", "pause-minority", "pause-majority", "pause-all", "pause-primary",
-    "clock", "network", "loss", "duplicate", "bandwidth", "latency", "reset",
-    "disk", "disk-lose-unsynced", "disk-corrupt", "slow",
+TARGETS = ("one", "minority", "majority", "all", "primary")
+# family -> its variants, the default first
+FAMILIES = {
+    "kill": TARGETS,
+    "pause": TARGETS,
+    "partition": ("halves", "one", "majority", "ring", "bridge", "primary", "one-way", "mixed"),
+    "network": ("mixed", "loss", "duplicate", "bandwidth", "latency", "reset"),
+    "disk": ("all", "lose-unsynced", "corrupt"),
+    "clock": (),
+    "slow": (),
+    "pause-client": (),
 }
+# Every package by its user-facing name: the family alone for its default variant.
+EXPECTED = {family if not variants or v == variants[0] else f"{family}:{v}"
+            for family, variants in FAMILIES.items() for v in (variants or ("",))}
 
 
 def hears(grudge: dict[str, list[str]], node: str) -> set[str]:
@@ -99,8 +109,14 @@ def test_node_clock_offsets_drift_from_where_they_were_set():
     assert set(faults) == {"bump", "strobe", "drift"}
 
 
-def options(seed: int = 7, capabilities=frozenset({"kill", "pause", "clock", "disk"})) -> NemesisOptions:
-    return NemesisOptions(seed=seed, nodes=["n1", "n2", "n3"], interval=1.0, capabilities=capabilities)
+def options(seed: int = 7, capabilities=frozenset({"kill", "pause", "clock", "disk"}), variant: str = "") -> NemesisOptions:
+    return NemesisOptions(seed=seed, nodes=["n1", "n2", "n3"], interval=1.0, capabilities=capabilities,
+                          concurrency=3, variant=variant)
+
+
+def build(name: str, **kw) -> object:
+    family, _, variant = name.partition(":")
+    return plugins.load("nemesis", family)(options(variant=variant, **kw))
 
 
 def schedule(generator) -> list:
@@ -109,15 +125,43 @@ def schedule(generator) -> list:
     return [op for op in history if op.process == "nemesis" and op.type == "invoke"]
 
 
-def test_every_package_is_registered_seeded_and_self_consistent():
-    assert EXPECTED <= set(plugins.names("nemesis"))
+def test_one_factory_per_family_with_its_variants():
+    assert set(plugins.names("nemesis")) >= set(FAMILIES)
+    for family, variants in FAMILIES.items():
+        factory = plugins.load("nemesis", family)
+        assert isinstance(factory, NemesisFactory), family
+        assert tuple(factory.variants) == variants, family
+        # The default variant is the first, whether named or left out.
+        if variants:
+            assert factory(options()).name == factory(options(variant=variants[0])).name == family
+
+
+def test_an_unknown_variant_names_the_valid_ones():
+    with pytest.raises(HarnessError, match="kill:most.*kill:minority.*kill:primary"):
+        build("kill:most")
+    with pytest.raises(HarnessError, match="clock has no variants"):
+        build("clock:fast")
+
+
+def test_the_loader_reads_family_variant_and_the_old_hyphen_names():
     for name in sorted(EXPECTED):
-        package = plugins.load("nemesis", name)(options())
+        factory, variant = plugins.load_nemesis(name)
+        assert factory(options(variant=variant)).name == name
+    for old, new in (("kill-minority", "kill:minority"), ("partition-one-way", "partition:one-way"),
+                     ("disk-lose-unsynced", "disk:lose-unsynced"), ("pause-primary", "pause:primary"),
+                     ("pause-client", "pause-client")):
+        factory, variant = plugins.load_nemesis(old)
+        assert factory(options(variant=variant)).name == new, old
+
+
+def test_every_package_is_seeded_and_self_consistent():
+    for name in sorted(EXPECTED):
+        package = build(name)
+        assert package.name == name
         ops = schedule(package.generator)
         assert ops, name
         assert {op.f for op in ops} <= package.fs, name
-        again = plugins.load("nemesis", name)(options())
-        same = schedule(again.generator)
+        same = schedule(build(name).generator)
         assert [(o.f, o.value, o.time) for o in ops] == [(o.f, o.value, o.time) for o in same], name
         for fault, how in package.draw.items():
             assert {fault, how["start"], how["stop"]} <= package.fs, name
@@ -125,16 +169,43 @@ def test_every_package_is_registered_seeded_and_self_consistent():
             assert package.final_generator["f"] in package.fs, name
 
 
-@pytest.mark.parametrize("name,needs", [("kill", "kill"), ("pause", "pause"), ("clock", "clock"), ("disk", "disk")])
+def test_variants_of_one_family_combine_only_when_their_ops_differ():
+    """Network variants heal with ops of their own, so `network:latency,network:loss` can run
+    together; every network package cuts in a chain of its own."""
+    latency, loss = build("network:latency"), build("network:loss")
+    assert not latency.fs & loss.fs
+    assert latency.nemesis.chain != loss.nemesis.chain != build("network").nemesis.chain
+
+
+@pytest.mark.parametrize("name,needs", [("kill", "kill"), ("pause:all", "pause"), ("clock", "clock"), ("disk:corrupt", "disk")])
 def test_a_fault_the_system_cannot_take_is_refused_by_name(name, needs):
     with pytest.raises(HarnessError, match=f"--nemesis {name}"):
-        plugins.load("nemesis", name)(options(capabilities=frozenset({"kill", "pause", "clock", "disk"}) - {needs}))
+        build(name, capabilities=frozenset({"kill", "pause", "clock", "disk"}) - {needs})
 
 
-def test_systems_json_lists_every_nemesis_with_its_options():
+def test_truncate_and_corrupt_touch_only_the_durable_files_and_lose_unsynced_every_file(tmp_path: Path, monkeypatch):
+    damage = disk_damage.damage
+    (tmp_path / "sub").mkdir()
+    for name in ("raft-log", "raft-state", "sub/events.log", "scratch.tmp"):
+        (tmp_path / name).write_bytes(b"x" * 2000)
+    patterns = ["raft-*", "**/*.log"]
+    assert set(damage("truncate", tmp_path, 1, patterns)) == {"raft-log", "raft-state", "sub/events.log"}
+    assert set(damage("corrupt", tmp_path, 1, patterns)) == {"raft-log", "raft-state", "sub/events.log"}
+    assert (tmp_path / "scratch.tmp").read_bytes() == b"x" * 2000
+    assert set(damage("truncate", tmp_path, 1)) == {"raft-log", "raft-state", "sub/events.log", "scratch.tmp"}
+    # lose-unsynced looks at every file's page cache, whatever the patterns say (which pages are
+    # dirty is up to the kernel's writeback, so only the files it looks at are checked here).
+    seen: list[str] = []
+    monkeypatch.setattr(disk_damage, "lose_unsynced", lambda path: seen.append(str(path.relative_to(tmp_path))))
+    assert damage("lose-unsynced", tmp_path, 1, ["no-such-file"]) == {}
+    assert sorted(seen) == ["raft-log", "raft-state", "scratch.tmp", "sub/events.log"]
+
+
+def test_systems_json_lists_every_family_with_its_variants_and_options():
     out = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "systems", "--json"], capture_output=True, text=True, check=True)
     rows = {row["name"]: row for row in json.loads(out.stdout)["nemeses"]}
-    assert EXPECTED <= set(rows)
-    for name in EXPECTED:
+    assert set(FAMILIES) <= set(rows)
+    for name, variants in FAMILIES.items():
         assert "error" not in rows[name], rows[name]
         assert rows[name]["options"]["interval"] == 5.0 and rows[name]["fs"]
+        assert tuple(rows[name]["variants"]) == variants

@@ -60,7 +60,7 @@ def assert_nothing_left(run_dir: Path) -> None:
 
 
 def test_combined_packages_run_record_and_heal(tmp_path: Path) -> None:
-    proc = faultline_test(tmp_path, "partition-mixed,kill-minority,pause,clock,network,slow", 10, seed=11)
+    proc = faultline_test(tmp_path, "partition:mixed,kill:minority,pause,clock,network,slow", 10, seed=11)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode in (0, 1, 2), out
     run_dir = (tmp_path / "latest").resolve()
@@ -76,12 +76,12 @@ def test_combined_packages_run_record_and_heal(tmp_path: Path) -> None:
         if op.f in ("bump", "drift", "strobe"):
             assert set(op.value["offsets"]) == set(op.value["nodes"])
     assert json.loads((run_dir / "test.json").read_text())["seed"] == 11
-    assert set(json.loads((run_dir / "clock.json").read_text())) == {"n1", "n2", "n3"}
+    assert set(json.loads((run_dir / "results.json").read_text())["clock"]) == {"n1", "n2", "n3"}
     assert_nothing_left(run_dir)
 
 
 def test_ctrl_c_with_faults_in_force_leaves_nothing(tmp_path: Path) -> None:
-    proc = faultline_test(tmp_path, "latency,slow,clock", 300, seed=4)
+    proc = faultline_test(tmp_path, "network:latency,slow,clock", 300, seed=4)
     try:
         deadline = time.monotonic() + 180
         run_dir = None

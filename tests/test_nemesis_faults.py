@@ -19,6 +19,7 @@ import pytest
 from harness.history import Op
 from harness.runtime.local import LocalRuntime, guard_routes, list_namespaces
 from harness.seams import HarnessError
+from harness.startup import start_cluster
 from nemeses.clock import CONTROL_FILE, ClockNemesis
 from nemeses.disk import DiskNemesis
 from nemeses.kill import KillNemesis, PauseNemesis
@@ -47,6 +48,7 @@ class ProbeSystem:
 
     name = "probe"
     capabilities = frozenset({"kill", "pause", "clock", "disk"})
+    durable_files = ("probe.log",)
 
     def __init__(self, primary: str | None = None):
         self._primary = primary
@@ -56,16 +58,18 @@ class ProbeSystem:
 
     def start(self, cluster, node) -> None:
         node.spawn([sys.executable, PROBE, "serve", node.address, str(node.data_dir)], log_name="probe.log")
-        wait_for(lambda: _try_ask(cluster, node, "time"), what=f"probe on {node.name}")
+
+    def ready(self, cluster, node) -> bool:
+        return _try_ask(cluster, node, "time", timeout=1.0) is not None
 
     def teardown(self, cluster) -> None:
         for node in cluster.nodes:
             node.stop()
 
 
-def _try_ask(cluster, node, line: str):
+def _try_ask(cluster, node, line: str, timeout: float = 10.0):
     try:
-        return ask(cluster, node, line)
+        return ask(cluster, node, line, timeout)
     except OSError:
         return None
 
@@ -101,8 +105,7 @@ def cluster(tmp_path_factory):
     created = runtime.create(tmp_path_factory.mktemp("nemesis"), ["n1", "n2", "n3"], prefix)
     system = ProbeSystem()
     try:
-        for node in created.nodes:
-            system.start(created, node)
+        start_cluster(created, system)
         yield created
     finally:
         system.teardown(created)
@@ -116,16 +119,15 @@ def system(cluster):
     system = ProbeSystem()
     yield system
     # Every node serves again and nothing of any fault is left on it.
+    start_cluster(cluster, system, [node for node in cluster.nodes if not node.is_running()])
     for node in cluster.nodes:
-        if not node.is_running():
-            system.start(cluster, node)
         rules = node.exec(["iptables-save"]).stdout + node.exec(["iptables-save", "-t", "mangle"]).stdout
         assert "FL-" not in rules, rules
         assert "tbf" not in node.exec(["tc", "qdisc", "show", "dev", "eth0"]).stdout
         assert not (node.log_dir / CONTROL_FILE).exists()
         assert not any(k.startswith(("FAKETIME", "LD_PRELOAD", "DONT_FAKE")) for k in node.spawn_env)
         wait_for(lambda: _netns_pids(node) == [node.pid], what=f"{node.name} to run its server alone")
-    assert not [g for g in _cgroups() if cluster.prefix in g]
+    assert not [g for g in _cgroups() if cluster.run_id in g]
 
 
 def _netns_pids(node) -> list[int]:
@@ -217,7 +219,7 @@ def test_kill_ends_the_process_and_start_brings_it_back(cluster, system):
     assert not n1.is_running() and not os.path.exists(f"/proc/{old_pid}")
     assert _try_ask(cluster, n1, "time") is None
     done = nemesis.invoke(cluster, system, nemesis_op("start"))
-    assert done.value == {"started": ["n1"]}
+    assert done.value == {"started": ["n1"]}  # every dead node started, then all were ready
     assert n1.pid != old_pid and ask(cluster, n1, "time")
 
 
@@ -257,6 +259,7 @@ def _skew(cluster, node) -> tuple[float, float]:
 def test_clock_bump_drift_strobe_and_reset(cluster, system):
     n1, n2, _ = cluster.nodes
     nemesis = ClockNemesis()
+    origin = time.time()
     nemesis.setup(cluster, system)  # restarts the nodes with libfaketime loaded
     try:
         done = nemesis.invoke(cluster, system, nemesis_op("bump", {"nodes": ["n1"], "delta": 30.0}))
@@ -286,12 +289,15 @@ def test_clock_bump_drift_strobe_and_reset(cluster, system):
             assert _skew(cluster, node)[0] == pytest.approx(0.0, abs=0.5)
     finally:
         nemesis.teardown(cluster, system)
-    timeline = json.loads((cluster.run_dir / "clock.json").read_text())
-    assert [e["offset"] for e in timeline["n1"]][:2] == [0.0, 30.0]
-    (cluster.run_dir / "clock.json").unlink()
+    # The results hook has every node's line; n1's steps to +30 s at the bump.
+    clock = nemesis.results(origin)["clock"]
+    assert set(clock) == {"n1", "n2", "n3"}
+    assert [value for _, value in clock["n1"]][:3] == [0.0, 0.0, pytest.approx(30.0, abs=0.01)]
+    assert clock["n1"][-1][1] == 0.0 and clock["n2"][-1][1] == 0.0
+    assert not list(cluster.run_dir.glob("clock.json")), "the offsets go to results, not to a file"
     # The next start of a node is a plain one again.
     cluster.nodes[0].stop()
-    system.start(cluster, cluster.nodes[0])
+    start_cluster(cluster, system, [cluster.nodes[0]])
     assert "LD_PRELOAD" not in open(f"/proc/{cluster.nodes[0].pid}/environ").read()
 
 
@@ -385,6 +391,7 @@ def test_lose_unsynced_keeps_what_was_synced_and_drops_the_rest(cluster, system)
     total = ask(cluster, n3, "log unsynced 400")["records"]
     done = DiskNemesis().invoke(cluster, system, nemesis_op("disk", {"nodes": ["n3"], "damage": "lose-unsynced"}))
     assert done.value["files"]["n3"]["probe.log"]["kept"] < done.value["files"]["n3"]["probe.log"]["size"]
+    assert done.value["started"] == ["n3"] and "not_ready" not in done.value
     after = ask(cluster, n3, "log count")["records"]  # the restarted probe replayed its log
     assert synced <= after < total
 
@@ -408,14 +415,14 @@ def test_slow_node_gets_a_fraction_of_a_cpu_until_healed(cluster, system):
     try:
         done = nemesis.invoke(cluster, system, nemesis_op("slow", {"nodes": ["n1"], "cpu": 0.05}))
         assert n1.pid in done.value["pids"]["n1"]
-        assert cluster.prefix in _cgroup_of(n1.pid)
+        assert cluster.run_id in _cgroup_of(n1.pid)
         # CPU time, not loop counts: the quota caps it however loaded the machine is, while
         # other work on a shared machine can only lower it.
         slowed = ask(cluster, n1, "spin 2", timeout=60)["cpu_seconds"]
         assert slowed < 2 * 0.05 * 3, slowed  # 5% of 2 s, with room for scheduler granularity
         nemesis.invoke(cluster, system, nemesis_op("heal-slow"))
-        assert cluster.prefix not in _cgroup_of(n1.pid)
-        assert not [g for g in _cgroups() if cluster.prefix in g]
+        assert cluster.run_id not in _cgroup_of(n1.pid)
+        assert not [g for g in _cgroups() if cluster.run_id in g]
     finally:
         nemesis.teardown(cluster, system)
 
@@ -425,12 +432,25 @@ def test_a_missing_primary_is_an_error_a_person_can_act_on(cluster, system):
         KillNemesis().invoke(cluster, system, nemesis_op("kill", [":primary"]))
 
 
-def test_cleanup_removes_groups_a_crashed_run_left(cluster, system):
-    from nemeses.slow import remove_leftover_groups
-
-    n1 = cluster.nodes[0]
-    SlowNemesis().invoke(cluster, system, nemesis_op("slow", {"nodes": ["n1"], "cpu": 0.5}))  # never healed
-    n1.kill()  # as `faultline cleanup` does when it removes the run's namespaces
-    assert [g for g in _cgroups() if cluster.prefix in g]
-    removed = remove_leftover_groups(cluster.prefix)
-    assert len(removed) == 1 and cluster.prefix in removed[0]
+def test_runtime_cleanup_removes_the_groups_of_a_crashed_run_only(cluster, system, tmp_path):
+    """A run that crashed with a node slowed leaves its cgroup behind; `cleanup` with that run's
+    prefix ends its processes and removes the group, and leaves another live run's alone."""
+    runtime = LocalRuntime()
+    prefix = runtime.new_prefix()
+    crashed = runtime.create(tmp_path, ["n1"], prefix)
+    ours = SlowNemesis()
+    try:
+        start_cluster(crashed, system)
+        SlowNemesis().invoke(crashed, system, nemesis_op("slow", {"nodes": ["n1"], "cpu": 0.5}))  # never healed
+        ours.invoke(cluster, system, nemesis_op("slow", {"nodes": ["n1"], "cpu": 0.5}))
+        assert [g for g in _cgroups() if prefix in g] and [g for g in _cgroups() if cluster.run_id in g]
+        # Forget `crashed` as a crashed controller would.
+        removed = runtime.cleanup(prefix)
+        assert [line for line in removed if line.startswith("cgroup ") and prefix in line], removed
+        assert not [g for g in _cgroups() if prefix in g]
+        assert not [ns for ns in list_namespaces() if ns.startswith(prefix + "-")]
+        assert [g for g in _cgroups() if cluster.run_id in g], "another run's group was removed"
+        assert cluster.run_id in _cgroup_of(cluster.nodes[0].pid)
+    finally:
+        ours.teardown(cluster, system)
+        runtime.destroy(crashed)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.runtime.local import LocalCluster, LocalRuntime, guard_routes, list_namespaces
+from harness.seams import Cluster, NodeHandle
 
 pytestmark = pytest.mark.root
 
@@ -69,6 +70,20 @@ def reachable(cluster: LocalCluster, node) -> bool:
 def peer_can_connect(source, target, timeout: float = 1.0) -> bool:
     probe = f"import socket; socket.create_connection(('{target.address}', {PORT}), {timeout}).close()"
     return source.exec([sys.executable, "-c", probe], timeout=30).returncode == 0
+
+
+def test_the_cluster_and_its_nodes_offer_what_the_seams_declare(cluster: LocalCluster) -> None:
+    """Nemeses read only declared members: the run's id, and the pid of a node's process as
+    commands on the node name it."""
+    assert isinstance(cluster, Cluster) and cluster.run_id == cluster.nodes[0].netns.rsplit("-", 1)[0]
+    node = cluster.nodes[0]
+    assert isinstance(node, NodeHandle) and node.pid is None
+    pid = start_echo(node)
+    assert node.pid == pid
+    # The pid as the node sees it: the node's own namespace lists it (once `ip netns exec` in it
+    # has entered the namespace and exec'd the server).
+    wait_for(lambda: str(pid) in subprocess.run(["ip", "netns", "pids", node.netns], capture_output=True, text=True).stdout.split(),
+             what="the node's namespace to list its process")
 
 
 def test_clients_reach_every_node_from_the_client_namespace(cluster: LocalCluster) -> None:

@@ -29,7 +29,7 @@ def test_fixed_mode_is_valid_under_partition_kill_pause_and_clock(tmp_path: Path
     faults = {json.loads(line)["f"] for line in (run_dir / "history.jsonl").read_text().splitlines()
               if '"nemesis"' in line and '"info"' in line}
     assert {"partition", "kill", "pause"} <= faults and faults & {"bump", "strobe", "drift"}, faults
-    assert set(json.loads((run_dir / "clock.json").read_text())) == {"n1", "n2", "n3"}
+    assert set(json.loads((run_dir / "results.json").read_text())["clock"]) == {"n1", "n2", "n3"}
     prefix = json.loads((run_dir / "test.json").read_text())["prefix"]
     assert not [ns for ns in list_namespaces() if ns.startswith(prefix + "-")]
     assert not list(run_dir.rglob("faketime.rc*"))

@@ -14,7 +14,9 @@ default route. Clients reach nodes only through sockets created in the client na
 (`NamespaceConnector`).
 
 Every interface lives inside the run's namespaces, so deleting them removes the interfaces and
-every iptables rule a fault added; processes inside are ended by PID first.
+every iptables rule a fault added; processes inside are ended by PID first. What a fault makes
+on this machine outside the namespaces carries the run's id (`Cluster.run_id`, the prefix):
+the slow-node fault's cgroups, `faultline-<run_id>-<node>`, which `cleanup` removes once empty.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from harness.runtime.netns import NamespaceConnector
 from harness.seams import HarnessError
 
 PREFIX = "fl-"
+CGROUP_ROOTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/cpu")  # cgroup v2, and v1's cpu controller
 GUARD_PROTO = "213"  # marks our blackhole guard routes in the root namespace
 SUPERNET = ipaddress.ip_network("198.18.0.0/15")
 
@@ -149,6 +152,11 @@ class LocalCluster:
     client_address: str
     connector: NamespaceConnector | None = None
 
+    @property
+    def run_id(self) -> str:
+        """The run's prefix: unique among the runs on this machine."""
+        return self.prefix
+
     def node(self, name: str) -> LocalNode:
         for node in self.nodes:
             if node.name == name:
@@ -251,19 +259,40 @@ class LocalRuntime:
 
     def cleanup(self, prefix: str | None = None) -> list[str]:
         """Remove every faultline namespace (or one run's, by its prefix) with the processes in
-        it, then every guard route whose run has no hub namespace left."""
+        it, then the cgroups faults made for those runs (empty now that their processes are
+        gone), then every guard route whose run has no hub namespace left."""
         wanted = f"{prefix}-" if prefix else PREFIX
         removed = []
         for netns in list_namespaces():
             if netns.startswith(wanted):
                 killed = _remove_netns(netns)
                 removed.append(f"network namespace {netns}" + (f" (ended pids {', '.join(map(str, killed))})" if killed else ""))
+        removed += remove_empty_cgroups(f"faultline-{wanted}")
         in_use = live_subnets()
         for subnet in guard_routes():
             if subnet not in in_use:
                 _ip("route", "del", "blackhole", subnet, "proto", GUARD_PROTO, check=False)
                 removed.append(f"guard route blackhole {subnet}")
         return removed
+
+
+def remove_empty_cgroups(start: str) -> list[str]:
+    """Remove the cgroups whose names begin with `start` and that hold no process. One that still
+    holds processes belongs to a live run (or to processes this cleanup could not end): it is
+    left alone, since rmdir refuses a populated group anyway."""
+    removed = []
+    for root in CGROUP_ROOTS:
+        if not os.path.isdir(root):
+            continue
+        for name in sorted(os.listdir(root)):
+            path = os.path.join(root, name)
+            if name.startswith(start) and os.path.isdir(path):
+                try:
+                    os.rmdir(path)
+                    removed.append(f"cgroup {path}")
+                except OSError:
+                    pass  # still has processes
+    return removed
 
 
 def list_namespaces() -> list[str]:
