@@ -22,7 +22,8 @@ from a write that may have happened, and an acknowledged write left the key writ
 acknowledged write invoked after the final value's write had completed is listed as evidence
 (`overwritten_out_of_order`: last-write-wins lost it) without failing the check: whether that is
 allowed is the linearizability and stale-read checkers' call, and `eventual` mode does it by design.
-An unreachable node makes the verdict `unknown` unless divergence is already proven.
+An unreachable node makes the verdict `unknown` unless divergence is already proven. A failing
+result's evidence is a table per finding.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
+from checkers import evidence
 from harness.history import OK, Op, pair_calls
 
 NEVER = float("inf")
@@ -102,7 +104,22 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
     }
     if anomalies:
         result["anomalies"] = anomalies
+        result["evidence"] = _evidence(divergent, phantom, lost, out_of_order, max_examples)
     return result
+
+
+def _evidence(divergent: list, phantom: list, lost: list, out_of_order: list, limit: int) -> list[dict[str, Any]]:
+    """One table per finding, keys as the system stores them."""
+    tables = [
+        ("divergent replicas", ["key", "value on each replica"],
+         [[d["key"], {node: (record or {}).get("value") for node, record in d["replicas"].items()}] for d in divergent]),
+        ("phantom values", ["key", "agreed value"], [[p["key"], p["value"]] for p in phantom]),
+        ("keys that lost acknowledged writes", ["key", "acknowledged values"],
+         [[m["key"], m["acknowledged"]] for m in lost]),
+        ("acknowledged writes overwritten out of order (not judged)", ["key", "final value", "acknowledged later"],
+         [[o["key"], o["final"], o["acknowledged_later"]] for o in out_of_order]),
+    ]
+    return [evidence.table(label, columns, rows, limit=limit) for label, columns, rows in tables if rows]
 
 
 def _writes_by_key(history: Sequence[Op]) -> dict[str, dict[str, tuple[int, float, Any]]]:

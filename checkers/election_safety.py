@@ -8,9 +8,9 @@ passed in `options["system_data"]`:
      "unreachable": {node: "why"}}
 
 Each node writes its own "I became leader of term t" event to disk before acting as leader, so
-the events survive kills. Anomaly: `multiple-leaders-in-term`, with the terms and their leaders.
-A node with no event list at all (down and its disk unreadable) makes a clean result `unknown`:
-its events might hold the second leader.
+the events survive kills. Anomaly: `multiple-leaders-in-term`, with the terms and their leaders
+(as `violations`, and as evidence: a table). A node with no event list at all (down and its disk
+unreadable) makes a clean result `unknown`: its events might hold the second leader.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
+from checkers import evidence
 from harness.history import Op
 
 
@@ -58,6 +59,9 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
             f"{len(violations)} terms had more than one leader; term {first['term']}: {', '.join(first['leaders'])}"
         )
         result["anomalies"] = ["multiple-leaders-in-term"]
+        result["evidence"] = [evidence.table("terms with more than one leader", ["term", "leaders"],
+                                             [[v["term"], ", ".join(v["leaders"])] for v in violations],
+                                             limit=max_examples)]
         # A term goes wrong when its second leader appears.
         second_leader_at = [sorted(became[v["term"]].values())[1:2] for v in violations]
         if any(second_leader_at):

@@ -15,7 +15,8 @@ index and what each node holds there.
 A dump shows each log only as it ends, after any cut, so nodes also export an event when they cut
 an entry they had counted as committed (`{"event": "committed-truncated", "node", "term",
 "index", "commit_index"}` among their `events`); any such event is the anomaly
-`committed-entry-truncated`, whatever the final logs look like.
+`committed-entry-truncated`, whatever the final logs look like. A failing result's evidence is
+a table of the divergent indices or of the cut entries.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
+from checkers import evidence
 from harness.history import Op
 
 
@@ -50,6 +52,10 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
             "anomalies": ["committed-entry-truncated"],
             "truncations": truncations[:max_examples],
             "committed_lengths": lengths,
+            "evidence": [evidence.table(
+                "committed entries cut", ["node", "term", "index", "commit index"],
+                [[t.get("node"), t.get("term"), t.get("index"), t.get("commit_index")] for t in truncations],
+                limit=max_examples)],
         }
     if len(logs) < 2:
         return {
@@ -81,6 +87,9 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
             f"across {', '.join(sorted(first['entries']))}"
         )
         result["anomalies"] = ["committed-log-divergence"]
+        result["evidence"] = [evidence.table("divergent committed entries", ["index", "entry on each node"],
+                                             [[d["index"], d["entries"]] for d in divergent],
+                                             count=divergent_count)]
     else:
         result["reason"] = f"the committed prefixes of {len(logs)} nodes agree (longest {max(lengths.values())} entries)"
     unreachable = sorted(set(data.get("unreachable") or {}))

@@ -10,12 +10,15 @@ whole set (each from its own node). Judged per final read, with the elements lis
 - ok: acknowledged and present.
 
 A history with no successful final read cannot say whether anything was lost: `unknown`.
+A failing result lists its evidence: the lost, unexpected and failed-but-present elements, the
+adds of the lost ones (to find them in the timeline), and what each final read missed.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from checkers import evidence
 from harness.history import INFO, OK, Op, pair_calls
 
 
@@ -78,6 +81,16 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         reason = ", ".join(parts)
     anomalies = [name for name, found in (("lost", lost), ("unexpected", unexpected),
                                           ("failed-but-present", failed_present)) if found]
+    items = []
+    for label, elements in (("lost", sorted(lost)), ("unexpected", sorted(unexpected, key=repr)),
+                            ("failed but present", sorted(failed_present))):
+        if elements:
+            items.append(evidence.elements(label, elements))
+    if lost & acked_at.keys():
+        items.append(evidence.ops("adds of lost elements", sorted(acked_at[e] for e in lost if e in acked_at)))
+    if lost:
+        items.append(evidence.table("lost per final read", ["final read at", "missing"],
+                                    [[where, len(missing)] for where, missing in sorted(lost_by_read.items())]))
     return {
         "valid": valid,
         "reason": reason,
@@ -96,4 +109,5 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         "failed_present": sorted(failed_present),
         "lost_by_read": lost_by_read,
         "final_reads": len(reads),
+        **({"evidence": items} if items else {}),
     }

@@ -12,7 +12,8 @@ Reads of values no write produced are left to the linearizability checker.
 
 Every stale read is a linearizability violation, but this check is much cheaper and names the
 weaker promise (read-after-write across clients) that quorum guides make (GUIDE.md S1:788).
-Real-time order is the history's order. Options: `max_examples` (default 20).
+Real-time order is the history's order. Options: `max_examples` (default 20). A failing result's
+evidence is a table of the stale reads, each with the write that had overwritten its value.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import bisect
 import json
 from typing import Any, Mapping, Sequence
 
+from checkers import evidence
 from harness.history import OK, Op, pair_calls
 
 NEVER = float("inf")
@@ -91,6 +93,11 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
     if stale:
         result["anomalies"] = ["stale-read"]
         result["first_anomaly_index"] = min(s["read_index"] for s in stale)
+        result["evidence"] = [evidence.table(
+            "stale reads", ["read", "key", "observed", "overwritten by", "write"],
+            [[s["read_index"], s["key"], s["observed"], s["overwritten_by"], s["overwriting_write_index"]]
+             for s in stale],
+            op_columns=["read", "write"], limit=max_examples)]
     return result
 
 

@@ -1,4 +1,5 @@
-"""The `faultline` command line: test, analyze, systems, selftest, cleanup (and report, serve).
+"""The `faultline` command line: test, analyze, systems, selftest, cleanup, new-system (and
+report, serve).
 
 Exit codes everywhere: 0 valid, 1 invalid, 2 unknown, 3 the harness itself failed or the input
 was bad. Bad input gets one line naming the file, line or option; `--debug` adds the traceback.
@@ -21,23 +22,13 @@ from rich.table import Table
 
 from harness import plugins, store
 from harness.history import HistoryError
-from harness.runner import (
-    EXIT_HARNESS,
-    RunStatus,
-    TestSpec,
-    analyze,
-    checker_specs,
-    exit_code_for,
-    run_test,
-)
-from harness.seams import HarnessError, NemesisOptions
-
-VERDICT_STYLE = {True: ("valid", "bold green"), False: ("INVALID", "bold red"), "unknown": ("unknown", "bold yellow")}
-
-
-def _verdict(valid: Any) -> tuple[str, str]:
-    return VERDICT_STYLE.get(valid, ("unknown", "bold yellow"))
-
+from harness.judge import analyze, checker_specs, record
+from harness.lifecycle import run_test
+from harness.plan import nemesis_packages
+from harness.scaffold import new_system_command
+from harness.seams import CAPABILITIES, HarnessError, NemesisOptions
+from harness.spec import EXIT_HARNESS, RunStatus, TestSpec, exit_code_for
+from harness.summary import print_summary, verdict
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
@@ -81,7 +72,7 @@ def test_command(store_dir: str, **kw: Any) -> None:
     )
     with Live(_ProgressView(status), console=console, refresh_per_second=4, transient=True):
         outcome = run_test(spec, status)
-    _print_summary(console, outcome.results, outcome.run_dir)
+    print_summary(console, outcome.results, outcome.run_dir)
     sys.exit(outcome.exit_code)
 
 
@@ -103,31 +94,6 @@ class _ProgressView:
             table.add_row("outcomes", f"[green]{s.ok} ok[/] · [yellow]{s.fail} fail[/] · [red]{s.info} info[/]")
             table.add_row("faults", "; ".join(f"{k}: {v}" for k, v in s.faults.items()) or "none active")
         return table
-
-
-def _print_summary(console: Console, results: dict[str, Any], run_dir: Path | None) -> None:
-    word, style = _verdict(results.get("valid"))
-    stats = results.get("stats", {})
-    console.print(f"[{style}]{word}[/]  {results.get('reason', '')}")
-    if stats:
-        console.print(
-            f"  {stats.get('ops', 0)} ops in {stats.get('duration_s', 0):.1f} s: "
-            f"{stats.get('ok', 0)} ok, {stats.get('fail', 0)} fail, {stats.get('info', 0)} info; "
-            f"{stats.get('nemesis_events', 0)} nemesis events"
-        )
-    for name, result in results.get("checkers", {}).items():
-        cword, cstyle = _verdict(result.get("valid"))
-        figures = ", ".join(f"{k.removesuffix('_count')} {v}" for k, v in result.items() if k.endswith("_count"))
-        console.print(f"  [{cstyle}]{cword}[/] {name}: {result.get('reason', '')}" + (f" ({figures})" if figures else ""))
-        lost = result.get("lost")
-        if lost:
-            shown = ", ".join(map(str, lost[:20])) + (f", … ({len(lost)} in all)" if len(lost) > 20 else "")
-            console.print(f"    lost: {shown}")
-    if run_dir is not None:
-        console.print(f"  results: {run_dir / store.RESULTS_FILE}")
-        report = run_dir / store.REPORT_FILE
-        if report.exists():
-            console.print(f"  report:  {report}")
 
 
 @main_group.command("analyze")
@@ -182,14 +148,12 @@ def _analyze_one(path: Path, checker_names: Sequence[str], options: dict[str, An
     except (HarnessError, HistoryError) as e:
         results = {"valid": "unknown", "reason": str(e), "harness_error": True}
         results["exit_code"] = exit_code_for(results)
-        _print_file_verdict(path, results, as_json, time.monotonic() - started)
+        _print_fileverdict(path, results, as_json, time.monotonic() - started)
         return EXIT_HARNESS
     target = out or run_dir
     if target is not None:
-        target.mkdir(parents=True, exist_ok=True)
-        store.write_json(target / store.RESULTS_FILE, results)
-        _report_for(history_path, results, target)
-    _print_file_verdict(path, results, as_json, time.monotonic() - started)
+        record(results, target, history_path)
+    _print_fileverdict(path, results, as_json, time.monotonic() - started)
     return results["exit_code"]
 
 
@@ -197,27 +161,19 @@ def _run_checkers(run_dir: Path, options: dict[str, Any]) -> tuple[dict[str, dic
     """The checkers a stored run was judged by, with the command line's options on top."""
     test = store.read_json(run_dir / store.TEST_FILE)
     workload = plugins.load("workload", test["workload"])()
-    system = plugins.load("system", test["system"])(test["mode"])
+    system = plugins.load("system", test["system"])(test["mode"], tuple(test.get("server_args") or ()))
     checkers = {name: {**opts, **options} for name, opts in checker_specs(workload, system).items()}
     system_file = run_dir / store.SYSTEM_FILE
     return checkers, (store.read_json(system_file) if system_file.exists() else None)
 
 
-def _report_for(history_path: Path, results: dict[str, Any], out_dir: Path) -> None:
-    try:
-        from harness.report import write_report_for
-    except ImportError:
-        return
-    write_report_for(history_path, results, out_dir)
-
-
-def _print_file_verdict(path: Path, results: dict[str, Any], as_json: bool, seconds: float) -> None:
+def _print_fileverdict(path: Path, results: dict[str, Any], as_json: bool, seconds: float) -> None:
     if as_json:
         click.echo(json.dumps({"file": str(path), "seconds": round(seconds, 4), **results}, default=repr))
         return
     failed = bool(results.get("harness_error"))
     # A file that could not be read was not judged: say error, not unknown (exit 3, not 2).
-    word = "error" if failed else _verdict(results.get("valid"))[0]
+    word = "error" if failed else verdict(results.get("valid"))[0]
     line = f"{path}: {word} ({seconds:.3f} s) {results.get('reason', '')}"
     click.echo(line, err=failed)
 
@@ -239,7 +195,14 @@ def systems_command(as_json: bool) -> None:
     console.print(table)
     for kind in ("workloads", "nemeses", "checkers"):
         rows = catalogue[kind]
-        console.print(f"[bold]{kind}[/]: " + ", ".join(r["name"] + ("" if "error" not in r else " (broken)") for r in rows))
+        console.print(f"[bold]{kind}[/]: " + ", ".join(_listed(r) for r in rows))
+
+
+def _listed(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return f"{row['name']} (broken: {row['error']})"
+    variants = row.get("variants") or []
+    return f"{row['name']}[:{'|'.join(variants)}]" if variants else row["name"]
 
 
 def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
@@ -251,7 +214,7 @@ def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
             out["systems"].append({
                 "name": name, "modes": list(cls.modes), "default_mode": cls.modes[0],
                 "workloads": list(cls.workloads), "capabilities": sorted(cls.capabilities),
-                "description": getattr(cls, "description", ""),
+                "description": cls.description,
             })
         except HarnessError as e:
             out["systems"].append({"name": name, "error": str(e)})
@@ -261,12 +224,13 @@ def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
             out["workloads"].append({"name": name, "checkers": sorted(w.checkers()), "description": w.description})
         except HarnessError as e:
             out["workloads"].append({"name": name, "error": str(e)})
-    every_fault = frozenset({"kill", "pause", "clock", "disk"})
-    sample = NemesisOptions(seed=0, nodes=["n1", "n2", "n3"], interval=5.0, capabilities=every_fault, concurrency=5)
+    sample = NemesisOptions(seed=0, nodes=["n1", "n2", "n3"], interval=5.0, capabilities=CAPABILITIES, concurrency=5)
     for name in plugins.names("nemesis"):
         try:
-            p = plugins.load("nemesis", name)(sample)
-            out["nemeses"].append({"name": name, "fs": sorted(p.fs), "options": dict(p.options)})
+            factory, _ = plugins.load_nemesis(name)
+            (package,) = nemesis_packages([name], sample)
+            out["nemeses"].append({"name": name, "variants": list(getattr(factory, "variants", ())),
+                                   "fs": sorted(package.fs), "options": dict(package.options)})
         except HarnessError as e:
             out["nemeses"].append({"name": name, "error": str(e)})
     for name in plugins.names("checker"):
@@ -288,10 +252,6 @@ def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
 def cleanup_command(runtime: str, prefix: str | None) -> None:
     """Remove what crashed runs left behind: namespaces, their processes, guard routes."""
     removed = plugins.load("runtime", runtime)().cleanup(prefix)
-    # The slow-node fault's cgroups live outside the namespaces; with them gone, they are empty.
-    from nemeses.slow import remove_leftover_groups
-
-    removed += remove_leftover_groups(f"{prefix}-" if prefix else "fl-")
     for line in removed:
         click.echo(f"removed {line}")
     click.echo(f"{len(removed)} leftover resources removed" if removed else "nothing to clean up")
@@ -322,7 +282,7 @@ def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: b
     with its anomaly named. Exits 0 when every run ended as its row expects, 1 otherwise."""
     from harness import selftest
 
-    cases = selftest.select(selftest.MATRIX, system, mode, quick, buggy)
+    cases = selftest.select(selftest.matrix(), system, mode, quick, buggy)
     if not cases:
         raise click.BadParameter("no row of the matrix matches", param_hint="--system/--mode")
     console = Console()
@@ -344,7 +304,7 @@ def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: b
             word, style = ("as expected", "green") if outcome.as_expected else ("NOT AS EXPECTED", "bold red")
             found = ", ".join(outcome.anomalies) or "no anomaly"
             when = f", first at {outcome.first_anomaly_s:.1f} s" if outcome.first_anomaly_s is not None else ""
-            console.print(f"  [{style}]{word}[/]: verdict {_verdict(outcome.valid)[0]}, {found}{when} ({outcome.run_dir})")
+            console.print(f"  [{style}]{word}[/]: verdict {verdict(outcome.valid)[0]}, {found}{when} ({outcome.run_dir})")
     if not as_json:
         runs = len(cases) * len(seeds)
         console.print(f"{runs - failures} of {runs} runs as expected")
@@ -361,6 +321,7 @@ def _add_report_commands() -> None:
 
 
 _add_report_commands()
+main_group.add_command(new_system_command, "new-system")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from harness import cli, runner
+from harness import cli, judge
 from harness.history import NEMESIS, Op, with_indices, write_history
-from harness.runner import EXIT_HARNESS, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, check_history, exit_code_for
+from harness.judge import check_history
+from harness.spec import EXIT_HARNESS, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code_for
 
 REPO = Path(__file__).resolve().parents[1]
 CONSOLE_SCRIPT = REPO / ".venv" / "bin" / "faultline"
@@ -223,7 +224,7 @@ def test_check_history_combines_checkers(monkeypatch: pytest.MonkeyPatch) -> Non
         raise RuntimeError("boom")
 
     fakes = {"yes": verdict(True), "no": verdict(False), "maybe": verdict("unknown"), "crash": crash}
-    monkeypatch.setattr(runner.plugins, "load", lambda kind, name: fakes[name])
+    monkeypatch.setattr(judge.plugins, "load", lambda kind, name: fakes[name])
 
     def combined(*names: str) -> Any:
         return check_history([], {n: {} for n in names})["valid"]

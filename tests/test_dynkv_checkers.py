@@ -52,6 +52,9 @@ def test_a_read_begun_after_an_overwrite_completed_is_stale() -> None:
     assert [(s["key"], s["observed"], s["overwritten_by"]) for s in result["stale_reads"]] == [
         (7, "a", "b"), (8, None, "x")]
     assert result["first_anomaly_index"] == result["stale_reads"][0]["read_index"]
+    [table] = result["evidence"]
+    assert (table["kind"], table["label"], table["op_columns"]) == ("table", "stale reads", ["read", "write"])
+    assert table["rows"] == [[4, 7, "a", "b", 2], [10, 8, None, "x", 8]]  # read and write by history index
 
 
 def test_concurrent_and_indeterminate_writes_never_make_a_read_stale() -> None:
@@ -102,6 +105,8 @@ def test_replicas_that_disagree_are_divergent() -> None:
     assert result["valid"] is False
     assert result["anomalies"] == ["divergent-replicas"]
     assert result["divergent"][0]["key"] == '"k"'
+    [table] = result["evidence"]
+    assert table["label"] == "divergent replicas" and table["rows"] == [['"k"', {"n1": 1, "n2": 2, "n3": None}]]
 
 
 def test_unwritten_failed_and_missing_values_are_not_accounted_for() -> None:
@@ -113,6 +118,8 @@ def test_unwritten_failed_and_missing_values_are_not_accounted_for() -> None:
     result = convergence.check(h.ops, {"system_data": phantom})
     assert result["anomalies"] == ["phantom-value", "lost-acknowledged-writes"]
     assert result["lost"] == [{"key": '"gone"', "acknowledged": [5]}]
+    assert [(t["label"], t["rows"]) for t in result["evidence"]] == [
+        ("phantom values", [['"k"', 9]]), ("keys that lost acknowledged writes", [['"gone"', [5]]])]
 
 
 def test_last_write_wins_order_is_reported_but_not_judged() -> None:
@@ -123,6 +130,7 @@ def test_last_write_wins_order_is_reported_but_not_judged() -> None:
     result = convergence.check(h.ops, {"system_data": data})
     assert result["valid"] is True
     assert result["overwritten_out_of_order"] == [{"key": '"k"', "final": 1, "acknowledged_later": [2]}]
+    assert "evidence" not in result, "a valid result has nothing to show as evidence"
 
 
 def test_an_unreachable_replica_or_no_data_leaves_the_verdict_unknown() -> None:

@@ -94,6 +94,12 @@ def test_stale_read_evidence(engine):
     assert [(op["type"], op["value"]) for op in result["window"]] == [
         ("invoke", 2), ("ok", 2), ("invoke", None), ("ok", 1)]
     assert result["key"] is None and result["keys_checked"] == 1 and result["op_count"] == 3
+    # The same, declared as evidence for the report.
+    [window] = result["evidence"]
+    assert (window["kind"], window["model"], window["key"]) == ("window", "register", None)
+    assert window["failed"] == result["failed_ops"] and window["window"] == result["window"]
+    assert window["prefix"] == {"ops": prefix["ops"], "states": [1, 2], "omitted": 0}
+    assert window["state_before"] == 2
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -312,5 +318,5 @@ def test_both_engines_give_the_same_evidence():
         history = read_history(path)
         by_c = check(history, {"model": model})
         by_python = check(history, {"model": model, "engine": "python"})
-        for field in ("valid", "key", "failed_ops", "prefixes", "state_before", "window", "reason"):
+        for field in ("valid", "key", "failed_ops", "prefixes", "state_before", "window", "reason", "evidence"):
             assert by_c[field] == by_python[field], (path, field)

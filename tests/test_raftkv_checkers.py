@@ -30,6 +30,8 @@ def test_two_leaders_in_one_term_is_named():
     assert result["anomalies"] == ["multiple-leaders-in-term"]
     assert result["first_anomaly_wall"] == 12.5  # when the term's second leader appeared
     assert result["violations"] == [{"term": 2, "leaders": ["n1", "n2"]}]
+    assert result["evidence"] == [{"kind": "table", "label": "terms with more than one leader",
+                                   "columns": ["term", "leaders"], "rows": [[2, "n1, n2"]], "count": 1}]
 
 
 def test_a_node_without_events_makes_a_clean_run_unknown_but_not_a_proven_violation():
@@ -59,6 +61,9 @@ def test_a_divergent_committed_entry_is_named_with_its_index():
     assert result["valid"] is False
     assert result["anomalies"] == ["committed-log-divergence"]
     assert result["divergent"][0]["index"] == 2 and set(result["divergent"][0]["entries"]) == {"n1", "n2"}
+    [table] = result["evidence"]
+    assert table["kind"] == "table" and table["count"] == 1
+    assert table["rows"] == [[2, {"n1": entry(1, "a"), "n2": entry(1, "b")}]]
 
 
 def test_fewer_than_two_dumped_logs_is_unknown():
@@ -72,3 +77,5 @@ def test_a_node_that_cut_a_committed_entry_is_caught_even_when_final_logs_agree(
     result = log_agreement.check([], data({"n1": {"committed": common, "events": [cut]}, "n2": {"committed": common}}))
     assert result["valid"] is False and result["anomalies"] == ["committed-entry-truncated"]
     assert result["truncations"] == [cut]
+    [table] = result["evidence"]
+    assert table["columns"] == ["node", "term", "index", "commit index"] and table["rows"] == [["n1", 2, 5, 7]]

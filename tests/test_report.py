@@ -136,21 +136,34 @@ def test_faults_are_guessed_for_histories_without_a_drawing():
 def test_linearizability_evidence_is_resolved_to_calls(tmp_path):
     run = make_run(tmp_path / "store", calls=60)
     data = embedded_data(write_report(run.run_dir).read_text(encoding="utf-8"))
-    ev = data["evidence"]
-    assert ev["model"] == "cas-register"
+    assert [(e["checker"], e["kind"], e["label"]) for e in data["evidence"]] == [
+        ("set", "elements", "lost"), ("linearizable", "window", "failing window")]
+    ev = data["evidence"][1]
+    assert ev["model"] == "cas-register" and ev["valid"] is False
     assert ev["stateBefore"] == {"value": 2, "note": "<i>state</i>"}
     assert len(ev["window"]) == 4, "four calls, each from its invoke and completion"
     assert [e["failed"] for e in ev["window"]] == [False, False, False, True]
     for entry in ev["window"]:
         i = entry["call"]
         assert data["calls"]["t0"][i] == entry["t0"] and data["calls"]["t1"][i] == entry["t1"]
-    assert len(ev["prefix"]["rows"]) == 3, "the longest of the prefixes"
+    assert len(ev["prefix"]["rows"]) == 3 and ev["prefix"]["omitted"] == 0
     assert [row["state"] for row in ev["prefix"]["rows"]] == [0, 1, 2]
 
 
 def test_no_evidence_section_data_for_a_valid_register():
     results = {"valid": True, "checkers": {"linearizable": {"valid": True}}}
-    assert build_report_data([op(0, 0, "invoke", 0, "read")], {}, results).evidence is None
+    assert build_report_data([op(0, 0, "invoke", 0, "read")], {}, results).evidence == []
+
+
+def test_a_stored_run_from_before_evidence_was_declared_still_shows_its_window(tmp_path):
+    run = make_run(tmp_path / "store", calls=60)
+    results = json.loads((run.run_dir / "results.json").read_text())
+    for result in results["checkers"].values():
+        del result["evidence"]
+    (run.run_dir / "results.json").write_text(json.dumps(results))
+    [ev] = embedded_data(write_report(run.run_dir).read_text(encoding="utf-8"))["evidence"]
+    assert (ev["checker"], ev["kind"]) == ("linearizable", "window")
+    assert len(ev["window"]) == 4 and len(ev["prefix"]["rows"]) == 3 and ev["hasStateBefore"]
 
 
 def test_links_to_node_logs_and_run_files_are_relative(tmp_path):
@@ -242,7 +255,8 @@ def test_evidence_from_the_real_linearizability_checker_is_drawn_from_this_histo
     verdict = linearizable.check(ops, {"model": "cas-register"})
     assert verdict["valid"] is False
     data = build_report_data(ops, {}, {"valid": False, "checkers": {"linearizable": verdict}})
-    ev = data.evidence
+    [ev] = data.evidence
+    assert (ev["checker"], ev["kind"], ev["model"]) == ("linearizable", "window", "cas-register")
     [failed] = ev["failed"]
     assert (failed["f"], failed["cv"], failed["call"]) == ("read", 1, 2)
     assert ev["window"] and all(entry["call"] >= 0 for entry in ev["window"])

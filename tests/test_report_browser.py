@@ -107,7 +107,7 @@ def test_zoom_and_pan_change_the_view(browser, tmp_path):
     assert watch.problems == []
 
 
-def test_linearizability_evidence_is_drawn_and_links_into_the_timeline(browser, tmp_path):
+def test_evidence_is_drawn_by_kind_and_links_into_the_timeline(browser, tmp_path):
     run = make_run(tmp_path / "store", calls=400)
     page, watch = open_report(browser, write_report(run.run_dir))
     section = page.locator("#evidence-section")
@@ -119,6 +119,8 @@ def test_linearizability_evidence_is_drawn_and_links_into_the_timeline(browser, 
     assert section.locator("pre").first.text_content() == '{"value":2,"note":"<i>state</i>"}'
     assert section.locator("table.prefix tr.jump").count() == 3
     assert section.locator("i, b").count() == 0, "tags inside evidence values stay text"
+    lost = section.locator(".evidence-item[data-kind=elements]")  # the set checker's, drawn by kind
+    assert "set: lost" in lost.locator("h3").text_content() and lost.locator(".elements").text_content() == "3, 9"
 
     section.locator(".win .bar.failed").click()
     wait_for(page, "document.querySelector('#details pre.op-value') !== null")

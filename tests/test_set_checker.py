@@ -39,6 +39,7 @@ def test_valid_when_every_acknowledged_element_is_in_every_final_read() -> None:
     assert result["lost"] == [] and result["unexpected"] == [] and result["recovered"] == []
     assert (result["ok_count"], result["acknowledged_count"], result["attempt_count"]) == (3, 3, 3)
     assert result["final_reads"] == 2
+    assert "evidence" not in result
 
 
 def test_an_element_missing_from_one_nodes_read_is_lost_on_that_node() -> None:
@@ -54,6 +55,10 @@ def test_an_element_missing_from_one_nodes_read_is_lost_on_that_node() -> None:
     assert "2 acknowledged elements lost" in result["reason"]
     assert result["anomalies"] == ["lost"]
     assert result["first_anomaly_index"] == 0  # element 1's add was invoked first
+    by_label = {item["label"]: item for item in result["evidence"]}
+    assert by_label["lost"] == {"kind": "elements", "label": "lost", "elements": [1, 3], "count": 2}
+    assert by_label["adds of lost elements"]["indices"] == [0, 4]
+    assert by_label["lost per final read"]["rows"] == [["n2", 1], ["n3", 2]]
 
 
 def test_an_element_read_but_never_added_is_unexpected() -> None:

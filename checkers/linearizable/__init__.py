@@ -45,7 +45,8 @@ How it decides, and why:
    model state after each op, and a minimal failing window: a handful of operations that on
    their own are not linearizable, found by delta debugging over whole operations, and failing
    from the states the prefix passed through too (so that it keeps the writes that make a read
-   stale instead of shrinking to "a read of a value nobody wrote").
+   stale instead of shrinking to "a read of a value nobody wrote"). The result lists them as
+   one `window` item under `evidence`, which the report draws.
 
 Writing a model takes a few lines: an initial state, a step function and a describe function,
 all pure, states hashable:

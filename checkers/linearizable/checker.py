@@ -26,6 +26,8 @@ WINDOW_SECONDS = 10.0
 EVIDENCE_SECONDS = 60.0
 WINDOW_MAX_CHECKS = 3_000
 WINDOW_START_STATES = 8
+# The evidence item carries the end of the longest linearizable prefix only; the result keeps it whole.
+PREFIX_OPS_IN_EVIDENCE = 500
 # Partitions are searched in rounds with a growing step allowance, so that an easy invalid
 # partition is found before a hard valid one has been searched to the end (the first invalid
 # partition decides). Each round allows this many times the steps of the one before; a search
@@ -256,8 +258,8 @@ def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: B
             deadline = min(deadline, max(budget.deadline, time.monotonic() + WINDOW_SECONDS))
         result = search(entries, part.events(), model, Budget(deadline, budget.memory_limit), use_c=use_c)
     # Knossos's name for it; the register workload's stale-reads checker names the sharper case.
-    evidence: dict[str, Any] = {"valid": False, "algorithm": verdict.algorithm, "key": _plain(part.key),
-                                "anomalies": ["nonlinearizable"]}
+    found: dict[str, Any] = {"valid": False, "algorithm": verdict.algorithm, "key": _plain(part.key),
+                             "anomalies": ["nonlinearizable"]}
 
     def describe(state: Any) -> Any:  # the search may have merged values nobody read into one
         return "(a value no read observed)" if state is readsfrom.UNREAD else model.describe(state)
@@ -265,33 +267,49 @@ def _invalid(part: Partition, verdict: PartitionVerdict, model: Model, budget: B
     if result.status == INVALID:
         culprit = result.failed
         prefix_ops = [_op_dict(entries[i]) for i in result.best]
-        evidence["failed_ops"] = [_op_dict(entries[culprit])] if culprit is not None else []
+        found["failed_ops"] = [_op_dict(entries[culprit])] if culprit is not None else []
         if culprit is not None:
-            evidence["first_anomaly_index"] = entries[culprit].invoke.index
-        evidence["prefixes"] = [{"ops": prefix_ops, "states": [describe(s) for s in result.best_states]}]
-        evidence["state_before"] = describe(result.best_states[-1] if result.best_states else model.init())
+            found["first_anomaly_index"] = entries[culprit].invoke.index
+        found["prefixes"] = [{"ops": prefix_ops, "states": [describe(s) for s in result.best_states]}]
+        found["state_before"] = describe(result.best_states[-1] if result.best_states else model.init())
         window = minimal_window(part, model, culprit, use_c, result.best_states, budget.deadline)
-        evidence["window"] = _window_ops(entries, window)
+        found["window"] = _window_ops(entries, window)
         where = f" in key {part.key!r}" if part.key is not None else ""
         if culprit is not None:
-            evidence["reason"] = (
+            found["reason"] = (
                 f"not linearizable{where}: {_describe_op(entries[culprit])} cannot take effect in any order "
                 f"of the operations before its completion; the longest linearizable prefix has "
                 f"{len(result.best)} ops"
             )
         else:
-            evidence["reason"] = f"not linearizable{where}"
+            found["reason"] = f"not linearizable{where}"
     else:
         # The fast path proved it; the search for a picture of it ran out of budget.
         culprit = verdict.fast_culprit
-        evidence["failed_ops"] = [_op_dict(entries[culprit])] if culprit is not None else []
+        found["failed_ops"] = [_op_dict(entries[culprit])] if culprit is not None else []
         if culprit is not None:
-            evidence["first_anomaly_index"] = entries[culprit].invoke.index
-        evidence["prefixes"] = []
-        evidence["window"] = []
-        evidence["state_before"] = None
-        evidence["reason"] = f"not linearizable: {verdict.fast_reason}"
-    return evidence
+            found["first_anomaly_index"] = entries[culprit].invoke.index
+        found["prefixes"] = []
+        found["window"] = []
+        found["state_before"] = None
+        found["reason"] = f"not linearizable: {verdict.fast_reason}"
+    found["evidence"] = [_window_evidence(found, model.name, has_state=result.status == INVALID)]
+    return found
+
+
+def _window_evidence(found: dict, model_name: str, has_state: bool) -> dict:
+    """The failing window as evidence for the report (`seams.EVIDENCE_KINDS`, kind `window`):
+    the ops that on their own are not linearizable, the op that could not be placed, and the end
+    of the longest linearizable prefix, the part that explains the failure."""
+    item: dict[str, Any] = {"kind": "window", "label": "failing window", "model": model_name, "key": found["key"],
+                            "failed": found["failed_ops"], "window": found["window"]}
+    if found["prefixes"]:
+        ops, states = found["prefixes"][0]["ops"], found["prefixes"][0]["states"]
+        item["prefix"] = {"ops": ops[-PREFIX_OPS_IN_EVIDENCE:], "states": states[-PREFIX_OPS_IN_EVIDENCE:],
+                          "omitted": max(0, len(ops) - PREFIX_OPS_IN_EVIDENCE)}
+    if has_state:
+        item["state_before"] = found["state_before"]
+    return item
 
 
 def _unknown(part: Partition, verdict: PartitionVerdict, elapsed: float, time_limit, memory_limit) -> dict:

@@ -7,12 +7,12 @@ test started. The page never interprets history values: it shows them as text.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from harness.history import FAIL, INFO, NEMESIS, OK, Call, Op, pair_calls, with_indices
+from harness.report.evidence import draw_evidence
+from harness.report.values import clipped, jsonable
 
 # Outcome codes shared with report.js.
 KIND_OK, KIND_FAIL, KIND_INFO, KIND_OPEN = 0, 1, 2, 3
@@ -31,47 +31,7 @@ DEFAULT_FAULT_PAIRS = {
     "clock-skew": "clock-reset",
     "bump-clock": "reset-clock",
 }
-PREFIX_ROWS_SHOWN = 500
-VALUE_CHARS_SHOWN = 2_000
 _FALLBACK_COLORS = ["#e66", "#69c", "#c9c", "#e93", "#6b6", "#999"]
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON-encodable copy of a history value (EDN gives sets, tuples and odd map keys)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else _key_text(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        items = [jsonable(v) for v in value]
-        try:
-            return sorted(items)
-        except TypeError:
-            return items
-    return repr(value)
-
-
-def _clipped(value: Any) -> Any:
-    """A value for the page, cut short when huge: a workload whose every read returns the whole
-    set would otherwise make the report grow with the square of the history. The history keeps
-    the full value; the page says so."""
-    if isinstance(value, str) and len(value) > VALUE_CHARS_SHOWN:
-        return value[:VALUE_CHARS_SHOWN] + f"… ({len(value)} characters; the full value is in the history)"
-    if isinstance(value, (list, dict, set, frozenset, tuple)) and len(value) > 32:
-        text = json.dumps(jsonable(value), separators=(",", ":"))
-        if len(text) > VALUE_CHARS_SHOWN:
-            return text[:VALUE_CHARS_SHOWN] + f"… ({len(text)} characters; the full value is in the history)"
-    return jsonable(value)
-
-
-def _key_text(key: Any) -> str:
-    if isinstance(key, (int, float, bool)) or key is None:
-        return str(key)
-    return repr(jsonable(key))
 
 
 @dataclass
@@ -96,7 +56,7 @@ class ReportData:
     calls: dict[str, list[Any]]
     faults: list[FaultInterval]
     fault_colors: dict[str, str]
-    evidence: dict[str, Any] | None
+    evidence: list[dict[str, Any]]  # every checker's evidence items, resolved to calls
     latency_quantiles: list[dict[str, Any]] = field(default_factory=list)
     lanes_are_threads: bool = False
 
@@ -139,14 +99,14 @@ def build_report_data(ops: Sequence[Op], test: dict[str, Any], results: dict[str
         columns["t1"].append((done.time - start_ns) // 1000 if done is not None else -1)
         columns["k"].append(_KINDS.get(done.type, KIND_INFO) if done is not None else KIND_OPEN)
         columns["f"].append(fs.setdefault(_text(inv.f), len(fs)))
-        columns["iv"].append(_clipped(inv.value))
-        columns["cv"].append(_clipped(done.value) if done is not None else None)
+        columns["iv"].append(clipped(inv.value))
+        columns["cv"].append(clipped(done.value) if done is not None else None)
         columns["i0"].append(inv.index)
         columns["i1"].append(done.index if done is not None else -1)
         node = inv.node if inv.node is not None else (done.node if done is not None else None)
         columns["n"].append(nodes.setdefault(_text(node), len(nodes)) if node is not None else -1)
         error = done.error if done is not None else None
-        columns["e"].append(_clipped(error))
+        columns["e"].append(clipped(error))
         call_of_index[inv.index] = number
         if done is not None:
             call_of_index[done.index] = number
@@ -161,7 +121,7 @@ def build_report_data(ops: Sequence[Op], test: dict[str, Any], results: dict[str
     lanes = [""] * len(lane_of)
     for key, number in lane_of.items():
         lanes[number] = key
-    evidence = _linearizability_evidence(results, ops, calls, call_of_index, start_ns)
+    evidence = draw_evidence(results, calls, call_of_index, start_ns)
     return ReportData(
         end_us=end_us,
         lanes=lanes,
@@ -309,90 +269,3 @@ def _quantile(sorted_values: list[float], q: float) -> float | None:
     if not sorted_values:
         return None
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
-
-
-def _linearizability_evidence(
-    results: dict[str, Any], ops: list[Op], calls: list[Call], call_of_index: dict[int, int], start_ns: int
-) -> dict[str, Any] | None:
-    """Resolve the linearizability checker's op dicts to calls of this history, so the page can
-    draw the failing window with real invoke/complete times and jump to it in the timeline."""
-    checkers = results.get("checkers") if isinstance(results, dict) else None
-    found = checkers.get("linearizable") if isinstance(checkers, dict) else None
-    if not isinstance(found, dict) or found.get("valid") is not False:
-        return None
-
-    def resolve(op_dicts: Any) -> list[dict[str, Any]]:
-        """One entry per distinct call, in the order the checker listed them."""
-        entries: list[dict[str, Any]] = []
-        seen: set[int] = set()
-        loose: list[Op] = []
-        for d in op_dicts if isinstance(op_dicts, list) else []:
-            index = d.get("index") if isinstance(d, dict) else None
-            number = call_of_index.get(index) if isinstance(index, int) else None
-            if number is not None:
-                if number not in seen:
-                    seen.add(number)
-                    entries.append(_call_entry(calls[number], number, start_ns))
-                continue
-            try:
-                loose.append(Op.from_dict(d))
-            except ValueError:
-                entries.append({"call": -1, "text": jsonable(d)})
-        # Ops the history does not hold (a checker that rebuilt them): pair them among themselves.
-        if loose:
-            if any(op.time is None for op in loose):
-                for position, op in enumerate(loose):
-                    op.time = start_ns + position * 1_000_000
-            for call in pair_calls(loose):
-                entries.append(_call_entry(call, -1, start_ns))
-        return entries
-
-    failed = resolve(found.get("failed_ops"))
-    failed_calls = {e["call"] for e in failed if e.get("call", -1) >= 0}
-    window = resolve(found.get("window"))
-    for entry in window:
-        entry["failed"] = entry.get("call", -1) in failed_calls
-    prefixes = found.get("prefixes") if isinstance(found.get("prefixes"), list) else []
-    longest = max(
-        (p for p in prefixes if isinstance(p, dict) and isinstance(p.get("ops"), list)),
-        key=lambda p: len(p["ops"]),
-        default=None,
-    )
-    prefix = None
-    if longest is not None:
-        states = longest.get("states") if isinstance(longest.get("states"), list) else []
-        rows = [
-            {"op": jsonable(d), "state": jsonable(states[i]) if i < len(states) else None, "call": _call_of(d, call_of_index)}
-            for i, d in enumerate(longest["ops"])
-        ]
-        # The ops just before the failure explain it; a long prefix is cut from the front.
-        prefix = {"rows": rows[-PREFIX_ROWS_SHOWN:], "omitted": max(0, len(rows) - PREFIX_ROWS_SHOWN), "count": len(prefixes)}
-    return {
-        "model": jsonable(found.get("model")),
-        "reason": jsonable(found.get("reason")),
-        "key": jsonable(found.get("key")),
-        "failed": failed,
-        "window": window,
-        "prefix": prefix,
-        "hasStateBefore": "state_before" in found,
-        "stateBefore": jsonable(found.get("state_before")),
-    }
-
-
-def _call_of(op_dict: Any, call_of_index: dict[int, int]) -> int:
-    index = op_dict.get("index") if isinstance(op_dict, dict) else None
-    return call_of_index.get(index, -1) if isinstance(index, int) else -1
-
-
-def _call_entry(call: Call, number: int, start_ns: int) -> dict[str, Any]:
-    inv, done = call.invoke, call.completion
-    return {
-        "call": number,
-        "process": jsonable(inv.process),
-        "f": jsonable(inv.f),
-        "iv": jsonable(inv.value),
-        "cv": jsonable(done.value) if done is not None else None,
-        "type": done.type if done is not None else "invoke",
-        "t0": (inv.time - start_ns) // 1000 if inv.time is not None else 0,
-        "t1": (done.time - start_ns) // 1000 if done is not None and done.time is not None else -1,
-    }

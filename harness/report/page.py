@@ -1,8 +1,8 @@
 """Render a run's report as one self-contained HTML page.
 
 The header, checker results, quantile table and links are rendered here, escaped; the timeline,
-charts and linearizability evidence are drawn by report.js from a JSON block embedded in the
-page. Nothing is fetched: a content security policy forbids every network load, so the page
+charts and the checkers' evidence (by kind: a failing window, elements, ops, a table, a cycle)
+are drawn by report.js from a JSON block embedded in the page. Nothing is fetched: a content security policy forbids every network load, so the page
 opens from disk offline and an injected tag could not load anything even if escaping failed.
 """
 
@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.report.clock import clock_section
-from harness.report.data import ReportData, jsonable
+from harness.report.data import ReportData
+from harness.report.values import jsonable
 
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 _VERDICTS = {True: ("valid", "verdict-valid"), False: ("invalid", "verdict-invalid")}
@@ -63,7 +64,7 @@ def render_page(test: dict[str, Any], results: dict[str, Any], data: ReportData,
         _timeline_section(data.lanes_are_threads),
         clock_section(results, data.end_us / 1e6),
         _charts_section(data),
-        '<section id="evidence-section" hidden><h2>Linearizability evidence</h2><div id="evidence"></div></section>',
+        '<section id="evidence-section" hidden><h2>Evidence</h2><div id="evidence"></div></section>',
         _links(links),
         f'<script type="application/json" id="report-data">{embed_json(data.to_json_dict())}</script>',
         f"<script>{asset('report.js')}</script>",

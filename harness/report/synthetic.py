@@ -1,7 +1,7 @@
 """Synthetic run directories shaped exactly like the runner's, for exercising reports.
 
 The report's tests and `benchmarks/report_size.py` need runs of any size, with faults, retired
-processes, crashed invocations and linearizability evidence, without starting a cluster.
+processes, crashed invocations and checkers' evidence, without starting a cluster.
 """
 
 from __future__ import annotations
@@ -106,7 +106,9 @@ def make_run(
         for op in ops:
             f.write(json.dumps(op, separators=(",", ":")) + "\n")
     kinds = [op["type"] for op in ops if op["type"] != "invoke" and op["process"] != "nemesis"]
-    checkers: dict[str, Any] = {"set": {"valid": False, "lost": [3, 9], "lost_count": 2, "ok_count": kinds.count("ok"), "reason": "2 acknowledged adds missing from the final read"}}
+    lost = {"kind": "elements", "label": "lost", "elements": [3, 9], "count": 2}
+    checkers: dict[str, Any] = {"set": {"valid": False, "lost": [3, 9], "lost_count": 2, "ok_count": kinds.count("ok"),
+                                        "reason": "2 acknowledged adds missing from the final read", "evidence": [lost]}}
     if with_evidence:
         checkers["linearizable"] = _evidence(ops)
     _write_json(run_dir / "results.json", {
@@ -136,8 +138,8 @@ def _call(events: list, process: Any, f: str, node: str | None, value: Any, begi
 
 
 def _evidence(ops: list[dict[str, Any]]) -> dict[str, Any]:
-    """Evidence in the linearizability checker's format, built from four real client calls, as
-    if a register read had returned a value no write put there."""
+    """A result in the linearizability checker's format, with its `window` evidence, built from
+    four real client calls, as if a register read had returned a value no write put there."""
     completions = [op for op in ops if op["type"] == "ok" and op["process"] != "nemesis"][5:9]
     invokes = []
     for done in completions:
@@ -145,16 +147,18 @@ def _evidence(ops: list[dict[str, Any]]) -> dict[str, Any]:
     window = sorted(invokes + completions, key=lambda op: op["index"])
     failed = completions[-1]
     prefix_ops = completions[:-1]
+    state = {"value": 2, "note": "<i>state</i>"}
     return {
         "valid": False, "model": "cas-register", "key": "k<b>1</b>",
         "reason": f"no linearization places op {failed['index']}: read 99 but the register holds 2",
         "failed_ops": [failed],
-        "prefixes": [
-            {"ops": prefix_ops[:1], "states": [0]},
-            {"ops": prefix_ops, "states": [0, 1, 2]},
-        ],
+        "prefixes": [{"ops": prefix_ops, "states": [0, 1, 2]}],
         "window": window,
-        "state_before": {"value": 2, "note": "<i>state</i>"},
+        "state_before": state,
+        "evidence": [{"kind": "window", "label": "failing window", "model": "cas-register", "key": "k<b>1</b>",
+                      "failed": [failed], "window": window,
+                      "prefix": {"ops": prefix_ops, "states": [0, 1, 2], "omitted": 0},
+                      "state_before": state}],
     }
 
 

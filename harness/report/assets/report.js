@@ -1,4 +1,4 @@
-// faultline report: draws the timeline, charts and linearizability evidence from the JSON block
+// faultline report: draws the timeline, charts and the checkers' evidence from the JSON block
 // embedded in the page. History values are only ever put into the page as text (textContent,
 // canvas fillText), never parsed as HTML. Only what is visible is drawn, so 100,000 ops stay
 // smooth.
@@ -500,25 +500,81 @@
     window.faultlineReport.charts++;
   }
 
-  // ---------- linearizability evidence ----------
+  // ---------- evidence, drawn by kind (whatever checker declared it) ----------
 
-  function drawEvidence(ev) {
-    const section = document.getElementById("evidence-section");
-    const box = document.getElementById("evidence");
-    section.hidden = false;
+  function describeOp(op) {
+    return op.f + " " + show(op.iv, 60) + (op.type !== "invoke" ? " → " + op.type + " " + show(op.cv, 60) : " (never completed)");
+  }
+
+  // One op a checker points at; when it is a call of this history, a click finds it in the timeline.
+  function opLink(op) {
+    const text = op.text !== undefined ? op.text : "op " + op.index + ", process " + show(op.process) + ": " + describeOp(op);
+    const node = el("span", { className: op.call >= 0 ? "op jump" : "op", text: text });
+    if (op.call >= 0) node.addEventListener("click", () => reveal(op.call));
+    return node;
+  }
+
+  function moreNote(box, shown, count, what) {
+    if (count > shown) box.appendChild(el("p", { className: "hint", text: (count - shown) + " more " + what + " in results.json (" + count + " in all)." }));
+  }
+
+  function drawElements(item, box) {
+    box.appendChild(el("p", { className: "elements", text: item.elements.join(", ") + (item.count > item.elements.length ? ", …" : "") }));
+    box.appendChild(el("p", { className: "hint", text: plural(item.count, "element") + " in all." }));
+  }
+
+  function drawOps(item, box) {
+    const rows = item.ops.map((op) => {
+      const tr = el("tr", { className: op.call >= 0 ? "jump" : "" }, [
+        el("td", { text: op.index !== undefined ? String(op.index) : "" }),
+        el("td", { text: op.text !== undefined ? op.text : "process " + show(op.process) + ": " + describeOp(op) }),
+        el("td", { text: op.note || "" }),
+      ]);
+      if (op.call >= 0) tr.addEventListener("click", () => reveal(op.call));
+      return tr;
+    });
+    box.appendChild(el("table", { className: "ops" }, [
+      el("tr", null, [el("th", { text: "op" }), el("th", { text: "operation" }), el("th", { text: "note" })]),
+    ].concat(rows)));
+    moreNote(box, item.ops.length, item.count, "ops");
+  }
+
+  function drawTable(item, box) {
+    const rows = item.rows.map((row) => el("tr", null, row.map((cell) => {
+      const td = el("td", { className: cell.call >= 0 ? "jump" : "", text: cell.text });
+      if (cell.call >= 0) { td.title = "find op " + cell.text + " in the timeline"; td.addEventListener("click", () => reveal(cell.call)); }
+      return td;
+    })));
+    box.appendChild(el("table", { className: "facts-table" }, [
+      el("tr", null, item.columns.map((c) => el("th", { text: c }))),
+    ].concat(rows)));
+    moreNote(box, item.rows.length, item.count, "rows");
+  }
+
+  function drawCycle(item, box) {
+    box.appendChild(el("ol", { className: "cycle" }, item.steps.map((step) => el("li", null, [
+      opLink(step.from), " —" + step.edge + "→ ", opLink(step.to), step.why ? ": " + step.why : "",
+    ]))));
+    moreNote(box, item.steps.length, item.count, "steps");
+  }
+
+  function drawOther(item, box) {
+    box.appendChild(el("pre", { text: item.text }));
+  }
+
+  function drawWindow(ev, box) {
     const facts = [["model", ev.model], ["key", ev.key], ["reason", ev.reason]];
-    box.appendChild(el("table", null, facts.filter((f) => f[1] !== null && f[1] !== undefined).map((f) =>
+    box.appendChild(el("table", null, facts.filter((f) => f[1] !== null && f[1] !== undefined && f[1] !== "").map((f) =>
       el("tr", null, [el("th", { text: f[0] }), el("td", { text: typeof f[1] === "string" ? f[1] : show(f[1]) })]))));
 
-    const describe = (op) => op.f + " " + show(op.iv, 60) + (op.type !== "invoke" ? " → " + op.type + " " + show(op.cv, 60) : " (never completed)");
-    box.appendChild(el("h3", { text: "Operation that could not be linearized" }));
+    box.appendChild(el("h4", { text: "Operation that could not be linearized" }));
     box.appendChild(el("ul", null, ev.failed.map((op) => el("li", null, [
-      "process " + show(op.process) + ": " + (op.text !== undefined ? show(op.text) : describe(op)),
+      op.text !== undefined ? op.text : "process " + show(op.process) + ": " + describeOp(op),
     ]))));
 
     if (ev.window.length) {
-      box.appendChild(el("h3", { text: "Failing window (" + plural(ev.window.length, "operation") + "; outlined: could not be placed)" }));
-      box.appendChild(windowTimeline(ev.window, describe));
+      box.appendChild(el("h4", { text: "Failing window (" + plural(ev.window.length, "operation") + "; outlined: could not be placed)" }));
+      box.appendChild(windowTimeline(ev.window, describeOp));
       const times = ev.window.filter((op) => op.text === undefined);
       if (times.length) {
         const first = Math.min.apply(null, times.map((op) => op.t0));
@@ -528,12 +584,12 @@
       }
     }
     if (ev.hasStateBefore) {
-      box.appendChild(el("h3", { text: "Model state before the failed operation" }));
+      box.appendChild(el("h4", { text: "Model state before the failed operation" }));
       box.appendChild(el("pre", { text: show(ev.stateBefore) }));
     }
     if (ev.prefix) {
       const p = ev.prefix;
-      box.appendChild(el("h3", { text: "Longest linearizable prefix (" + plural(p.rows.length + p.omitted, "operation") + ", the longest of " + p.count + " found)" }));
+      box.appendChild(el("h4", { text: "Longest linearizable prefix (" + plural(p.rows.length + p.omitted, "operation") + ")" }));
       if (p.omitted) box.appendChild(el("p", { className: "hint", text: p.omitted + " earlier operations not shown." }));
       const rows = p.rows.map((row, n) => {
         const tr = el("tr", { className: row.call >= 0 ? "jump" : "" }, [
@@ -550,7 +606,22 @@
     }
   }
 
-  function windowTimeline(ops, describe) {
+  const DRAW_EVIDENCE = { window: drawWindow, elements: drawElements, ops: drawOps, table: drawTable, cycle: drawCycle };
+
+  function drawEvidence(items) {
+    if (!items || !items.length) return;
+    const box = document.getElementById("evidence");
+    document.getElementById("evidence-section").hidden = false;
+    for (const item of items) {
+      const part = el("div", { className: "evidence-item", "data-kind": item.kind, "data-checker": item.checker });
+      part.appendChild(el("h3", { text: item.checker + ": " + item.label }));
+      (DRAW_EVIDENCE[item.kind] || drawOther)(item, part);
+      box.appendChild(part);
+    }
+  }
+
+  function windowTimeline(all, describe) {
+    const ops = all.filter((op) => op.text === undefined);  // an op the page cannot place is listed above only
     const processes = [];
     for (const op of ops) { const key = show(op.process); if (!processes.includes(key)) processes.push(key); }
     let t0 = Infinity, t1 = -Infinity;
@@ -559,7 +630,6 @@
     const box = el("div", { className: "win", style: { height: (processes.length * 24 + 8) + "px" } });
     processes.forEach((p, n) => box.appendChild(el("div", { className: "lane-label", text: "p " + p, style: { top: (n * 24 + 8) + "px" } })));
     for (const op of ops) {
-      if (op.text !== undefined) continue;
       const end = op.t1 >= 0 ? op.t1 : t1;
       const left = ((op.t0 - t0) / span) * 100, width = Math.max(0.6, ((end - op.t0) / span) * 100);
       const kind = op.type === "ok" ? 0 : op.type === "fail" ? 1 : op.type === "invoke" ? 3 : 2;
@@ -604,5 +674,5 @@
   window.faultlineReport.ready = true;
   window.faultlineReport.readyAt = performance.now();
   setTimeout(drawCharts, 0);
-  if (data.evidence) drawEvidence(data.evidence);
+  drawEvidence(data.evidence);
 })();
