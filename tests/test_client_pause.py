@@ -24,10 +24,11 @@ import pytest
 
 from harness.generator.combinators import any_of, clients, nemesis, phases, repeat, sequence, sleep, stagger, time_limit
 from harness.history import HistoryWriter, Op, read_history
-from harness import runner
-from harness.runner import Interpreter, RunStatus
+from harness.interpreter import Interpreter
+from harness.spec import RunStatus, TestSpec
 from harness.seams import NemesisOptions
-from nemeses.client_pause import PAUSE, RESUME, ClientPauseNemesis, package
+from nemeses.client_pause import PAUSE, RESUME, ClientPauseNemesis
+from nemeses.client_pause import pause_client as package
 
 FAULTLINE = str(Path(sys.executable).parent / "faultline")
 
@@ -81,7 +82,7 @@ class EchoClient:
 
 def interpreter_for(tmp_path: Path, address: tuple[str, int], concurrency: int) -> tuple[Interpreter, HistoryWriter]:
     pause = package(NemesisOptions(seed=1, nodes=["n1"], interval=1.0, capabilities=frozenset(), concurrency=concurrency))
-    spec = runner.TestSpec(system="echo", workload="echo", concurrency=concurrency, time_limit=30, final_timeout=60)
+    spec = TestSpec(system="echo", workload="echo", concurrency=concurrency, time_limit=30, final_timeout=60)
     cluster = SimpleNamespace(nodes=[SimpleNamespace(name="n1")], run_dir=tmp_path)
     system = SimpleNamespace(client=lambda cluster: EchoClient(address))
     journal = HistoryWriter(tmp_path / "history.jsonl")

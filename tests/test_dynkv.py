@@ -2,7 +2,7 @@
 deviation in a scenario built from kills and restarts (no namespaces needed).
 
 Nodes listen on their own 127.x.y.z address, all on dynkv's one port, as in a real cluster; they
-are started through the `DynKV` system class and a loopback stand-in for the runtime's `Cluster`.
+are started through the `DynKV` system class on the shipped loopback runtime.
 Kills (not pauses) cut nodes off: a paused node would still receive, on resume, the requests
 queued in its socket buffer, which would blur the scenarios.
 """
@@ -19,12 +19,12 @@ from typing import Any, Iterator, Mapping, Sequence
 import pytest
 
 from checkers import convergence, stale_reads
+from harness import startup
 from harness.history import Op
+from harness.runtime.loopback import LoopbackCluster, LoopbackRuntime
 from systems_under_test.dynkv.client import DynKVClient, key_text
 from systems_under_test.dynkv.ring import Ring
 from systems_under_test.dynkv.system import DynKV
-from loopback import LoopbackCluster, LoopbackNode
-
 
 
 def find_libfaketime() -> Path | None:
@@ -68,8 +68,7 @@ class Harness:
             self.cluster.node(name).kill()
 
     def restart(self, *names: str) -> None:
-        for name in names:
-            self.system.start(self.cluster, self.cluster.node(name))
+        startup.start_cluster(self.cluster, self.system, [self.cluster.node(name) for name in names])
 
     def records(self, name: str) -> dict[str, Any]:
         return self.system.dump_replicas(self.cluster)[name]["records"]
@@ -77,29 +76,28 @@ class Harness:
 
 @pytest.fixture
 def start_cluster(tmp_path: Path) -> Iterator:
+    runtime = LoopbackRuntime()
     started: list[Harness] = []
-    prefix = f"127.{random.randrange(20, 250)}.{random.randrange(1, 250)}"
 
     def start(mode: str, size: int = 3, extra_args: Sequence[str] = (), env: Mapping[str, dict] | None = None) -> Harness:
-        nodes = []
-        for i in range(1, size + 1):
-            name = f"n{i}"
-            node = LoopbackNode(name, f"{prefix}.{i}", tmp_path / name / "data", tmp_path / name / "log",
-                                env=dict((env or {}).get(name, {})))
-            node.log_dir.mkdir(parents=True)
-            nodes.append(node)
-        harness = Harness(DynKV(mode, tuple(extra_args)), LoopbackCluster(nodes, tmp_path))
+        run_dir = tmp_path / f"run{len(started)}"
+        cluster = runtime.create(run_dir, [f"n{i}" for i in range(1, size + 1)], runtime.new_prefix())
+        harness = Harness(DynKV(mode, tuple(extra_args)), cluster)
         started.append(harness)
-        harness.system.setup(harness.cluster)
-        for node in nodes:
-            harness.system.start(harness.cluster, node)
+        for node in cluster.nodes:
+            node.spawn_env.update((env or {}).get(node.name, {}))
+        harness.system.setup(cluster)
+        startup.start_cluster(cluster, harness.system)
         return harness
 
     try:
         yield start
     finally:
         for harness in started:
-            harness.system.teardown(harness.cluster)
+            try:
+                harness.system.teardown(harness.cluster)
+            finally:
+                runtime.destroy(harness.cluster)
 
 
 NO_ANTI_ENTROPY = ("--anti-entropy-interval", "0")
@@ -315,7 +313,7 @@ def run_register_load(h: Harness, seconds: float, faults: Sequence[str], seed: i
             if fault == "kill":
                 node.kill()
                 stop.wait(rng.uniform(0.3, 1.5))
-                h.system.start(h.cluster, node)
+                startup.start_cluster(h.cluster, h.system, [node])
             else:
                 node.pause()
                 stop.wait(rng.uniform(0.3, 1.5))
@@ -332,8 +330,7 @@ def run_register_load(h: Harness, seconds: float, faults: Sequence[str], seed: i
         worker.join(timeout=60)
     for node in h.cluster.nodes:  # heal: every node up and running
         node.resume()
-        if not node.is_running():
-            h.system.start(h.cluster, node)
+    startup.start_cluster(h.cluster, h.system, [node for node in h.cluster.nodes if not node.is_running()])
     for key in range(keys):
         op = recorder.append(Op(type="invoke", f="read", value=[key, None], process=10_000 + key, node=names[0]))
         client = h.system.client(h.cluster)

@@ -2,8 +2,8 @@
 deviation in a targeted scenario.
 
 Every node listens on the system's own port on an address of its own in 127.0.0.0/8 (a random
-/24 per test), so `RaftKV.start`, its client and `collect` run unchanged against a small test
-double of the harness's Cluster. Scenarios that need a precise interleaving (a second candidate
+/24 per cluster), so `RaftKV.start`, its client and `collect` run unchanged on the shipped
+loopback runtime. Scenarios that need a precise interleaving (a second candidate
 in the same term, a gap in the log) play the other nodes themselves: they run one real node with
 a long election timeout and send it the peers' RPCs directly, or, when that node must campaign,
 answer its vote requests from small servers on the peers' addresses (`FakePeer`).
@@ -21,33 +21,30 @@ import pytest
 
 from checkers import election_safety, linearizable, log_agreement
 from harness.history import Op
+from harness.runtime.loopback import LoopbackCluster, LoopbackNode, LoopbackRuntime
+from harness.startup import start_cluster
 from systems_under_test import wire
 from systems_under_test.raftkv.system import RaftKV
-
-from loopback import LoopbackCluster, LoopbackNode
 
 WAIT = 30.0  # generous: elections on a loaded 2-core machine
 
 
 @pytest.fixture
 def make_cluster(tmp_path: Path):
+    runtime = LoopbackRuntime()
     made: list[LoopbackCluster] = []
 
     def make(size: int, mode: str = "correct") -> tuple[RaftKV, LoopbackCluster]:
-        rng = random.Random()
-        subnet = f"127.{rng.randint(16, 250)}.{rng.randint(1, 250)}"
-        root = tmp_path / f"cluster{len(made)}"
-        nodes = [
-            LoopbackNode(f"n{i}", f"{subnet}.{i}", root / f"n{i}" / "data", root / f"n{i}") for i in range(1, size + 1)
-        ]
-        cluster = LoopbackCluster(nodes, root)
+        names = [f"n{i}" for i in range(1, size + 1)]
+        cluster = runtime.create(tmp_path / f"cluster{len(made)}", names, runtime.new_prefix())
         made.append(cluster)
         return RaftKV(mode), cluster
 
-    yield make
-    for cluster in made:
-        for node in cluster.nodes:
-            node.kill()
+    try:
+        yield make
+    finally:
+        for cluster in made:
+            runtime.destroy(cluster)
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
@@ -82,8 +79,7 @@ def stable_leader(system: RaftKV, cluster: LoopbackCluster) -> LoopbackNode | No
 
 
 def start_all(system: RaftKV, cluster: LoopbackCluster, nodes: Sequence[LoopbackNode] | None = None) -> None:
-    for node in nodes if nodes is not None else cluster.nodes:
-        system.start(cluster, node)
+    start_cluster(cluster, system, nodes)
 
 
 def invoke(system: RaftKV, cluster: LoopbackCluster, node: LoopbackNode, f: str, key: Any, value: Any) -> Op:
@@ -143,7 +139,7 @@ def test_writes_survive_a_leader_kill_and_a_full_restart_replays_the_log(make_cl
     assert invoke(system, cluster, survivor, "read", "k", None).value == ["k", 4]
     assert invoke(system, cluster, survivor, "write", "k", 5).type == "ok"
 
-    system.start(cluster, first)  # catches up from the new leader
+    start_cluster(cluster, system, [first])  # catches up from the new leader
     wait_for(lambda: (ping(system, cluster, first) or {}).get("commit_index", 0) >= 7, "the old leader to catch up")
 
     for node in cluster.nodes:
@@ -418,7 +414,7 @@ def test_correct_mode_stays_linearizable_across_leader_kills(make_cluster):
             leader = wait_for(lambda: stable_leader(system, cluster), "a leader to kill")
             leader.kill()
             wait_for(lambda: stable_leader(system, cluster), "a new leader")
-            system.start(cluster, leader)
+            start_cluster(cluster, system, [leader])
 
     history = run_clients_while(system, cluster, kill_leaders, 12.0)
     assert sum(op.type == "ok" for op in history) > 50

@@ -1,8 +1,8 @@
 """seedkv on real loopback processes: placement and forwarding, the seed's flaws, the fixes.
 
-Each node is a real server process on its own 127.0.0.x address (all on one port, as in a real
-cluster), started and killed through the `SeedKV` system class and a small loopback stand-in for
-the runtime's `Cluster` and `NodeHandle`.
+Each node is a real server process on its own 127.x.y.z address (all on seedkv's one port, as in
+a real cluster), started and killed through the `SeedKV` system class on the shipped loopback
+runtime.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from typing import Iterator
 
 import pytest
 
+from harness import startup
 from harness.history import Op
+from harness.runtime.loopback import LoopbackCluster, LoopbackRuntime
 from systems_under_test.seedkv.client import SeedKVClient
 from systems_under_test.seedkv.server import owner_of
 from systems_under_test.seedkv.system import SeedKV
-from loopback import LoopbackCluster, LoopbackNode, free_port
 
 NODE_NAMES = ["n1", "n2", "n3"]
 
@@ -31,31 +32,22 @@ NODE_NAMES = ["n1", "n2", "n3"]
 @pytest.fixture
 def start_cluster(tmp_path: Path) -> Iterator:
     """Starts a three-node seedkv cluster in a given mode; kills every process afterwards."""
-    started: list[tuple[SeedKV, LoopbackCluster]] = []
+    runtime = LoopbackRuntime()
+    started: list[LoopbackCluster] = []
 
     def start(mode: str) -> tuple[SeedKV, LoopbackCluster]:
-        addresses = [f"127.0.0.{10 + i}" for i in range(len(NODE_NAMES))]
-        nodes = []
-        for name, address in zip(NODE_NAMES, addresses):
-            (tmp_path / name / "data").mkdir(parents=True)
-            (tmp_path / name / "log").mkdir()
-            nodes.append(LoopbackNode(name, address, tmp_path / name / "data", tmp_path / name / "log"))
-        cluster = LoopbackCluster(nodes, tmp_path)
+        cluster = runtime.create(tmp_path / f"run{len(started)}", NODE_NAMES, runtime.new_prefix())
+        started.append(cluster)
         system = SeedKV(mode)
-        system.port = free_port(addresses)
-        started.append((system, cluster))
         system.setup(cluster)
-        for node in nodes:
-            system.start(cluster, node)
+        startup.start_cluster(cluster, system)
         return system, cluster
 
     try:
         yield start
     finally:
-        for system, cluster in started:
-            for node in cluster.nodes:
-                node.resume()
-                node.kill()
+        for cluster in started:
+            runtime.destroy(cluster)
 
 
 def client_on(system: SeedKV, cluster: LoopbackCluster, name: str, timeout: float = 5.0) -> SeedKVClient:
@@ -121,7 +113,7 @@ def test_seed_mode_acknowledges_a_write_that_a_down_replica_never_gets(start_clu
     cluster.node("n3").kill()
     # C-b: replication to n3 fails, and the write is acknowledged all the same.
     assert invoke(client_on(system, cluster, "n2"), "add", element).type == "ok"
-    system.start(cluster, cluster.node("n3"))
+    startup.start_cluster(cluster, system, [cluster.node("n3")])
     assert local_value(system, cluster, "n1", f"e{element}") == element
     # C-a: n3 answers from its own (empty) copy instead of asking the owner, n1.
     assert local_value(system, cluster, "n3", f"e{element}") is None
@@ -136,7 +128,7 @@ def test_a_killed_seed_node_restarts_empty(start_cluster) -> None:
         assert invoke(client_on(system, cluster, NODE_NAMES[element % 3]), "add", element).type == "ok"
     assert invoke(client_on(system, cluster, "n1"), "read", None).value == elements
     cluster.node("n1").kill()
-    system.start(cluster, cluster.node("n1"))
+    startup.start_cluster(cluster, system, [cluster.node("n1")])
     # C-d: memory only. Every acknowledged write is gone from n1, even the ones it owned.
     assert invoke(client_on(system, cluster, "n1"), "read", None).value == []
     assert invoke(client_on(system, cluster, "n2"), "read", None).value == elements
@@ -158,7 +150,7 @@ def test_fixed_mode_does_not_acknowledge_while_a_replica_is_down(start_cluster) 
     read = invoke(client, "read", None)
     assert read.type == "fail" and "n3" in read.error
 
-    system.start(cluster, cluster.node("n3"))
+    startup.start_cluster(cluster, system, [cluster.node("n3")])
     later = element_owned_by("n1", start=owned_by_n1 + 1)
     assert invoke(client, "add", later).type == "ok"
     assert local_value(system, cluster, "n3", f"e{later}") == later
@@ -171,7 +163,7 @@ def test_a_killed_fixed_node_replays_its_log(start_cluster) -> None:
         assert invoke(client_on(system, cluster, NODE_NAMES[element % 3]), "add", element).type == "ok"
     assert any(owner_of(f"e{e}", NODE_NAMES) == "n1" for e in elements)
     cluster.node("n1").kill()
-    system.start(cluster, cluster.node("n1"))
+    startup.start_cluster(cluster, system, [cluster.node("n1")])
     for name in NODE_NAMES:
         read = invoke(client_on(system, cluster, name), "read", None)
         assert read.type == "ok" and read.value == elements
@@ -193,7 +185,10 @@ def test_the_client_maps_a_timeout_to_info_for_writes_and_fail_for_reads(start_c
 
 
 def test_the_client_maps_a_lost_connection_to_info_and_no_connection_to_fail(tmp_path: Path) -> None:
-    listener = socket.create_server(("127.0.0.1", 0))
+    runtime = LoopbackRuntime()
+    cluster = runtime.create(tmp_path, ["n1"], runtime.new_prefix())  # no process: only an address
+    node = cluster.node("n1")
+    listener = socket.create_server((node.address, 0))
     port = listener.getsockname()[1]
 
     def hang_up_after_one_request() -> None:
@@ -203,8 +198,6 @@ def test_the_client_maps_a_lost_connection_to_info_and_no_connection_to_fail(tmp
 
     server = threading.Thread(target=hang_up_after_one_request, daemon=True)
     server.start()
-    node = LoopbackNode("n1", "127.0.0.1", tmp_path, tmp_path)
-    cluster = LoopbackCluster([node], tmp_path)
     client = SeedKVClient(port, timeout=5.0)
     client.open(cluster, node)
     lost = invoke(client, "add", 1)
