@@ -9,7 +9,8 @@ want_tests=0
 [ "${1:-}" = "--test" ] && want_tests=1
 
 apt_packages=(iproute2 iptables procps)
-[ "$want_tests" = 1 ] && apt_packages+=(chromium)
+# redis-server: the Redis example under examples/redis, which the suite installs and runs.
+[ "$want_tests" = 1 ] && apt_packages+=(chromium redis-server)
 
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -21,8 +22,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
         exit 3
     fi
     echo "faultline setup: installing ${missing[*]}"
+    # Packages with a daemon (redis-server) must not leave one running: the tests start their
+    # own servers inside namespaces. A policy-rc.d answering 101 tells the package scripts not
+    # to start services; one already present (Docker images ship one) is left as it is.
+    temporary_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        temporary_policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\n# faultline setup: start no services while installing\nexit 101\n' > "$temporary_policy"
+        chmod 755 "$temporary_policy"
+        trap 'rm -f "$temporary_policy"' EXIT
+    fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$temporary_policy" ]; then
+        rm -f "$temporary_policy"
+        trap - EXIT
+    fi
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -35,4 +50,13 @@ stamp=".venv/.faultline-installed$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q --disable-pip-version-check -e ".$extras"
     touch "$stamp"
+fi
+
+# The Redis example is an outside plug-in package; the suite installs it like a user would.
+if [ "$want_tests" = 1 ]; then
+    redis_stamp=".venv/.faultline-redis-installed"
+    if [ ! -f "$redis_stamp" ] || [ examples/redis/pyproject.toml -nt "$redis_stamp" ]; then
+        .venv/bin/pip install -q --disable-pip-version-check -e examples/redis
+        touch "$redis_stamp"
+    fi
 fi

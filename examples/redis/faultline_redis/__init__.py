@@ -1,0 +1,1 @@
+"""Redis 7 as a faultline system under test, packaged outside faultline as a plug-in."""
