@@ -32,9 +32,10 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from harness.runtime.netns import NamespaceConnector
+from harness.runtime.process import ProcessGroupNode
 from harness.seams import HarnessError
 
 PREFIX = "fl-"
@@ -51,7 +52,7 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @dataclass
-class LocalNode:
+class LocalNode(ProcessGroupNode):
     """A node handle: a network namespace plus the one server process the system runs in it."""
 
     name: str
@@ -66,73 +67,11 @@ class LocalNode:
     _last_spawn: tuple[list[str], dict[str, str] | None, str] | None = field(default=None, repr=False)
 
     def exec(self, argv: Sequence[str], timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["ip", "netns", "exec", self.netns, *argv], capture_output=True, text=True, timeout=timeout
-        )
+        return subprocess.run(self._on_node(argv), capture_output=True, text=True, timeout=timeout)
 
-    def spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None, log_name: str = "server.log") -> int:
-        if self.is_running():
-            raise HarnessError(f"node {self.name} already runs pid {self._proc.pid}")  # type: ignore[union-attr]
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        full_env = {**os.environ, **self.spawn_env, **(env or {})}
-        with open(self.log_dir / log_name, "ab") as log:
-            # `ip netns exec` execs the command, so the pid is the server's own; a new session
-            # makes it a process group leader, and every signal goes to the whole group.
-            self._proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.netns, *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
-                env=full_env,
-                start_new_session=True,
-            )
-        self._last_spawn = (list(argv), dict(env) if env else None, log_name)
-        return self._proc.pid
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.is_running():
-            try:
-                os.killpg(self._proc.pid, sig)  # type: ignore[union-attr]
-            except ProcessLookupError:
-                pass
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if not self.is_running():
-            return
-        self.signal(signal.SIGTERM)
-        self.signal(signal.SIGCONT)  # a paused process cannot act on SIGTERM
-        try:
-            self._proc.wait(timeout=timeout)  # type: ignore[union-attr]
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        if self._proc is None:
-            return
-        self.signal(signal.SIGKILL)
-        self._proc.wait()
-
-    def pause(self) -> None:
-        self.signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.signal(signal.SIGCONT)
-
-    def restart(self) -> int:
-        if self._last_spawn is None:
-            raise HarnessError(f"node {self.name} was never started, so it cannot be restarted")
-        self.kill()
-        argv, env, log_name = self._last_spawn
-        return self.spawn(argv, env, log_name)
+    def _on_node(self, argv: Sequence[str]) -> list[str]:
+        # `ip netns exec` execs the command, so a spawned pid is the server's own.
+        return ["ip", "netns", "exec", self.netns, *argv]
 
     def put_file(self, local: Path, remote: str) -> None:
         shutil.copyfile(local, remote)

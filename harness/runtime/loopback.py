@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from harness.runtime.process import ProcessGroupNode
 from harness.seams import HarnessError
 
 PREFIX = "fl-"
@@ -48,7 +49,7 @@ NETWORK_TOOLS = frozenset({"ip", "tc", "iptables", "ip6tables", "iptables-restor
 
 
 @dataclass
-class LoopbackNode:
+class LoopbackNode(ProcessGroupNode):
     """A node handle: one server process on this machine, listening on the node's own address."""
 
     name: str
@@ -61,9 +62,8 @@ class LoopbackNode:
     _proc: subprocess.Popen | None = field(default=None, repr=False)
     _last_spawn: tuple[list[str], dict[str, str] | None, str] | None = field(default=None, repr=False)
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+    def _marker_env(self) -> Mapping[str, str]:
+        return self.marker
 
     def exec(self, argv: Sequence[str], timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         """Runs the command here: the node shares this machine, its files and its network. So
@@ -72,66 +72,6 @@ class LoopbackNode:
         if argv and Path(argv[0]).name in NETWORK_TOOLS:
             raise HarnessError(f"`{argv[0]}` on node {self.name}: {NO_FIREWALL}")
         return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-    def spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None, log_name: str = "server.log") -> int:
-        if self.is_running():
-            raise HarnessError(f"node {self.name} already runs pid {self.pid}")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        full_env = {**os.environ, **self.spawn_env, **(env or {}), **self.marker}
-        with open(self.log_dir / log_name, "ab") as log:
-            # A new session makes the server a process group leader: every signal goes to the
-            # group, so helpers the server forks are paused and killed with it.
-            self._proc = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
-                env=full_env,
-                start_new_session=True,
-            )
-        self._last_spawn = (list(argv), dict(env) if env else None, log_name)
-        return self._proc.pid
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.is_running():
-            try:
-                os.killpg(self._proc.pid, sig)  # type: ignore[union-attr]
-            except ProcessLookupError:
-                pass
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if not self.is_running():
-            return
-        self.signal(signal.SIGTERM)
-        self.signal(signal.SIGCONT)  # a paused process cannot act on SIGTERM
-        try:
-            self._proc.wait(timeout=timeout)  # type: ignore[union-attr]
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        if self._proc is None:
-            return
-        self.signal(signal.SIGKILL)
-        self._proc.wait()
-
-    def pause(self) -> None:
-        self.signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.signal(signal.SIGCONT)
-
-    def restart(self) -> int:
-        if self._last_spawn is None:
-            raise HarnessError(f"node {self.name} was never started, so it cannot be restarted")
-        self.kill()
-        argv, env, log_name = self._last_spawn
-        return self.spawn(argv, env, log_name)
 
     def put_file(self, local: Path, remote: str) -> None:
         Path(remote).parent.mkdir(parents=True, exist_ok=True)
