@@ -52,7 +52,7 @@ class Redis:
     # Rows of `faultline selftest`. The primary is what both modes' faults aim at: killing it
     # tests the fsynced append-only file, cutting it off leaves the replicas serving old values.
     selftest = (
-        SelftestRow("primary", "register", "partition,kill:primary", 3, True, nemesis_interval=3.0,
+        SelftestRow("primary", "register", "partition,kill:primary,pause:primary", 3, True, nemesis_interval=3.0,
                     why="one copy at the primary, fsynced before each reply"),
         SelftestRow("replica-reads", "register", "partition:primary", 3, False, ("stale-read",),
                     nemesis_interval=3.0, why="a replica cut off from the primary answers reads from old data"),
