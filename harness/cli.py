@@ -2,7 +2,8 @@
 report, serve).
 
 Exit codes everywhere: 0 valid, 1 invalid, 2 unknown, 3 the harness itself failed or the input
-was bad. Bad input gets one line naming the file, line or option; `--debug` adds the traceback.
+was bad, 4 interrupted (Ctrl-C or SIGTERM; the history so far is kept). Bad input gets one line
+naming the file, line or option; `--debug` adds the traceback.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from harness.lifecycle import run_test
 from harness.plan import nemesis_packages
 from harness.scaffold import new_system_command
 from harness.seams import CAPABILITIES, HarnessError, NemesisOptions
-from harness.spec import EXIT_HARNESS, RunStatus, TestSpec, exit_code_for
+from harness.spec import EXIT_HARNESS, EXIT_INTERRUPTED, RunStatus, TestSpec, exit_code_for
 from harness.summary import print_summary, verdict
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,8 +129,8 @@ def _json_option(name: str, value: str | None) -> Any:
 
 
 def _worse(a: int, b: int) -> int:
-    """The exit code that says more: harness error > invalid > unknown > valid."""
-    rank = {0: 0, 2: 1, 1: 2, 3: 3}
+    """The exit code that says more: harness error > interrupted > invalid > unknown > valid."""
+    rank = {0: 0, 2: 1, 1: 2, 4: 3, 3: 4}
     return a if rank.get(a, 3) >= rank.get(b, 3) else b
 
 
@@ -346,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_HARNESS)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(EXIT_HARNESS)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as e:
         if debug:
             traceback.print_exc()

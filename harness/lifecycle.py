@@ -77,7 +77,7 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
     except (KeyboardInterrupt, _Interrupted) as e:
         reason = "interrupted by Ctrl-C" if isinstance(e, KeyboardInterrupt) else "interrupted by SIGTERM"
         log.warning("%s; the history recorded so far is kept", reason)
-        results = {"valid": "unknown", "reason": reason, "checkers": {}}
+        results = {"valid": "unknown", "reason": reason, "checkers": {}, "interrupted": True}
     except HarnessError as e:
         log.error("harness error: %s", e)
         results = {"valid": "unknown", "reason": f"harness error: {e}", "checkers": {}, "harness_error": True}
@@ -124,6 +124,11 @@ def _drive(spec: TestSpec, plan: Plan, run_dir: Path, prefix: str, journal: Hist
                 package.nemesis.bind_clients(interpreter.gates)
         status.phase = "running"
         interpreter.run(generator)
+        missing = plan.runtime.lost(cluster)
+        if missing:
+            raise HarnessError(f"the cluster vanished during the run ({missing}); something outside "
+                               "this run removed it, e.g. `faultline cleanup --force`, so the history says "
+                               "nothing about the system")
         status.phase = "collecting"
         return _collect(system, cluster, run_dir, log), interpreter
     finally:
@@ -137,8 +142,10 @@ def _teardown(runtime: Runtime, cluster: Cluster | None, system: System, package
     again during teardown does not cut it short."""
     if cluster is None:
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    previous_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # A handler that does nothing, not SIG_IGN: an ignored signal stays ignored in every child,
+    # so a node restarted by a heal here could then only be stopped with SIGKILL.
+    previous = signal.signal(signal.SIGINT, _hold_off)
+    previous_term = signal.signal(signal.SIGTERM, _hold_off)
     try:
         for package in packages:
             _attempt(log, f"heal {package.name}", lambda p=package: p.nemesis.teardown(cluster, system))
@@ -199,3 +206,7 @@ def _run_logger(run_dir: Path, prefix: str) -> logging.Logger:
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
     raise _Interrupted()
+
+
+def _hold_off(signum: int, frame: Any) -> None:
+    """Ctrl-C or SIGTERM during teardown: noted by doing nothing, so the heal runs to its end."""

@@ -9,6 +9,7 @@ combination is refused with the clash named.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
@@ -38,6 +39,12 @@ def plan_test(spec: TestSpec) -> Plan:
         raise HarnessError(f"--workload {spec.workload!r}: {spec.system} supports {', '.join(system_cls.workloads)}")
     if spec.nodes < 1 or spec.concurrency < 1:
         raise HarnessError("--nodes and --concurrency must be at least 1")
+    for option, value, low in (("--time-limit", spec.time_limit, 0.0), ("--rate", spec.rate, 0.0),
+                               ("--nemesis-interval", spec.nemesis_interval, 0.0),
+                               ("final_timeout", spec.final_timeout, 0.0)):
+        if not math.isfinite(value) or value < low or (value == 0 and option != "--rate"):
+            raise HarnessError(f"{option} {value!r}: give a finite number of seconds above 0"
+                               if option != "--rate" else f"--rate {value!r}: give a finite rate, 0 or more")
     workload = plugins.load("workload", spec.workload)()
     system = system_cls(mode, tuple(spec.server_args))
     options = NemesisOptions(seed=spec.seed, nodes=spec.node_names(), interval=spec.nemesis_interval,

@@ -161,7 +161,7 @@ def _check_checker(check: Any) -> list[str]:
 def _check_runtime(cls: Any) -> list[str]:
     if not inspect.isclass(cls):
         return [f"the entry point must name a class, not {type(cls).__name__}"]
-    problems = _missing(cls, ("name",), ("check_prerequisites", "new_prefix", "create", "destroy", "cleanup"))
+    problems = _missing(cls, ("name",), ("check_prerequisites", "new_prefix", "create", "lost", "destroy", "cleanup"))
     if not _accepts(cls):
         problems.append("the constructor must take no arguments")
     return problems

@@ -32,8 +32,9 @@ A test runs in this order; each line names the hooks called there:
 7. the final heal (`NemesisPackage.final_generator`), then `Workload.final_generator`.
 8. `CollectsData.collect(cluster)` -> `system.json`, passed to checkers as
    `options["system_data"]`.
-9. teardown, whatever ended the run: `Nemesis.teardown`, `System.teardown`, `Runtime.destroy`;
-   then `KeepsResults.results` of every nemesis.
+9. `Runtime.lost` (a vanished cluster ends the run as a harness error); teardown, whatever
+   ended the run: `Nemesis.teardown`, `System.teardown`, `Runtime.destroy`; then
+   `KeepsResults.results` of every nemesis.
 10. checkers: `Workload.checkers()` plus `AddsCheckers.checkers(workload)`; each `CheckerFn`
     returns a result that declares its evidence by kind (`EVIDENCE_KINDS`).
 
@@ -140,8 +141,15 @@ class Runtime(Protocol):
 
     def create(self, run_dir: Path, node_names: Sequence[str], prefix: str) -> Cluster: ...
 
+    def lost(self, cluster: Cluster) -> str | None:
+        """What of the cluster is gone that this run did not remove (another process's cleanup,
+        a host that went away), described for a person; None while it is whole. Asked after
+        the final phase: a run whose cluster vanished under it is a harness error, not a
+        verdict on the system."""
+
     def destroy(self, cluster: Cluster) -> None:
-        """Remove everything `create` made; safe to call twice and after a partial create."""
+        """Remove everything `create` made; safe to call twice and after a partial create, and
+        also when creation was interrupted halfway (nothing of it may be left)."""
 
     def cleanup(self, prefix: str | None = None) -> list[str]:
         """Remove what crashed runs left (all faultline resources, or one run's), including what

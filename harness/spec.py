@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_HARNESS = 0, 1, 2, 3
+EXIT_INTERRUPTED = 4  # Ctrl-C or SIGTERM: not a verdict on the system, so not "unknown"
 
 
 @dataclass
@@ -65,6 +66,8 @@ class RunOutcome:
 def exit_code_for(results: Mapping[str, Any]) -> int:
     if results.get("harness_error"):
         return EXIT_HARNESS
+    if results.get("interrupted"):
+        return EXIT_INTERRUPTED
     valid = results.get("valid")
     if valid is True:
         return EXIT_VALID

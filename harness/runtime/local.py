@@ -182,6 +182,12 @@ class LocalRuntime:
         _ip("-n", netns, "link", "set", "eth0", "up")
         _ip("-n", netns, "link", "set", "lo", "up")
 
+    def lost(self, cluster: LocalCluster) -> str | None:
+        existing = set(list_namespaces())
+        wanted = [cluster.hub_netns, cluster.client_netns] + [n.netns for n in cluster.nodes]
+        missing = [netns for netns in wanted if netns not in existing]
+        return f"network namespaces {', '.join(missing)} are gone" if missing else None
+
     def destroy(self, cluster: LocalCluster) -> None:
         for node in cluster.nodes:
             try:

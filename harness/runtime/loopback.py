@@ -142,6 +142,10 @@ class LoopbackRuntime:
             ))
         return cluster
 
+    def lost(self, cluster: LoopbackCluster) -> str | None:
+        # Nothing outside the nodes' own processes: a node that died is a fault, not a loss.
+        return None
+
     def destroy(self, cluster: LoopbackCluster) -> None:
         """Ends every node's process group by its pid. Nothing else exists: the addresses are
         the kernel's, and the run directory belongs to the store."""
