@@ -104,3 +104,49 @@ def test_resolve_history_of_a_dir_without_a_history(tmp_path: Path) -> None:
 def test_store_files_are_the_documented_names() -> None:
     names = (store.TEST_FILE, store.HISTORY_FILE, store.RESULTS_FILE, store.REPORT_FILE, store.LOG_FILE, store.SYSTEM_FILE)
     assert names == ("test.json", "history.jsonl", "results.json", "report.html", "harness.log", "system.json")
+
+
+@pytest.mark.parametrize("name", [
+    "../../x", "ABSOLUTE", "a/b", "..", ".", ".hidden", "", "nul\x00byte", "back\\slash", "with space",
+    "latest", "x" * 101, "-starts-with-dash", "tab\tname", "new\nline",
+])
+def test_a_test_name_that_is_not_one_plain_folder_is_refused_before_anything_is_created(tmp_path: Path, name: str) -> None:
+    # Deep enough that a climbing name, if let through, still lands inside tmp_path.
+    store_dir = tmp_path / "a" / "b" / "store"
+    if name == "ABSOLUTE":
+        name = str(tmp_path / "abs" / "path")
+    with pytest.raises(HarnessError, match="--name"):
+        store.new_run_dir(store_dir, name, STARTED)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["seedkv-set", "selftest-dynkv-equal-version-no-repair", "run_2.1+x", "A" * 100])
+def test_ordinary_test_names_are_accepted(tmp_path: Path, name: str) -> None:
+    run_dir = store.new_run_dir(tmp_path, name, STARTED)
+    assert run_dir.parent == tmp_path / name
+
+
+def test_a_test_folder_that_links_out_of_the_store_is_refused_and_latest_stays_inside(tmp_path: Path) -> None:
+    store_dir, outside = tmp_path / "store", tmp_path / "outside"
+    outside.mkdir()
+    first = store.new_run_dir(store_dir, "kept", STARTED)
+    (store_dir / "elsewhere").symlink_to(outside)
+    with pytest.raises(HarnessError, match="--name 'elsewhere'.*out of the store"):
+        store.new_run_dir(store_dir, "elsewhere", STARTED)
+    assert list(outside.iterdir()) == []
+    assert (store_dir / "latest").resolve() == first.resolve()
+
+
+def test_faultline_test_with_a_climbing_name_exits_3_naming_the_option_and_leaves_nothing(tmp_path: Path, capsys) -> None:
+    from harness.cli import main
+
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("../../x", str(tmp_path / "abs")):
+        with pytest.raises(SystemExit) as e:
+            main(["test", "--system", "seedkv", "--workload", "set", "--time-limit", "1",
+                  "--store", str(work / "store"), "--name", name])
+        assert e.value.code == 3
+        err = capsys.readouterr().err
+        assert "--name" in err and "internal error" not in err, err
+    assert list(work.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["work"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from harness.report.page import CSP, esc
+from harness.report.page import esc, inline_policy
 
 _VERDICT_WORDS = {True: "valid", False: "invalid"}
 
@@ -43,8 +44,8 @@ def find_runs(store: Path) -> list[RunSummary]:
 
 
 def _summarise(store: Path, run_dir: Path) -> RunSummary:
-    test = _load(run_dir / "test.json")
-    results = _load(run_dir / "results.json")
+    test = _load(store, run_dir / "test.json")
+    results = _load(store, run_dir / "results.json")
     valid = results.get("valid") if results else None
     verdict = _VERDICT_WORDS.get(valid, "unknown") if isinstance(valid, bool) else ("unknown" if results else "no results")
     nemesis = test.get("nemesis")
@@ -65,13 +66,22 @@ def _summarise(store: Path, run_dir: Path) -> RunSummary:
     )
 
 
-def _load(path: Path) -> dict[str, Any]:
-    """A run whose files are missing or damaged still gets a row; its cells are just blank."""
+def _load(store: Path, path: Path) -> dict[str, Any]:
+    """A run whose files are missing or damaged still gets a row; its cells are just blank.
+    A file that is a link out of the store is not read: the index shows only the store."""
+    root = os.path.realpath(store)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        return {}
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def index_policy() -> str:
+    """The index page's content security policy: nothing loads, only its own script and style run."""
+    return inline_policy(_INDEX_JS, _INDEX_CSS)
 
 
 def render_index(store: Path) -> str:
@@ -92,7 +102,7 @@ def render_index(store: Path) -> str:
     ths = "".join(f'<th data-column="{n}">{esc(h)}</th>' for n, h in enumerate(headers))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<meta http-equiv="Content-Security-Policy" content="{index_policy()}">
 <title>faultline runs</title>
 <style>{_INDEX_CSS}</style></head><body>
 <h1>faultline runs <small>{esc(str(store))}</small></h1>
