@@ -149,9 +149,12 @@ def test_a_failed_write_is_read_once_and_then_lost_without_read_repair(
     h = start_cluster(mode, extra_args=NO_ANTI_ENTROPY)
     h.kill("n2", "n3")
     assert h.op("n1", "write", "k", "failed").type == first_write
-    h.restart("n2", "n3")
-    seen = [h.op("n1", "read", "k").value[1]]  # quorum n1 + one of n2, n3
+    # n3 stays down, so the first read's quorum is n1 and n2 for certain: with both up, the
+    # replies of n2 and n3 could arrive before n1's own and hide the partial write.
+    h.restart("n2")
+    seen = [h.op("n1", "read", "k").value[1]]  # quorum n1 + n2
     h.kill("n1")
+    h.restart("n3")
     seen.append(h.op("n2", "read", "k").value[1])  # quorum n2 + n3
     assert seen == reads
 
@@ -189,8 +192,15 @@ def test_a_busy_replicas_counter_outranks_a_newer_write(start_cluster, mode: str
     first, second, busy = ring.preference_list(key_text(key))
     # Run the busy replica's node-wide counter ahead: each pump key lands on it and on only one
     # of the other two replicas, so it counts 16 writes to their 8 each.
-    for pump_key in keys_placed(ring, busy, first, 8) + keys_placed(ring, busy, second, 8):
+    pump_keys = keys_placed(ring, busy, first, 8) + keys_placed(ring, busy, second, 8)
+    for pump_key in pump_keys:
         assert h.op(busy, "write", pump_key, 0).type == "ok"
+    # A write returns once two replicas hold it; wait until the busy one has counted all 16, so
+    # its counter is ahead of `first`'s (at most 8 + 2) for certain when "old" reaches it.
+    deadline = time.monotonic() + 30
+    while not all(key_text(k) in h.records(busy) for k in pump_keys):
+        assert time.monotonic() < deadline, "the busy replica never stored every pump write"
+        time.sleep(0.02)
     assert h.op(first, "write", key, "old").type == "ok"
     # A quorum of two acknowledged it; the third replica (the busy one) may store it a moment
     # later. Killing it before then would leave the outcome to a race.

@@ -176,10 +176,21 @@ def test_no_persist_forgets_term_vote_and_log_on_restart(make_cluster, mode):
     for v in range(3):
         assert invoke(system, cluster, leader, "write", "k", v).type == "ok"
     node = cluster.nodes[0]
-    before = ping(system, cluster, node)
-    assert before is not None and before["term"] >= 1 and before["log_length"] >= 4
 
-    for n in cluster.nodes:
+    def settled() -> dict[str, Any] | None:
+        """n1's status once every node holds and has committed the same log in the same term:
+        an acknowledged write may still be on its way to one follower, and a look at that
+        follower before it arrives would compare the restart with a state that was passing."""
+        statuses = [ping(system, cluster, n) for n in cluster.nodes]
+        if any(s is None for s in statuses):
+            return None
+        views = {(s["term"], s["leader"], s["log_length"], s["commit_index"]) for s in statuses}  # type: ignore[index]
+        term, leader, length, commit = next(iter(views))
+        return statuses[0] if len(views) == 1 and leader and length >= 4 and commit == length else None
+
+    before = wait_for(settled, "every node to hold and commit the same log")
+    assert before["term"] >= 1 and before["log_length"] >= 4
+    for n in cluster.nodes:  # n1 first, right after its status was taken
         n.kill()
     # Restart one node alone, with elections off, and look at what it remembers.
     node.spawn(system.argv(cluster, node) + ["--election-ms", "600000"])
@@ -426,18 +437,83 @@ def test_correct_mode_stays_linearizable_across_leader_kills(make_cluster):
     assert election_safety.check([], {"system_data": data})["valid"] is True
 
 
-@pytest.mark.slow
-def test_no_persist_loses_acknowledged_writes_when_every_node_restarts(make_cluster):
-    system, cluster = make_cluster(3, "no-persist")
+class Recorder:
+    """One client's ops in a history with times, as the runner would record them; an op whose
+    outcome is unknown (`info`) retires its process, as in the runner."""
+
+    def __init__(self, system: RaftKV, cluster: LoopbackCluster):
+        self.system, self.cluster = system, cluster
+        self.history: list[Op] = []
+        self.process = 0
+        self.started = time.monotonic_ns()
+
+    def invoke(self, node: LoopbackNode, f: str, key: Any, value: Any) -> Op:
+        invocation = Op(type="invoke", f=f, value=[key, value], process=self.process, node=node.name)
+        invocation.time = time.monotonic_ns() - self.started
+        self.history.append(invocation)
+        client = self.system.client(self.cluster)
+        client.open(self.cluster, node)
+        try:
+            completion = client.invoke(invocation)
+        finally:
+            client.close()
+        completion.time = time.monotonic_ns() - self.started
+        self.history.append(completion)
+        if completion.type == "info":
+            self.process += 1
+        return completion
+
+    def until_ok(self, node: LoopbackNode, f: str, key: Any, values: Callable[[int], Any], tries: int = 5) -> Op:
+        """Retry an op (a fresh value each try) until one is acknowledged: on a loaded machine
+        a leader change mid-op gives `info` or `fail`, which proves nothing either way."""
+        for attempt in range(tries):
+            completion = self.invoke(node, f, key, values(attempt))
+            if completion.type == "ok":
+                return completion
+        raise AssertionError(f"no {f} of {key!r} was acknowledged in {tries} tries: {completion}")
+
+
+def restart_everything_after_acknowledged_writes(make_cluster, mode: str) -> tuple[dict, dict, dict[str, Any]]:
+    """Driven step by step, so the outcome is certain: writes acknowledged (so committed on a
+    majority), every node killed at once, every node restarted, then a read of each key.
+    Returns what was acknowledged, what the reads found, and the linearizability verdict."""
+    system, cluster = make_cluster(3, mode)
     start_all(system, cluster)
-    wait_for(lambda: stable_leader(system, cluster), "a leader")
+    leader = wait_for(lambda: stable_leader(system, cluster), "a leader")
+    recorder = Recorder(system, cluster)
+    acknowledged = {}
+    for key in range(3):
+        acknowledged[key] = recorder.until_ok(leader, "write", key, lambda n, key=key: 100 * key + n).value[1]
 
-    def kill_all() -> None:
-        for node in cluster.nodes:
-            node.kill()
-        start_all(system, cluster)
+    for node in cluster.nodes:  # kill -9 and wait: none restarts before all are down
+        node.kill()
+    start_all(system, cluster)
+    wait_for(lambda: stable_leader(system, cluster), "a leader after the full restart")
 
-    history = run_clients_while(system, cluster, kill_all, 9.0)
-    # Reads after the restart find keys empty that acknowledged writes had set.
-    result = linearizable.check(history, {"model": "cas-register", "keyed": True})
-    assert result["valid"] is False
+    observed = {key: recorder.until_ok(cluster.nodes[0], "read", key, lambda n: None).value[1] for key in range(3)}
+    return acknowledged, observed, linearizable.check(recorder.history, {"model": "cas-register", "keyed": True})
+
+
+@pytest.mark.parametrize("mode", ["no-persist", "correct"])
+def test_no_persist_loses_acknowledged_writes_when_every_node_restarts(make_cluster, mode):
+    """In no-persist every restarted node has an empty log, so each read finds its key empty;
+    the correct mode, on the same steps, reads back what it acknowledged."""
+    acknowledged, observed, result = restart_everything_after_acknowledged_writes(make_cluster, mode)
+    if mode == "no-persist":
+        assert observed == {0: None, 1: None, 2: None}
+        assert result["valid"] is False and result["anomalies"] == ["nonlinearizable"]
+    else:
+        assert observed == acknowledged
+        assert result["valid"] is True, result.get("reason")
+
+
+@pytest.mark.reliability
+def test_no_persist_loss_shows_on_every_try(make_cluster):
+    """Issue 11 defect 10: this scenario once ran as a random load that a lucky run passed.
+    Driven, it must catch the loss every time; prints the figures."""
+    tries, missed = 3, 0
+    for _ in range(tries):
+        _, observed, result = restart_everything_after_acknowledged_writes(make_cluster, "no-persist")
+        missed += result["valid"] is not False or any(v is not None for v in observed.values())
+    print(f"\nno-persist full restart: {tries} tries, {missed} where the loss did not show (want 0)")
+    assert missed == 0
