@@ -10,6 +10,9 @@ whole set (each from its own node). Judged per final read, with the elements lis
 - ok: acknowledged and present.
 
 A history with no successful final read cannot say whether anything was lost: `unknown`.
+Elements are integers or strings, and a successful read's value is a list (or EDN set) of them,
+or nil for none; anything else is bad input (`BadOp`, naming the op), never read as elements: a string read as
+its characters would make phantom elements.
 A failing result lists its evidence: the lost, unexpected and failed-but-present elements, the
 adds of the lost ones (to find them in the timeline), and what each final read missed.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from checkers import evidence
-from harness.history import INFO, OK, Op, pair_calls
+from harness.history import INFO, OK, BadOp, Op, pair_calls
 
 
 def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -33,6 +36,8 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         f = call.invoke.f
         if f == "add":
             element = call.invoke.value
+            if not _element(element):
+                raise BadOp(call.invoke, f"an added element must be an integer or a string, found {_brief(element)}", history)
             attempted.add(element)
             if call.outcome == OK:
                 acknowledged.add(element)
@@ -43,8 +48,16 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
             else:
                 failed.add(element)
         elif f == "read" and call.outcome == OK:
-            where = call.completion.node or f"process {call.completion.process}"  # type: ignore[union-attr]
-            reads.append((str(where), set(call.completion.value or ())))  # type: ignore[union-attr]
+            completion = call.completion
+            assert completion is not None
+            if completion.value is None:
+                completion_value: Any = ()  # nil: Clojure's empty collection
+            elif isinstance(completion.value, (list, frozenset)) and all(map(_element, completion.value)):
+                completion_value = completion.value
+            else:
+                raise BadOp(completion, f"a read's value must be a list of elements (integers or strings), "
+                                        f"found {_brief(completion.value)}", history)
+            reads.append((str(completion.node or f"process {completion.process}"), set(completion_value)))
 
     if not reads:
         return {
@@ -60,7 +73,7 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
     for where, elements in reads:
         missing = acknowledged - elements
         if missing:
-            lost_by_read[where] = sorted(missing)
+            lost_by_read[where] = sorted(missing, key=_order)
             lost |= missing
         seen |= elements
     unexpected = seen - attempted
@@ -82,8 +95,8 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
     anomalies = [name for name, found in (("lost", lost), ("unexpected", unexpected),
                                           ("failed-but-present", failed_present)) if found]
     items = []
-    for label, elements in (("lost", sorted(lost)), ("unexpected", sorted(unexpected, key=repr)),
-                            ("failed but present", sorted(failed_present))):
+    for label, elements in (("lost", sorted(lost, key=_order)), ("unexpected", sorted(unexpected, key=repr)),
+                            ("failed but present", sorted(failed_present, key=_order))):
         if elements:
             items.append(evidence.elements(label, elements))
     if lost & acked_at.keys():
@@ -103,11 +116,25 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         "unexpected_count": len(unexpected),
         "recovered_count": len(recovered),
         "failed_present_count": len(failed_present),
-        "lost": sorted(lost),
+        "lost": sorted(lost, key=_order),
         "unexpected": sorted(unexpected, key=repr),
-        "recovered": sorted(recovered),
-        "failed_present": sorted(failed_present),
+        "recovered": sorted(recovered, key=_order),
+        "failed_present": sorted(failed_present, key=_order),
         "lost_by_read": lost_by_read,
         "final_reads": len(reads),
         **({"evidence": items} if items else {}),
     }
+
+
+def _order(element: Any) -> tuple[bool, Any]:
+    """Integers first, then strings: a history may mix them, and Python will not compare them."""
+    return (isinstance(element, str), element)
+
+
+def _element(value: Any) -> bool:
+    return type(value) in (int, str)
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

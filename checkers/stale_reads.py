@@ -23,7 +23,7 @@ import json
 from typing import Any, Mapping, Sequence
 
 from checkers import evidence
-from harness.history import OK, Op, pair_calls
+from harness.history import OK, BadOp, Op, pair_calls
 
 NEVER = float("inf")
 
@@ -49,7 +49,10 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         end = position[id(call.completion)] if call.completion is not None else NEVER
         if f == "read":
             if call.outcome == OK:
-                reads.append((key, value[0], call.completion.value[1], start, int(end)))  # type: ignore[union-attr]
+                read = call.completion.value  # type: ignore[union-attr]
+                if not isinstance(read, (list, tuple)) or len(read) != 2:
+                    raise BadOp(call.completion, f"a read of key {value[0]!r} must complete with [key, value], found {read!r}", history)  # type: ignore[arg-type]
+                reads.append((key, value[0], read[1], start, int(end)))
             continue
         if call.outcome == "fail":
             continue

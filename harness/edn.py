@@ -46,6 +46,10 @@ _RATIO = re.compile(r"[+-]?\d+/\d+")
 _CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r"}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f"}
 _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+# Deeper nesting is no history, and would exhaust the recursion of this reader and of checkers
+# that walk values. Integers must fit in 64 bits (a Clojure long; bigger ones are no op field).
+MAX_DEPTH = 100
+_INT_MIN, _INT_END = -(1 << 63), 1 << 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ class _Reader:
     def __init__(self, text: str):
         self.text = text
         self.tokens = self._tokenize()
+        self.depth = 0
 
     def line_of(self, pos: int) -> int:
         return self.text.count("\n", 0, pos) + 1
@@ -113,6 +118,15 @@ class _Reader:
         return value
 
     def _collection(self, opener: str, pos: int) -> Any:
+        if self.depth >= MAX_DEPTH:
+            raise EdnError(f"nested too deep (more than {MAX_DEPTH} levels)", self.line_of(pos))
+        self.depth += 1
+        try:
+            return self._items(opener, pos)
+        finally:
+            self.depth -= 1
+
+    def _items(self, opener: str, pos: int) -> Any:
         closer = _CLOSERS[opener]
         items: list[Any] = []
         while True:
@@ -153,19 +167,29 @@ class _Reader:
             return False
         first = tok[0]
         if first.isdigit() or (first in "+-" and len(tok) > 1 and tok[1].isdigit()):
-            if _INT.fullmatch(tok):
-                return int(tok.rstrip("N"))
-            if _HEX.fullmatch(tok):
-                return int(tok.rstrip("N"), 16)
+            if _INT.fullmatch(tok) or _HEX.fullmatch(tok):
+                return self._int(tok, pos)
             if _FLOAT.fullmatch(tok):
                 return float(tok.rstrip("M"))
             if _RATIO.fullmatch(tok):
                 num, den = tok.split("/")
+                if len(tok) > 40:
+                    raise EdnError(f"number too long ({len(tok)} characters)", self.line_of(pos))
                 if int(den) == 0:
                     raise EdnError(f"ratio {tok!r} divides by zero", self.line_of(pos))
                 return int(num) / int(den)
             raise EdnError(f"malformed number {tok!r}", self.line_of(pos))
         return tok  # a symbol
+
+    def _int(self, tok: str, pos: int) -> int:
+        body = tok.rstrip("N")
+        if len(body) > 21:  # checked before converting: Python refuses 4,300 digits and more
+            raise EdnError(f"number too long ({len(body)} characters); integers must fit in 64 bits",
+                           self.line_of(pos))
+        number = int(body, 16) if "x" in body or "X" in body else int(body)
+        if not _INT_MIN <= number < _INT_END:
+            raise EdnError(f"number too long ({body}); integers must fit in 64 bits", self.line_of(pos))
+        return number
 
 
 def _unescape(body: str) -> str:
@@ -301,6 +325,8 @@ def _fast_records(text: str) -> list[Any]:
             if atom in _FAST_ATOMS:
                 append(_FAST_ATOMS[atom])
             elif _DIGITS.fullmatch(atom):
+                if len(atom) > 18:
+                    raise _NotFast  # maybe beyond 64 bits: the general reader says so
                 append(int(atom))
             elif _FLOAT.fullmatch(atom) and not atom.endswith("M"):
                 append(float(atom))
@@ -310,6 +336,8 @@ def _fast_records(text: str) -> list[Any]:
             body = string[1:-1]
             append(_unescape(body) if "\\" in body else body)
         elif opener:
+            if len(stack) >= MAX_DEPTH:
+                raise _NotFast
             stack.append((current, opener))
             current = []
             append = current.append

@@ -111,3 +111,17 @@ def test_an_unclosed_map_inside_the_history_vector_names_its_own_line() -> None:
     with pytest.raises(edn.EdnError) as e:
         edn.records(text)
     assert e.value.line == 2
+
+
+def test_numbers_beyond_64_bits_and_deep_nesting_are_errors_with_a_line() -> None:
+    # Python refuses int() of 4,300 digits and more with a ValueError, and the general reader
+    # recursed once a level: both used to escape as "internal error" with no line.
+    for text, words in (("[1\n" + "9" * 5000 + "]", "number too long"), ("[1\n" + str(2**64) + "]", "number too long"),
+                        ("[1\n" + "[" * 100_000 + "]" * 100_000 + "]", "nested too deep")):
+        with pytest.raises(edn.EdnError, match=words) as e:
+            edn.records(text)
+        assert e.value.line == 2
+        assert edn.fast_records(text) is None  # the fast path leaves it to the general reader
+    deep = "[" * edn.MAX_DEPTH + "]" * edn.MAX_DEPTH
+    assert len(edn.records(deep)) == 1 and len(edn.loads_all(deep)) == 1
+    assert edn.loads(str(2**63 - 1)) == 2**63 - 1 and edn.loads(str(-(2**63))) == -(2**63)

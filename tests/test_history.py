@@ -88,7 +88,7 @@ def test_writer_numbers_ops_and_each_is_on_disk_as_it_is_appended(tmp_path: Path
     writer = HistoryWriter(path, flush_each=True)
     try:
         for i in range(5):
-            appended = writer.append(Op(type="invoke", f="add", value=i, process=0, time=i))
+            appended = writer.append(Op(type="invoke", f="add", value=i, process=i, time=i))
             assert appended.index == i
             # Another handle, the writer still open: the op must already be in the file.
             with open(path, encoding="utf-8") as reader:
@@ -106,7 +106,7 @@ def test_writer_without_flush_each_is_on_disk_after_flush(tmp_path: Path) -> Non
     path = tmp_path / "history.jsonl"
     with HistoryWriter(path, flush_each=False) as writer:
         for i in range(3):
-            writer.append(Op(type="invoke", f="add", value=i, process=0))
+            writer.append(Op(type="invoke", f="add", value=i, process=i))
         writer.flush()
         assert len(path.read_text(encoding="utf-8").splitlines()) == 3
     writer.flush()  # after close: harmless
@@ -118,7 +118,7 @@ def test_writer_from_several_threads_numbers_ops_in_file_order(tmp_path: Path) -
 
     def work(process: int) -> None:
         for i in range(per_thread):
-            writer.append(Op(type="invoke", f="add", value=(process, i), process=process))
+            writer.append(Op(type="ok" if i % 2 else "invoke", f="add", value=(process, i), process=process))
 
     with HistoryWriter(path) as writer:
         workers = [threading.Thread(target=work, args=(p,)) for p in range(threads)]
@@ -140,7 +140,7 @@ from harness.history import HistoryWriter, Op
 path, count = Path(sys.argv[1]), int(sys.argv[2])
 writer = HistoryWriter(path, flush_each=True)
 for i in range(count):
-    writer.append(Op(type="invoke", f="add", value=i, process=i % 5, time=i))
+    writer.append(Op(type="invoke", f="add", value=i, process=i, time=i))
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -195,7 +195,7 @@ def test_read_edn_vector_with_keywords_nil_sets_and_tagged_literals(tmp_path: Pa
  {:process 1, :type :invoke, :f :write, :value 4}
  {:process 1, :type :info, :f :write, :value 4,
   :error #object[java.util.concurrent.TimeoutException 0x1f2e3d "timed out"]}
- #jepsen.history.Op{:index 5, :time 99, :type :invoke, :process 2, :f :cas, :value [1 2]}]
+ #jepsen.history.Op{:time 99, :type :invoke, :process 2, :f :cas, :value [1 2]}]
 """)
     ops = read_history(path)
     assert len(ops) == 6
@@ -222,8 +222,12 @@ def test_read_edn_one_map_a_line_with_comments_and_commas(tmp_path: Path) -> Non
     assert [(op.type, op.f, op.extra) for op in ops] == [("invoke", "put", {"key": "k1"}), ("ok", "put", {"key": "k1"})]
 
 
-def test_read_empty_file_is_an_empty_history(tmp_path: Path) -> None:
-    assert read_history(write(tmp_path, "empty.jsonl", "")) == []
+@pytest.mark.parametrize("text", ["", "\n\n", "; only a comment\n", "[]\n", "\ufeff"])
+def test_an_empty_history_is_an_error_unless_allowed(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, "empty.jsonl", text)
+    with pytest.raises(HistoryError, match=r"empty.jsonl: empty history"):
+        read_history(path)
+    assert read_history(path, allow_empty=True) == []  # a report of a run stopped before its first op
 
 
 def _corpus_files() -> list:
@@ -352,3 +356,154 @@ def test_an_edn_ratio_dividing_by_zero_names_its_line(tmp_path) -> None:
     path.write_text('{:type :invoke, :process 0, :f :read, :value nil}\n{:type :ok, :process 0, :f :read, :value 1/0}\n')
     with pytest.raises(HistoryError, match=r"ratio.edn:2:"):
         read_history(path)
+
+
+# --- the shape of a history (issue 11) -----------------------------------------------------
+
+
+def ops_text(*ops: dict) -> str:
+    return "".join(json.dumps(op) + "\n" for op in ops)
+
+
+INV = {"index": 0, "time": 0, "type": "invoke", "process": 0, "f": "add", "value": 1}
+DONE = {"index": 1, "time": 5, "type": "ok", "process": 0, "f": "add", "value": 1}
+
+
+@pytest.mark.parametrize(
+    "second, line, words",
+    [
+        ({**DONE, "index": 0}, 2, "index 0 appears twice"),
+        ({**INV, "index": 1}, 2, "process 0 invokes again while its invocation at line 1 is still open"),
+        ({**DONE, "process": 1}, 2, "a completion (ok) of process 1 with no open invocation"),
+        ({**DONE, "f": "read"}, 2, "this ok of f 'read' completes process 0's invocation of f 'add' at line 1"),
+        ({**DONE, "index": None}, 2, "no index though the ops before it have one"),
+        ({**DONE, "time": -1}, 2, "op time must be an integer"),
+        ({**DONE, "time": 2**63}, 2, "op time must be an integer"),
+        ({**DONE, "time": True}, 2, "op time must be an integer"),
+        ({**DONE, "process": True}, 2, "op process must be an integer or a name"),
+        ({**DONE, "process": {"p": 0}}, 2, "op process must be an integer or a name"),
+        ({**DONE, "process": 1.0}, 2, "op process must be an integer or a name"),
+        ({**DONE, "f": ["add"]}, 2, "op f must be a name"),
+        ({**DONE, "node": {"n": 1}}, 2, "op node must be a name"),
+        ({**DONE, "type": ["ok"]}, 2, "op type must be one of"),
+        ({**DONE, "type": {"ok": 1}}, 2, "op type must be one of"),
+    ],
+)
+def test_a_history_of_the_wrong_shape_names_file_and_line(tmp_path: Path, second: dict, line: int, words: str) -> None:
+    second = {k: v for k, v in second.items() if v is not None}
+    path = write(tmp_path, "h.jsonl", ops_text(INV, second))
+    with pytest.raises(HistoryError) as e:
+        read_history(path)
+    assert str(e.value).startswith(f"{path}:{line}: ") and words in str(e.value)
+
+
+def test_indices_must_increase_and_a_completion_cannot_come_before_its_invocation(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.jsonl", ops_text({**INV, "index": 4}, {**DONE, "index": 2}))
+    with pytest.raises(HistoryError, match=r"h.jsonl:2: index 2 is not above the previous op's index 4"):
+        read_history(path)
+    path = write(tmp_path, "h.jsonl", ops_text({**INV, "time": 9}, {**DONE, "time": 3}))
+    with pytest.raises(HistoryError, match=r"h.jsonl:2: time goes backwards: this ok at 3 completes an invocation at 9"):
+        read_history(path)
+
+
+def test_times_of_unrelated_ops_may_step_back_as_in_real_jepsen_histories(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.jsonl", ops_text(
+        {**INV, "time": 10}, {**INV, "index": 1, "process": 1, "time": 8}, {**DONE, "index": 2, "time": 12},
+        {**DONE, "index": 3, "process": 1, "time": 13}))
+    assert len(read_history(path)) == 4
+
+
+def test_an_edn_shape_error_on_the_fast_path_still_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.edn", "[{:type :invoke :process 0 :f :read}\n {:type :ok :process 0 :f :read}\n"
+                                    " {:type :ok :process 0 :f :read}]\n")
+    with pytest.raises(HistoryError, match=r"h.edn:3: a completion \(ok\) of process 0 with no open invocation"):
+        read_history(path)
+
+
+def test_ops_without_indices_get_their_positions(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.edn", "{:type :invoke :process 0 :f :read}\n{:type :ok :process 0 :f :read :value 1}\n")
+    assert [op.index for op in read_history(path)] == [0, 1]
+
+
+def test_the_nemesis_may_log_lone_and_overlapping_events(tmp_path: Path) -> None:
+    nemesis = {"process": "nemesis", "f": "start", "value": None}
+    path = write(tmp_path, "h.jsonl", ops_text(
+        {"index": 0, "type": "info", **nemesis}, {"index": 1, "type": "invoke", **nemesis},
+        {"index": 2, "type": "invoke", **nemesis}, {"index": 3, "type": "info", **nemesis}))
+    assert len(read_history(path)) == 4
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "edn", "array"])
+def test_huge_integers_and_deep_nesting_name_file_and_line(tmp_path: Path, fmt: str) -> None:
+    def text(value: str) -> str:
+        if fmt == "edn":
+            return f"{{:type :invoke :process 0 :f :add :value 1}}\n{{:type :ok :process 0 :f :add :value {value}}}\n"
+        body = f'{{"type":"invoke","process":0,"f":"add","value":1}}\n{{"type":"ok","process":0,"f":"add","value":{value}}}\n'
+        return body if fmt == "jsonl" else "[" + body.replace("}\n{", "},\n{") + "]\n"
+
+    for value, words in (("1" * 5000, "number too long"), (str(2**64), "number too long"),
+                         ("[" * 100_000 + "]" * 100_000, "nested too deep"), ("[" * 101 + "]" * 101, "nested too deep")):
+        path = write(tmp_path, f"h.{fmt}", text(value))
+        with pytest.raises(HistoryError) as e:
+            read_history(path)
+        assert str(e.value).startswith(f"{path}:2: ") and words in str(e.value), str(e.value)
+    nested = "[" * 98 + "]" * 98  # 99 levels with the op itself: still a history
+    assert read_history(write(tmp_path, f"h.{fmt}", text(nested)))[1].value is not None
+    assert read_history(write(tmp_path, f"h.{fmt}", text(str(2**63 - 1))))[1].value == 2**63 - 1
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    for name, body in (("h.jsonl", GOOD_JSON), ("h.edn", "{:type :invoke :process 0 :f :read}\n")):
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+        assert [op.type for op in read_history(path)] == ["invoke"]
+
+
+def test_a_json_array_of_ops_is_a_history(tmp_path: Path) -> None:
+    # Porcupine and other tools write histories as one JSON array.
+    path = write(tmp_path, "h.json", json.dumps([INV, DONE], indent=2))
+    assert [(op.type, op.index) for op in read_history(path)] == [("invoke", 0), ("ok", 1)]
+    path = write(tmp_path, "h.json", f"[{json.dumps(INV)},\n {json.dumps(DONE)}] x")
+    with pytest.raises(HistoryError, match=r"h.json:2: unexpected text after the JSON array"):
+        read_history(path)
+
+
+def test_a_journal_with_a_torn_last_line_is_read_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    whole = ops_text(INV, DONE, {**INV, "index": 2, "time": 9, "value": "é"})
+    for cut in (len(whole.encode()) - 5, len(whole.encode()) - 4):  # inside the é, and after it
+        path.write_bytes(whole.encode()[:cut])
+        ops = read_history(path)
+        assert [op.index for op in ops] == [0, 1]
+        assert ops.warnings == [f"{path}:3: last line is incomplete (a crash or a full disk cut it); ignored"]
+    path.write_text(whole.rstrip("\n"))  # complete but for its newline: nothing is lost
+    assert len(read_history(path)) == 3 and read_history(path).warnings == []
+
+
+def test_a_malformed_line_that_is_not_a_torn_last_line_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    torn = json.dumps(DONE)[:-9]
+    for text, line in ((ops_text(INV) + torn + "\n", 2),  # a newline after it: the line was whole
+                       (ops_text(INV) + torn + "\n" + ops_text({**DONE, "index": 2}), 2)):
+        path.write_text(text)
+        with pytest.raises(HistoryError, match=rf"history.jsonl:{line}: not valid JSON"):
+            read_history(path)
+    path.write_bytes(ops_text(INV).encode() + b'{"type": "\xff"}\n' + ops_text(DONE).encode())
+    with pytest.raises(HistoryError, match=r"history.jsonl:2: not valid UTF-8"):
+        read_history(path)
+
+
+def test_line_separators_inside_json_strings_do_not_split_an_op(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    write_history(path, with_indices([Op(type="invoke", f="add", value="a\u2028b\x85c", process=0),
+                                      Op(type="ok", f="add", value="a\u2028b\x85c", process=0)]))
+    assert [op.value for op in read_history(path)] == ["a\u2028b\x85c"] * 2
+
+
+def test_a_bad_op_names_the_line_it_was_read_from(tmp_path: Path) -> None:
+    from harness.history import BadOp
+
+    path = write(tmp_path, "h.edn", "; two ops\n[{:type :invoke :process 0 :f :read}\n\n {:type :ok :process 0 :f :read :value \"x\"}]\n")
+    history = read_history(path)
+    assert str(BadOp(history[1], "a read must be a number", history)) == f"{path}:4: op 1: a read must be a number"
+    assert str(BadOp(history[1], "a read must be a number")) == "op 1: a read must be a number"

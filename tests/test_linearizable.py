@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import Op, read_history
+from harness.history import Op, read_history, with_indices
 from checkers.linearizable import MODELS, Model, check
 from checkers.linearizable.models import multi_register
 from checkers.linearizable.wgl import _wglc
@@ -320,3 +320,39 @@ def test_both_engines_give_the_same_evidence():
         by_python = check(history, {"model": model, "engine": "python"})
         for field in ("valid", "key", "failed_ops", "prefixes", "state_before", "window", "reason", "evidence"):
             assert by_c[field] == by_python[field], (path, field)
+
+
+# --- values of the wrong shape are bad input, not violations (issue 11) --------------------------
+
+
+@pytest.mark.parametrize(
+    "model, events, words",
+    [
+        ("register", [(0, "invoke", "add", 1), (0, "ok", "add", 1)], "f 'add' is not an operation of the register model (read, write)"),
+        ("cas-register", [(0, "invoke", "cas", 1), (0, "ok", "cas", 1)], "a cas value must be [expected, new], found 1"),
+        ("cas-register", [(0, "invoke", "cas", [1, 2, 3]), (0, "ok", "cas", [1, 2, 3])], "a cas value must be [expected, new]"),
+        ("set", [(0, "invoke", "read", None), (0, "ok", "read", "0123")], "a read's value must be a list of elements, found '0123'"),
+        ("set", [(0, "invoke", "add", [1]), (0, "ok", "add", [1])], "an added element must be an integer or a string"),
+        ("multi-register", [(0, "invoke", "txn", [["read", "x"]]), (0, "ok", "txn", [["read", "x"]])], "a txn value must be a list of [read|write key value]"),
+        ("multi-register", [(0, "invoke", "txn", 5), (0, "ok", "txn", 5)], "a txn value must be a list"),
+        ("kv", [(0, "invoke", "append", 5, "k"), (0, "ok", "append", 5, "k")], "a append's value must be a string, found 5"),
+        ("kv", [(0, "invoke", "get", None, "k"), (0, "ok", "get", None, "k")], "a get's result must be a string, found None"),
+        ("mutex", [(0, "invoke", "lock", None), (0, "ok", "lock", None)], "f 'lock' is not an operation of the mutex model"),
+    ],
+)
+def test_a_value_the_model_cannot_take_is_bad_input(model, events, words):
+    from checkers.linearizable import BadHistory
+
+    with pytest.raises(BadHistory) as e:
+        check(with_indices(_history(*events)), {"model": model})
+    assert words in str(e.value)
+    assert str(e.value).startswith("op ")  # which op; from a file, also its line (test_reliability_reader)
+
+
+def test_a_bad_value_read_from_a_file_names_its_line(tmp_path):
+    from checkers.linearizable import BadHistory
+
+    path = tmp_path / "h.edn"
+    path.write_text("{:process 0 :type :invoke :f :cas :value 1}\n{:process 0 :type :ok :f :cas :value 1}\n")
+    with pytest.raises(BadHistory, match=rf"^{path}:2: op 1: a cas value must be \[expected, new\]"):
+        check(read_history(path), {"model": "cas-register"})

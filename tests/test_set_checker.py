@@ -122,3 +122,39 @@ def test_an_add_that_failed_yet_shows_up_is_an_anomaly() -> None:
     result = check(history, {})
     assert result["valid"] is False
     assert result["failed_present"] == [1]
+
+
+# --- values of the wrong shape are bad input, not a verdict (issue 11) -------------------------
+
+
+import pytest  # noqa: E402
+
+from harness.history import BadOp, read_history  # noqa: E402
+from harness.judge import check_history  # noqa: E402
+from harness.seams import HarnessError  # noqa: E402
+
+
+@pytest.mark.parametrize("value", ["0123", {"a": 1}, [[1], [2]], [1.5], 7, True])
+def test_a_final_read_that_is_not_a_list_of_elements_is_bad_input(value: Any) -> None:
+    # "0123" used to be read as the elements "0", "1", "2", "3": four phantom elements.
+    with pytest.raises(BadOp, match=r"op 3: a read's value must be a list of elements"):
+        check(history(add(0, 1), read(0, "n1", value)))
+
+
+@pytest.mark.parametrize("element", [[1], {"a": 1}, None, 1.5])
+def test_an_added_element_that_is_not_an_integer_or_a_string_is_bad_input(element: Any) -> None:
+    with pytest.raises(BadOp, match=r"op 0: an added element must be an integer or a string"):
+        check(history(add(0, element), read(1, "n1", [1])))
+
+
+def test_elements_of_mixed_types_are_listed_without_comparing_them() -> None:
+    result = check(history(add(0, 1), add(1, "a"), read(2, "n1", [])))
+    assert result["valid"] is False and result["lost"] == [1, "a"]
+
+
+def test_judge_turns_a_bad_value_into_a_harness_error_naming_checker_file_and_line(tmp_path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"type":"invoke","process":0,"f":"read","value":null}\n'
+                    '{"type":"ok","process":0,"f":"read","value":"0123"}\n')
+    with pytest.raises(HarnessError, match=rf"^checker set: {path}:2: op 1: a read's value must be a list"):
+        check_history(read_history(path), {"set": {}})

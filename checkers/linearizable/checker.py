@@ -12,7 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
-from harness.history import Op, with_indices
+from harness.history import BadOp, Op, with_indices
 
 from . import models, readsfrom
 from .models import MODELS, Model, multi_register
@@ -95,7 +95,10 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
     deadline = started + float(time_limit) if time_limit is not None else None
 
     ops = with_indices(list(history))
-    parts = partitions(ops, model, failed_cas=failed_cas, keyed=bool(options.get("keyed")))
+    try:
+        parts = partitions(ops, model, failed_cas=failed_cas, keyed=bool(options.get("keyed")))
+    except BadOp as e:
+        raise e.at(history) from None  # name the op's file and line, when it was read from one
     op_count = sum(len(p.entries) for p in parts)
     if model is models.register or model is models.cas_register:
         for part in parts:

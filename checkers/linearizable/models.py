@@ -13,6 +13,10 @@ are tuples, so they can live in states.
 
 `observes_only(op)` says an op cannot change the state (a read). Such ops that end indeterminate
 (`info`, or never completing) are dropped before the search: an unknown read tells nothing.
+
+`shape(op)` says what is wrong with an op the model cannot take (an `f` it does not know, a cas
+value that is not [expected, new]), or None. Such an op is bad input, not a violation: without
+it the step would refuse the op in every state and the history would read as not linearizable.
 """
 
 from __future__ import annotations
@@ -34,6 +38,23 @@ class Model:
     step: Callable[[Any, ModelOp], tuple[bool, Any]]
     describe: Callable[[Any], Any] = lambda state: state
     observes_only: Callable[[ModelOp], bool] = lambda op: False
+    shape: Callable[[ModelOp], str | None] = lambda op: None
+
+
+def _fs(name: str, *fs: str, values: Callable[[ModelOp], str | None] = lambda op: None) -> Callable[[ModelOp], str | None]:
+    """A shape check: `f` is one of `fs`, and the op's value passes `values`."""
+    known = ", ".join(fs)
+
+    def shape(op: ModelOp) -> str | None:
+        if op.f not in fs:
+            return f"f {op.f!r} is not an operation of the {name} model ({known})"
+        return values(op)
+
+    return shape
+
+
+def _scalar(value: Any) -> bool:
+    return type(value) in (int, str)
 
 
 def _thaw(value: Any) -> Any:
@@ -73,8 +94,15 @@ def _cas_register_step(state: Any, op: ModelOp) -> tuple[bool, Any]:
     return _register_step(state, op)
 
 
-register = Model("register", lambda: None, _register_step, _thaw, _is_read)
-cas_register = Model("cas-register", lambda: None, _cas_register_step, _thaw, _is_read)
+def _cas_shape(op: ModelOp) -> str | None:
+    if op.f == "cas" and not (isinstance(op.value, tuple) and len(op.value) == 2):
+        return f"a cas value must be [expected, new], found {_thaw(op.value)!r}"
+    return None
+
+
+register = Model("register", lambda: None, _register_step, _thaw, _is_read, _fs("register", "read", "write"))
+cas_register = Model("cas-register", lambda: None, _cas_register_step, _thaw, _is_read,
+                     _fs("cas-register", "read", "write", "cas", values=_cas_shape))
 
 
 # --- mutex: held or free ---------------------------------------------------------------------
@@ -88,7 +116,8 @@ def _mutex_step(held: bool, op: ModelOp) -> tuple[bool, bool]:
     return False, held
 
 
-mutex = Model("mutex", lambda: False, _mutex_step, lambda held: "held" if held else "free")
+mutex = Model("mutex", lambda: False, _mutex_step, lambda held: "held" if held else "free",
+              shape=_fs("mutex", "acquire", "release"))
 
 
 # --- set: add elements, read the whole set -----------------------------------------------------
@@ -102,7 +131,16 @@ def _set_step(state: frozenset, op: ModelOp) -> tuple[bool, frozenset]:
     return False, state
 
 
-set_model = Model("set", frozenset, _set_step, _thaw, _is_read)
+def _set_shape(op: ModelOp) -> str | None:
+    if op.f == "add" and not _scalar(op.value):
+        return f"an added element must be an integer or a string, found {_thaw(op.value)!r}"
+    if op.f == "read" and op.value is not None and not (
+            isinstance(op.value, (tuple, frozenset)) and all(_scalar(v) for v in op.value)):
+        return f"a read's value must be a list of elements, found {_thaw(op.value)!r}"
+    return None
+
+
+set_model = Model("set", frozenset, _set_step, _thaw, _is_read, _fs("set", "add", "read", values=_set_shape))
 
 
 # --- queues ------------------------------------------------------------------------------------
@@ -143,8 +181,9 @@ def _describe_multiset(state: frozenset) -> list:
     return sorted((_thaw(v) for v, n in state for _ in range(n)), key=repr)
 
 
-fifo_queue = Model("fifo-queue", tuple, _fifo_step, _thaw)
-unordered_queue = Model("unordered-queue", frozenset, _unordered_step, _describe_multiset)
+fifo_queue = Model("fifo-queue", tuple, _fifo_step, _thaw, shape=_fs("fifo-queue", "enqueue", "dequeue"))
+unordered_queue = Model("unordered-queue", frozenset, _unordered_step, _describe_multiset,
+                        shape=_fs("unordered-queue", "enqueue", "dequeue"))
 
 
 # --- multi-register: transactions [[read k v] [write k v] ...] ---------------------------------
@@ -177,10 +216,18 @@ def _txn_only_reads(op: ModelOp) -> bool:
     return all(m[0] == "read" for m in op.value or ())
 
 
+def _txn_shape(op: ModelOp) -> str | None:
+    if not isinstance(op.value, tuple) or not all(
+            isinstance(m, tuple) and len(m) == 3 and m[0] in ("read", "write") for m in op.value):
+        return f"a txn value must be a list of [read|write key value], found {_thaw(op.value)!r}"
+    return None
+
+
 def multi_register(initial: dict | None = None) -> Model:
     """The multi-register model, its registers starting at `initial` (default: all None)."""
     start = frozenset((initial or {}).items())
-    return Model("multi-register", lambda: start, _multi_step, _describe_multi, _txn_only_reads)
+    return Model("multi-register", lambda: start, _multi_step, _describe_multi, _txn_only_reads,
+                 _fs("multi-register", "txn", values=_txn_shape))
 
 
 # --- kv: Porcupine's per-key string store (get / put / append) ---------------------------------
@@ -197,7 +244,15 @@ def _kv_step(state: str, op: ModelOp) -> tuple[bool, str]:
     return False, state
 
 
-kv = Model("kv", lambda: "", _kv_step, lambda s: s, lambda op: op.f == "get")
+def _kv_shape(op: ModelOp) -> str | None:
+    if not isinstance(op.value, str) and not (op.f == "get" and op.outcome != "ok" and op.value is None):
+        what = "a get's result" if op.f == "get" else f"a {op.f}'s value"
+        return f"{what} must be a string, found {_thaw(op.value)!r}"
+    return None
+
+
+kv = Model("kv", lambda: "", _kv_step, lambda s: s, lambda op: op.f == "get",
+           _fs("kv", "get", "put", "append", values=_kv_shape))
 
 
 MODELS: dict[str, Model] = {

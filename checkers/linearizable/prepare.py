@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from harness.history import Op
+from harness.history import BadOp, Op
 
 from .models import Model, ModelOp
 
@@ -66,7 +66,7 @@ def freeze(value: Any) -> Any:
 _PLAIN = (int, str, type(None), float, bool)  # values that are hashable as they are
 
 
-class BadHistory(ValueError):
+class BadHistory(BadOp):
     """The history cannot be checked as asked (the message says which op and why)."""
 
 
@@ -91,7 +91,7 @@ def partitions(
 
     end = len(history)
     by_key: dict[Any, Partition] = {}
-    observes_only = model.observes_only
+    observes_only, shape = model.observes_only, model.shape
     for invoke, call_pos, completion, return_pos in calls:
         outcome = completion.type if completion is not None else "info"
         if outcome == "fail" and not (failed_cas == "observed" and invoke.f == "cas"):
@@ -103,6 +103,9 @@ def partitions(
         else:
             key = invoke.extra.get("key") if invoke.extra else None
         mop = ModelOp(invoke.f, raw if type(raw) in _PLAIN else freeze(raw), outcome)
+        problem = shape(mop)
+        if problem is not None:
+            raise BadHistory(completion if outcome == "ok" and completion is not None else invoke, problem)
         if not determinate:
             if observes_only(mop):
                 continue
@@ -121,10 +124,7 @@ def _split_tuple(invoke: Op, value: Any) -> tuple[Any, Any]:
     if type(value) is list and len(value) == 2 and type(invoke.value) is list and len(invoke.value) == 2:
         return invoke.value[0], value[1]
     if not isinstance(invoke.value, (list, tuple)) or len(invoke.value) != 2:
-        raise BadHistory(
-            f"op {invoke.index}: with keyed histories every value must be [key, value], "
-            f"found {invoke.value!r}"
-        )
+        raise BadHistory(invoke, f"with keyed histories every value must be [key, value], found {invoke.value!r}")
     key = invoke.value[0]
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return key, value[1]

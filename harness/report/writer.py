@@ -56,7 +56,7 @@ def write_report_for(
 
 def _write(history_path: Path, test: dict[str, Any], results: dict[str, Any], out_dir: Path) -> Path:
     try:
-        ops = read_history(history_path)
+        ops = read_history(history_path, allow_empty=True)  # a run stopped before its first op still gets a page
     except HistoryError as e:
         raise ReportError(str(e)) from None
     if not test.get("name"):
@@ -66,8 +66,12 @@ def _write(history_path: Path, test: dict[str, Any], results: dict[str, Any], ou
     target = out_dir / REPORT_NAME
     # Write then rename, so a browser open on the old report never sees half a page.
     partial = target.with_name(REPORT_NAME + ".partial")
-    partial.write_text(page, encoding="utf-8")
-    partial.replace(target)
+    try:
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(target)
+    except OSError:
+        partial.unlink(missing_ok=True)  # a full disk must not leave half a page behind
+        raise
     return target
 
 
