@@ -77,11 +77,11 @@ class Interpreter:
                         raise self.failure
                     wait = self._advance(None)
                     if self.finished:
-                        return
+                        break
                     if time.monotonic() > deadline:
                         self.overran = True
                         self.log.error("not finished %ss after the time limit; stopping", spec.final_timeout)
-                        return
+                        break
                     self.journal.flush()
                     # Workers notify when they leave work for this thread; the timeout bounds
                     # how late a scheduled op or the deadline can be noticed.
@@ -89,9 +89,10 @@ class Interpreter:
         finally:
             with self.lock:
                 self.finished = True
-            self.journal.flush()
             self.gates.open()  # a stalled worker must wake to see the run is over
             self._stop_workers()
+        # Not in the `finally`: after a failure the journal's error is already on its way up.
+        self.journal.flush()
 
     def _now(self) -> int:
         return time.monotonic_ns() - self.origin
@@ -160,17 +161,21 @@ class Interpreter:
             if self.finished:
                 return None
             self._complete(thread, completion)
-            try:
-                answer = self._advance(thread)
-            except BaseException as e:  # a broken generator must stop the run, not one worker
-                self.failure = e
-                self.wakeup.notify_all()
-                return None
+            answer = self._advance(thread)
             if not isinstance(answer, Op):
                 self.wakeup.notify()  # the main thread handles waiting for time and the end
                 answer = None
         self.journal.flush()
         return answer
+
+    def _fail(self, error: BaseException) -> None:
+        """A worker hit something that must end the run (a broken generator, a journal that
+        cannot be written): hand it to the main thread, which raises it, stops every worker
+        and lets the teardown heal. The first failure is the one reported."""
+        with self.lock:
+            if self.failure is None:
+                self.failure = error
+            self.wakeup.notify_all()
 
     def _note_fault(self, completion: Op) -> None:
         package = self.nemesis_by_f.get(completion.f)
@@ -191,13 +196,17 @@ class Interpreter:
         self.threads.append(worker)
 
     def _work(self, thread: Any, inbox: queue.SimpleQueue, invoke: Callable[[Op | None], Op | None]) -> None:
-        op = inbox.get()
-        while op is not None:
-            completion = invoke(op)
-            op = self._finish_and_take_next(thread, completion)  # type: ignore[arg-type]
-            if op is None and not self.finished:
-                op = inbox.get()
-        invoke(None)  # let the invoker release what it holds
+        try:
+            op = inbox.get()
+            while op is not None:
+                completion = invoke(op)
+                op = self._finish_and_take_next(thread, completion)  # type: ignore[arg-type]
+                if op is None and not self.finished:
+                    op = inbox.get()
+        except BaseException as e:  # it must stop the run, not die alone with a traceback
+            self._fail(e)
+        finally:
+            invoke(None)  # let the invoker release what it holds
 
     def _stop_workers(self) -> None:
         for inbox in self.inboxes.values():

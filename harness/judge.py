@@ -7,8 +7,10 @@ is judged exactly as a live run's.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -18,9 +20,12 @@ from harness.hooks import extra_checkers
 from harness.seams import HarnessError, System, Workload
 from harness.spec import exit_code_for
 
-# Keys of results.json that a check produces; every other key is a fact of the run (its time
-# origin, what a nemesis kept) and survives a re-check.
-JUDGED_KEYS = frozenset({"valid", "reason", "checkers", "stats", "exit_code", "harness_error"})
+# Keys of results.json that say how a check or a run ended (the verdict, a harness error, an
+# interruption); every other key is a fact of the run (its time origin, what a nemesis kept) and
+# survives a re-check. A re-check's ending is its own: an interrupted run re-checked says what
+# its history holds, and the run's own results.json, never written over, still says it was cut.
+JUDGED_KEYS = frozenset({"valid", "reason", "checkers", "stats", "exit_code", "harness_error", "interrupted",
+                         "journal_error", "warnings"})
 
 
 def checker_specs(workload: Workload, system: System | None) -> dict[str, Mapping[str, Any]]:
@@ -83,32 +88,72 @@ def history_stats(history: Sequence[Op]) -> dict[str, Any]:
             "nemesis_events": nemesis_ops, "duration_s": round(duration, 3)}
 
 
+ANALYSIS_DIR = "analysis"  # RUN/analysis/<time>/: re-checks of a stored run, beside its own results
+
+
+def new_analysis_dir(parent: Path, name: str | None = None) -> Path:
+    """Make a new, empty directory `parent/name` for one re-check (name: the UTC time by
+    default); if that is taken, `name-2`, `name-3`, ...: a re-check never writes over another
+    or over the run's own results, even when two run at once."""
+    name = name or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        candidate = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
 def analyze(history_path: Path, checkers: Mapping[str, Mapping[str, Any]], system_data: Any = None) -> dict[str, Any]:
     """Re-check a stored or imported history. The facts of the run in the results.json beside
     it (clock offsets, the time origin) carry over: they are not the check's to change."""
     history = read_history(history_path)
     results = {**_run_facts(history_path.parent / store.RESULTS_FILE), **check_history(history, checkers, system_data)}
     results["stats"] = history_stats(history)
+    if history.warnings:
+        results["warnings"] = list(history.warnings)  # e.g. a torn last line that was skipped
     results["exit_code"] = exit_code_for(results)
     return results
 
 
 def record(results: dict[str, Any], out_dir: Path, history_path: Path, log: logging.Logger | None = None) -> None:
     """The shared ending: set the exit code, write results.json, then the HTML report (a report
-    that cannot be written is logged; the results are already safe)."""
+    that cannot be written is logged; the results are already safe).
+
+    A store that cannot be written (a full disk) does not lose the verdict, which the caller
+    still prints: results.json that cannot be written makes the run a harness error, and either
+    failure is added to the reason, naming the file. Neither leaves half a file behind."""
     results["exit_code"] = exit_code_for(results)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store.write_json(out_dir / store.RESULTS_FILE, results)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store.write_json(out_dir / store.RESULTS_FILE, results)
+    except OSError as e:
+        results["harness_error"] = True
+        results["reason"] = f"{results.get('reason', '')}; {_not_written(out_dir / store.RESULTS_FILE, e)}"
+        results["exit_code"] = exit_code_for(results)
+        return  # no report either: it would say less than the line the caller prints
     try:
         from harness.report import write_report_for
     except ImportError:
         return
     try:
         write_report_for(history_path, results, out_dir)
+    except OSError as e:
+        results["reason"] = f"{results.get('reason', '')}; {_not_written(out_dir / store.REPORT_FILE, e)}"
+        if log is not None:
+            log.error("%s", _not_written(out_dir / store.REPORT_FILE, e))
     except Exception:
         if log is None:
             raise
         log.exception("writing the HTML report failed")
+
+
+def _not_written(path: Path, error: OSError) -> str:
+    reason = error.strerror or str(error)
+    return f"{path.name} not written ({reason[:1].lower()}{reason[1:]}: {path})"
 
 
 def _run_facts(results_path: Path) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from harness import judge, store
-from harness.history import HistoryWriter
+from harness.history import HistoryWriter, JournalError
 from harness.hooks import workload_params
 from harness.interpreter import Interpreter
 from harness.plan import Plan, plan_test, schedule
@@ -45,27 +45,33 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
     status = status or RunStatus()
     plan = plan_test(spec)
     started_at = datetime.now(timezone.utc)
-    run_dir = store.new_run_dir(Path(spec.store), spec.test_name(), started_at)
-    status.run_dir = run_dir
     prefix = plan.runtime.new_prefix()
-    store.write_json(run_dir / store.TEST_FILE, {
-        **asdict(spec),
-        "name": spec.test_name(),
-        "nodes": spec.node_names(),
-        "started_at": started_at.isoformat().replace("+00:00", "Z"),
-        "prefix": prefix,
-        "nemesis_draw": {fault: dict(how) for p in plan.packages for fault, how in p.draw.items()},
-        "python": sys.version.split()[0],
-    })
-    log = _run_logger(run_dir, prefix)
+    try:
+        run_dir = store.new_run_dir(Path(spec.store), spec.test_name(), started_at)
+        status.run_dir = run_dir
+        store.write_json(run_dir / store.TEST_FILE, {
+            **asdict(spec),
+            "name": spec.test_name(),
+            "nodes": spec.node_names(),
+            "started_at": started_at.isoformat().replace("+00:00", "Z"),
+            "prefix": prefix,
+            "nemesis_draw": {fault: dict(how) for p in plan.packages for fault, how in p.draw.items()},
+            "python": sys.version.split()[0],
+        })
+        log = _run_logger(run_dir, prefix)
+        journal = HistoryWriter(run_dir / store.HISTORY_FILE, flush_each=False)
+    except (OSError, JournalError) as e:
+        # Nothing has started yet; a store that cannot take a run's first files is bad input.
+        raise HarnessError(f"cannot write a new run into the store {spec.store}: {_os_reason(e)}") from None
     log.info("test %s in %s (prefix %s, seed %s)", spec.test_name(), run_dir, prefix, spec.seed)
-    journal = HistoryWriter(run_dir / store.HISTORY_FILE, flush_each=False)
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         try:
             system_data, interpreter = _drive(spec, plan, run_dir, prefix, journal, status, log)
         finally:
             journal.close()
+        if journal.failure is not None:
+            raise journal.failure  # the last flush, at close
         status.phase = "checking"
         results = judge.check_history(journal.ops, judge.checker_specs(plan.workload, plan.system),
                                       system_data, spec.seed, log)
@@ -74,6 +80,9 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
             results["reason"] = f"run cut off {spec.final_timeout:g}s after the time limit; " + results["reason"]
             if results["valid"] is True:
                 results["valid"] = "unknown"
+    except JournalError:
+        status.phase = "checking"
+        results = _check_held_ops(journal, plan, spec, log)
     except (KeyboardInterrupt, _Interrupted) as e:
         reason = "interrupted by Ctrl-C" if isinstance(e, KeyboardInterrupt) else "interrupted by SIGTERM"
         log.warning("%s; the history recorded so far is kept", reason)
@@ -98,6 +107,32 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
         log.removeHandler(handler)
     status.phase = "done"
     return RunOutcome(results["exit_code"], run_dir, results)
+
+
+def _check_held_ops(journal: HistoryWriter, plan: Plan, spec: TestSpec, log: logging.Logger) -> dict[str, Any]:
+    """The journal could not be written (a full disk): the run stopped and healed, and every op
+    it saw is still in memory, so check those rather than lose the verdict with the disk. The
+    run ends as a harness error (exit 3) whose reason names the file, and a pass is only
+    "unknown": the run was cut short of its schedule (its final reads, say)."""
+    log.error("harness error: %s", journal.failure)
+    try:
+        results = judge.check_history(journal.ops, judge.checker_specs(plan.workload, plan.system),
+                                      None, spec.seed, log)
+    except HarnessError as e:
+        results = {"valid": "unknown", "reason": str(e), "checkers": {}}
+    if results["valid"] is True:
+        results["valid"] = "unknown"
+    results["reason"] = (f"harness error: {journal.failure}; the run stopped, and its {len(journal.ops)} ops, "
+                         f"held in memory, were checked: {results['reason']}")
+    results["harness_error"] = True
+    results["journal_error"] = str(journal.failure)
+    return results
+
+
+def _os_reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror[:1].lower()}{error.strerror[1:]}" + (f" ({error.filename})" if error.filename else "")
+    return str(error)
 
 
 def _drive(spec: TestSpec, plan: Plan, run_dir: Path, prefix: str, journal: HistoryWriter,
@@ -171,7 +206,10 @@ def _collect(system: System, cluster: Cluster, run_dir: Path, log: logging.Logge
     except Exception:
         log.exception("collecting the system's final data failed")
         return None
-    store.write_json(run_dir / store.SYSTEM_FILE, data)
+    try:
+        store.write_json(run_dir / store.SYSTEM_FILE, data)
+    except OSError:
+        log.exception("could not keep the system's final data in %s", store.SYSTEM_FILE)
     return data
 
 
@@ -198,10 +236,19 @@ def _run_logger(run_dir: Path, prefix: str) -> logging.Logger:
     log = logging.getLogger(f"faultline.run.{prefix}")
     log.setLevel(logging.INFO)
     log.propagate = False
-    handler = logging.FileHandler(run_dir / store.LOG_FILE, encoding="utf-8")
+    handler = _QuietFileHandler(run_dir / store.LOG_FILE, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(message)s"))
     log.addHandler(handler)
     return log
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """The run's log file. A line that cannot be written (a full disk) is dropped without the
+    traceback logging prints by default, once per line, into the user's terminal: the run's
+    own error already says the store is full."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:

@@ -28,15 +28,16 @@ def verdict(valid: Any) -> tuple[str, str]:
 
 def print_summary(console: Console, results: dict[str, Any], run_dir: Path | None) -> None:
     """The run's verdict and stats, each checker's verdict and figures (`*_count`) and a line per
-    evidence item, then where results.json and the report are."""
+    evidence item, then where results.json and the report are. Lines are soft-wrapped: the
+    terminal folds them, and a pipe gets them whole."""
     word, style = verdict(results.get("valid"))
     stats = results.get("stats") if isinstance(results.get("stats"), dict) else {}
-    console.print(f"[{style}]{word}[/]  {escape(str(results.get('reason', '')))}")
+    console.print(f"[{style}]{word}[/]  {escape(str(results.get('reason', '')))}", soft_wrap=True)
     if stats:
         console.print(
             f"  {stats.get('ops', 0)} ops in {stats.get('duration_s', 0):.1f} s: "
             f"{stats.get('ok', 0)} ok, {stats.get('fail', 0)} fail, {stats.get('info', 0)} info; "
-            f"{stats.get('nemesis_events', 0)} nemesis events"
+            f"{stats.get('nemesis_events', 0)} nemesis events", soft_wrap=True
         )
     checkers = results.get("checkers") if isinstance(results.get("checkers"), dict) else {}
     for name, result in checkers.items():
@@ -45,16 +46,16 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
         cword, cstyle = verdict(result.get("valid"))
         figures = ", ".join(f"{k.removesuffix('_count')} {v}" for k, v in result.items() if k.endswith("_count"))
         line = f"{name}: {result.get('reason', '')}" + (f" ({figures})" if figures else "")
-        console.print(f"  [{cstyle}]{cword}[/] {escape(line)}")
+        console.print(f"  [{cstyle}]{cword}[/] {escape(line)}", soft_wrap=True)
         items = result.get("evidence")
         for item in items if isinstance(items, list) else ():
             if isinstance(item, dict):
                 console.print(f"    {escape(evidence_line(item))}", soft_wrap=True)
     if run_dir is not None:
-        console.print(f"  results: {escape(str(run_dir / store.RESULTS_FILE))}")
-        report = run_dir / store.REPORT_FILE
-        if report.exists():
-            console.print(f"  report:  {escape(str(report))}")
+        # Soft-wrapped, so a path stays one line to copy even when the output is a pipe.
+        for label, path in (("results:", run_dir / store.RESULTS_FILE), ("report: ", run_dir / store.REPORT_FILE)):
+            if path.exists():  # a full disk may have kept either from being written
+                console.print(f"  {label} {escape(str(path))}", soft_wrap=True)
 
 
 def evidence_line(item: dict[str, Any]) -> str:
