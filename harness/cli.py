@@ -23,7 +23,7 @@ from rich.table import Table
 
 from harness import plugins, store
 from harness.history import HistoryError
-from harness.judge import analyze, checker_specs, record
+from harness.judge import ANALYSIS_DIR, analyze, checker_specs, new_analysis_dir, record
 from harness.lifecycle import run_test
 from harness.plan import nemesis_packages
 from harness.scaffold import new_system_command
@@ -108,15 +108,40 @@ class _ProgressView:
 @click.option("--time-limit", type=click.FloatRange(0), default=None, help="Seconds a checker may search before saying unknown.")
 @click.option("--memory-limit", type=int, default=None, help="Bytes a checker may use before saying unknown.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write results (and a report) here.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write results and a report here (with several inputs: a folder per input under it); "
+                   "default: a run's own analysis/<time>/ folder. Nothing is ever written over.")
 def analyze_command(paths: Sequence[Path], checker_names: Sequence[str], as_json: bool, out: Path | None, **opts: Any) -> None:
-    """Re-check stored runs or history files (JSONL or Jepsen EDN); one verdict line per file."""
+    """Re-check stored runs or history files (JSONL or Jepsen EDN); one verdict line per file.
+
+    A re-check writes beside the run, never over it: the run's own results.json and report.html
+    stay what the run recorded (its facts, such as an interruption, with them), and the line
+    says where the re-check's results went."""
     checker_options = {k: v for k, v in opts.items() if v is not None}
+    if out is not None and len(paths) == 1 and _holds_results(out):
+        raise HarnessError(f"--out {out}: it already holds results (or is a run directory), which a re-check "
+                           "never writes over; give a new or empty directory, or leave --out off")
     worst = 0
     for path in paths:
-        code = _analyze_one(path, checker_names, checker_options, as_json, out if len(paths) == 1 else (out / path.stem if out else None))
-        worst = _worse(worst, code)
+        worst = _worse(worst, _analyze_one(path, checker_names, checker_options, as_json, out, len(paths) > 1))
     sys.exit(worst)
+
+
+def _holds_results(folder: Path) -> bool:
+    return any((folder / name).exists() for name in (store.RESULTS_FILE, store.REPORT_FILE, store.HISTORY_FILE))
+
+
+def _destination(out: Path | None, several: bool, history_path: Path, run_dir: Path | None) -> Path | None:
+    """Where one input's re-check goes: `--out` itself (one input), a new folder under it named
+    after the input (several: `h`, then `h-2` for a second h.jsonl; never one that exists), or,
+    without --out, a new `RUN/analysis/<time>/` for a run directory and nowhere for a bare file.
+    Called once there is something to put there, so a failed input leaves no empty folder."""
+    if out is None:
+        return new_analysis_dir(run_dir / ANALYSIS_DIR) if run_dir is not None else None
+    if not several:
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    return new_analysis_dir(out, f"{run_dir.parent.name}-{run_dir.name}" if run_dir is not None else history_path.stem)
 
 
 def _json_option(name: str, value: str | None) -> Any:
@@ -134,8 +159,10 @@ def _worse(a: int, b: int) -> int:
     return a if rank.get(a, 3) >= rank.get(b, 3) else b
 
 
-def _analyze_one(path: Path, checker_names: Sequence[str], options: dict[str, Any], as_json: bool, out: Path | None) -> int:
+def _analyze_one(path: Path, checker_names: Sequence[str], options: dict[str, Any], as_json: bool,
+                 out: Path | None, several: bool) -> int:
     started = time.monotonic()
+    saved_in: Path | None = None
     try:
         history_path, run_dir = store.resolve_history(path)
         system_data = None
@@ -146,15 +173,26 @@ def _analyze_one(path: Path, checker_names: Sequence[str], options: dict[str, An
         else:
             raise HarnessError(f"{path}: a bare history file needs --checker (known: {', '.join(plugins.names('checker'))})")
         results = analyze(history_path, checkers, system_data)
+        for warning in results.get("warnings", ()):
+            click.echo(f"warning: {warning}", err=True)
     except (HarnessError, HistoryError) as e:
         results = {"valid": "unknown", "reason": str(e), "harness_error": True}
         results["exit_code"] = exit_code_for(results)
-        _print_fileverdict(path, results, as_json, time.monotonic() - started)
+        _print_file_verdict(path, results, as_json, time.monotonic() - started, None)
         return EXIT_HARNESS
-    target = out or run_dir
-    if target is not None:
-        record(results, target, history_path)
-    _print_fileverdict(path, results, as_json, time.monotonic() - started)
+    try:
+        saved_in = _destination(out, several, history_path, run_dir)
+    except OSError as e:  # no folder for the results (a full disk, say): the verdict still prints
+        results["harness_error"] = True
+        results["reason"] = f"{results['reason']}; results not written ({e.strerror or e}: {e.filename})"
+        results["exit_code"] = exit_code_for(results)
+    if saved_in is not None:
+        record(results, saved_in, history_path)
+        if not (saved_in / store.RESULTS_FILE).exists():  # the reason says why
+            if saved_in != out and not any(saved_in.iterdir()):
+                saved_in.rmdir()
+            saved_in = None
+    _print_file_verdict(path, results, as_json, time.monotonic() - started, saved_in)
     return results["exit_code"]
 
 
@@ -168,14 +206,16 @@ def _run_checkers(run_dir: Path, options: dict[str, Any]) -> tuple[dict[str, dic
     return checkers, (store.read_json(system_file) if system_file.exists() else None)
 
 
-def _print_fileverdict(path: Path, results: dict[str, Any], as_json: bool, seconds: float) -> None:
+def _print_file_verdict(path: Path, results: dict[str, Any], as_json: bool, seconds: float, saved_in: Path | None) -> None:
     if as_json:
-        click.echo(json.dumps({"file": str(path), "seconds": round(seconds, 4), **results}, default=repr))
+        where = {"saved_in": str(saved_in)} if saved_in is not None else {}
+        click.echo(json.dumps({"file": str(path), "seconds": round(seconds, 4), **where, **results}, default=repr))
         return
     failed = bool(results.get("harness_error"))
     # A file that could not be read was not judged: say error, not unknown (exit 3, not 2).
     word = "error" if failed else verdict(results.get("valid"))[0]
-    line = f"{path}: {word} ({seconds:.3f} s) {results.get('reason', '')}"
+    where = f"; saved in {saved_in}" if saved_in is not None else ""
+    line = f"{path}: {word} ({seconds:.3f} s{where}) {results.get('reason', '')}"
     click.echo(line, err=failed)
 
 
@@ -249,10 +289,26 @@ def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
 
 @main_group.command("cleanup")
 @click.option("--runtime", default="local", show_default=True)
-@click.option("--prefix", default=None, help="Only the run with this prefix (see its test.json); default: every run.")
-def cleanup_command(runtime: str, prefix: str | None) -> None:
-    """Remove what crashed runs left behind: namespaces, their processes, guard routes."""
-    removed = plugins.load("runtime", runtime)().cleanup(prefix)
+@click.option("--prefix", default=None,
+              help="Only the run with this prefix (the `prefix` in its test.json); default: every run whose controller is gone.")
+@click.option("--force", is_flag=True,
+              help="With --prefix: remove that run even if its controller still runs (the run then ends as a harness error).")
+def cleanup_command(runtime: str, prefix: str | None, force: bool) -> None:
+    """Remove what crashed runs left behind: namespaces, their processes, guard routes, cgroups,
+    libfaketime's files. A run whose controller still runs is left alone, and named."""
+    from nemeses.clock import remove_orphaned_files
+
+    if prefix is not None and not prefix.strip():
+        raise click.BadParameter('"" names no run; leave --prefix out to clean every run whose controller is gone',
+                                 param_hint="--prefix")
+    if force and prefix is None:
+        raise click.BadParameter("--force removes one named run, live or not: give it with --prefix "
+                                 "(the `prefix` in the run's test.json)", param_hint="--force")
+    chosen = plugins.load("runtime", runtime)()
+    report = chosen.cleanup(prefix, force=True) if force else chosen.cleanup(prefix)
+    removed = list(report) + remove_orphaned_files()
+    for line in getattr(report, "skipped", []):
+        click.echo(f"skipped {line}")
     for line in removed:
         click.echo(f"removed {line}")
     click.echo(f"{len(removed)} leftover resources removed" if removed else "nothing to clean up")

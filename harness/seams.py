@@ -151,10 +151,12 @@ class Runtime(Protocol):
         """Remove everything `create` made; safe to call twice and after a partial create, and
         also when creation was interrupted halfway (nothing of it may be left)."""
 
-    def cleanup(self, prefix: str | None = None) -> list[str]:
-        """Remove what crashed runs left (all faultline resources, or one run's), including what
-        faults made on this runtime's hosts under the run's id; returns what was removed,
-        described for a person."""
+    def cleanup(self, prefix: str | None = None, force: bool = False) -> list[str]:
+        """Remove what crashed runs left (every run's, or the one with this prefix), including
+        what faults made on this runtime's hosts under the run's id. A run whose controller
+        still runs is never touched, unless it is named by `prefix` with `force`. Returns what
+        was removed, described for a person; a `harness.runtime.runs.CleanupReport` (a list)
+        also says in `.skipped` what was left and why."""
 
 
 # --------------------------------------------------------------------------------------------

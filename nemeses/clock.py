@@ -23,11 +23,21 @@ time to the run's results (`KeepsResults`: `results.json` under `clock`), which 
 
 Setup restarts the nodes that already run, so the library is loaded; like every restart by a
 nemesis it starts them all before it waits for any (`harness.startup.restart_nodes`).
+
+Files libfaketime leaves: the first process of each node that loads it (the node's server,
+whose pid `ip netns exec` keeps) makes a semaphore and a shared memory segment named by its pid,
+`/dev/shm/sem.faketime_sem_<pid>` and `/dev/shm/faketime_shm_<pid>`, and removes them only if
+it exits normally, which a node stopped or killed by a signal never does. Teardown removes the
+run's own: those of each node's current process (which keeps its mapping; unlinking only drops
+the names) and those made since setup by a process that is gone (earlier incarnations of the
+nodes, restarted by a fault). A file whose process still runs is never touched, so another
+run's are safe. `remove_orphaned_files` is what `faultline cleanup` does for crashed runs.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +51,22 @@ from nemeses.targets import choose, resolve
 from nemeses.variants import Family
 
 CONTROL_FILE = "faketime.rc"  # in the node's log dir, beside (not in) its data dir
+SHM_DIR = Path("/dev/shm")
+SHM_PATTERNS = ("faketime_shm_", "sem.faketime_sem_")  # + the pid of the process that made them
+# On the node's host: remove libfaketime's files of pid $2 (the node's current process, may be
+# empty) and those of processes that are gone, made at or after epoch second $1.
+_REMOVE_RUN_FILES = r"""
+since=$1; current=$2
+for f in /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_*; do
+  [ -e "$f" ] || continue
+  pid=${f##*_}
+  case $pid in ''|*[!0-9]*) continue ;; esac
+  if [ "$pid" = "$current" ]; then rm -f "$f"; continue; fi
+  [ -d "/proc/$pid" ] && continue
+  [ "$(stat -c %Y "$f" 2>/dev/null || echo 0)" -ge "$since" ] && rm -f "$f"
+done
+exit 0
+"""
 
 
 def libfaketime_path() -> Path:
@@ -115,8 +141,10 @@ class ClockNemesis:
     def __init__(self) -> None:
         self.clocks: dict[str, NodeClock] = {}
         self.timeline: dict[str, list[NodeClock]] = {}  # node -> every setting, in order
+        self.set_up_at: float | None = None  # wall time of setup: libfaketime's files are newer
 
     def setup(self, cluster: Cluster, system: System) -> None:
+        self.set_up_at = time.time()
         for node in cluster.nodes:
             self._set(node, NodeClock(since=time.time()))
             node.spawn_env.update(faketime_env(node))
@@ -188,10 +216,36 @@ class ClockNemesis:
             for key in faketime_env(node):
                 node.spawn_env.pop(key, None)
         self.clocks.clear()
+        if self.set_up_at is not None:
+            since = str(int(self.set_up_at) - 1)  # whole seconds, as `stat -c %Y` gives
+            for node in cluster.nodes:
+                current = str(node.pid) if node.is_running() else ""
+                node.exec(["sh", "-c", _REMOVE_RUN_FILES, "sh", since, current])
 
     def results(self, origin_wall: float) -> dict[str, Any]:
         """`{"clock": {node: [[t, offset], ...]}}` for results.json; nothing if no clock moved."""
         return {"clock": offset_points(self.timeline, origin_wall)} if self.timeline else {}
+
+
+def remove_orphaned_files(directory: Path = SHM_DIR) -> list[str]:
+    """Remove libfaketime's files on this host whose process is gone (crashed runs left them);
+    returns what was removed, one line per process. One whose pid runs is left alone, whoever
+    it belongs to."""
+    gone: dict[int, list[str]] = {}
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    for name in names:
+        for start in SHM_PATTERNS:
+            pid = name[len(start):]
+            if name.startswith(start) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                try:
+                    os.unlink(directory / name)
+                except OSError:
+                    continue
+                gone.setdefault(int(pid), []).append(name)
+    return [f"libfaketime files {', '.join(files)} in {directory} (pid {pid} is gone)" for pid, files in sorted(gone.items())]
 
 
 def _write_atomically(node: NodeHandle, path: Path, line: str) -> None:

@@ -135,26 +135,133 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 # --- analyze a stored run ------------------------------------------------------------------
 
 
-def test_analyze_a_run_dir_rejudges_it_and_rewrites_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run_dir = tmp_path / "store" / "seedkv-seed-set" / "20260101T000000"
+def stored_run(store_dir: Path, stamp: str = "20260101T000000") -> Path:
+    """A stored seedkv set run whose node n2 lost element 7, with the results and report the
+    run itself wrote (an interrupted run, with its time origin)."""
+    run_dir = store_dir / "seedkv-seed-set" / stamp
     run_dir.mkdir(parents=True)
     (run_dir / "test.json").write_text(json.dumps({
         "name": "seedkv-seed-set", "system": "seedkv", "mode": "seed", "workload": "set",
-        "nemesis": ["kill"], "nodes": 3, "seed": 7,
+        "nemesis": ["kill"], "nodes": 3, "seed": 7, "started_at": f"{stamp}Z",
     }))
     elements = list(range(12))
     survivors = [e for e in elements if e != 7]
     write_history(run_dir / "history.jsonl", set_history(elements, {"n1": elements, "n2": survivors, "n3": elements}))
-    (run_dir / "results.json").write_text(json.dumps({"valid": True, "reason": "stale"}))
+    (run_dir / "results.json").write_text(json.dumps({
+        "valid": "unknown", "reason": "interrupted by Ctrl-C", "checkers": {}, "interrupted": True,
+        "origin_wall": 1767225600.25, "exit_code": 4,
+    }))
+    (run_dir / "report.html").write_text("<!DOCTYPE html><p>the run's own report</p>")
+    return run_dir
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def saved_in(line: str) -> Path:
+    """The folder a verdict line says the re-check was saved in."""
+    assert "saved in " in line, line
+    return Path(line.split("saved in ", 1)[1].split(")", 1)[0])
+
+
+def test_analyze_a_run_dir_writes_beside_it_and_leaves_the_runs_own_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = stored_run(tmp_path / "store")
+    before = snapshot(run_dir)
 
     code, out, err = run_cli(capsys, "analyze", str(run_dir))
     assert code == EXIT_INVALID, err
     assert len(out.splitlines()) == 1 and out.startswith(f"{run_dir}: INVALID")
-    results = json.loads((run_dir / "results.json").read_text())
+    first = saved_in(out)
+    assert first.parent == run_dir / "analysis"
+    # The run's own files are byte for byte what the run wrote: its interruption and origin too.
+    assert {k: v for k, v in snapshot(run_dir).items() if not k.startswith("analysis/")} == before
+    results = json.loads((first / "results.json").read_text())
     assert results["valid"] is False and results["exit_code"] == EXIT_INVALID
     assert results["checkers"]["set"]["lost"] == [7]
     assert results["checkers"]["set"]["lost_by_read"] == {"n2": [7]}
     assert results["stats"]["nemesis_events"] == 2
+    assert results["origin_wall"] == 1767225600.25  # a fact of the run, carried over
+    assert (first / "report.html").is_file()
+
+    # Again, within the same second: a second folder, the first one as it was.
+    kept = snapshot(first)
+    code, out, err = run_cli(capsys, "analyze", str(run_dir))
+    second = saved_in(out)
+    assert second != first and second.parent == run_dir / "analysis"
+    assert snapshot(first) == kept
+    assert {k: v for k, v in snapshot(run_dir).items() if not k.startswith("analysis/")} == before
+
+
+def test_report_and_serve_still_show_the_runs_own_results_after_a_reanalysis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.report.index import find_runs
+    from harness.report.writer import write_report
+
+    store_dir = tmp_path / "store"
+    run_dir = stored_run(store_dir)
+    code, out, _ = run_cli(capsys, "analyze", str(run_dir))
+    assert code == EXIT_INVALID
+    # serve's index: one row, the run itself (not its analysis folder), with the run's verdict.
+    runs = find_runs(store_dir)
+    assert [r.path for r in runs] == ["seedkv-seed-set/20260101T000000"]
+    assert runs[0].reason == "interrupted by Ctrl-C"
+    # report rebuilds the run's page from the run's own results.
+    write_report(run_dir)
+    assert "interrupted by Ctrl-C" in (run_dir / "report.html").read_text()
+    assert json.loads((run_dir / "results.json").read_text())["interrupted"] is True
+
+
+def test_out_with_two_histories_of_one_name_gives_each_a_folder_of_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    valid = history_file(tmp_path / "a" / "h.jsonl", "valid")
+    invalid = history_file(tmp_path / "b" / "h.jsonl", "invalid")
+    out_dir = tmp_path / "out"
+
+    code, out, err = run_cli(capsys, "analyze", str(valid), str(invalid), "--checker", "set", "--out", str(out_dir))
+    assert code == EXIT_INVALID, err
+    lines = out.splitlines()
+    assert len(lines) == 2
+    folders = [saved_in(line) for line in lines]
+    assert folders == [out_dir / "h", out_dir / "h-2"]
+    assert json.loads((folders[0] / "results.json").read_text())["valid"] is True
+    assert json.loads((folders[1] / "results.json").read_text())["valid"] is False
+    earlier = snapshot(out_dir)
+
+    # The same command again adds folders; it never writes over the first ones.
+    code, out, _ = run_cli(capsys, "analyze", str(valid), str(invalid), "--checker", "set", "--out", str(out_dir))
+    assert [saved_in(line) for line in out.splitlines()] == [out_dir / "h-3", out_dir / "h-4"]
+    assert {k: v for k, v in snapshot(out_dir).items() if k in earlier} == earlier
+
+
+def test_out_that_already_holds_results_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = stored_run(tmp_path / "store")
+    before = snapshot(run_dir)
+    code, out, err = run_cli(capsys, "analyze", str(run_dir), "--out", str(run_dir))
+    assert code == EXIT_HARNESS
+    assert out == "" and len(err.splitlines()) == 1 and "never writes over" in err
+    assert snapshot(run_dir) == before
+
+    # One input into a new --out: straight into it, as before.
+    fresh = tmp_path / "fresh"
+    code, out, _ = run_cli(capsys, "analyze", str(run_dir), "--out", str(fresh))
+    assert code == EXIT_INVALID and saved_in(out) == fresh
+    assert json.loads((fresh / "results.json").read_text())["valid"] is False
+    code, out, err = run_cli(capsys, "analyze", str(run_dir), "--out", str(fresh))
+    assert code == EXIT_HARNESS and "never writes over" in err
+
+
+def test_a_bare_file_without_out_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    history = history_file(tmp_path / "h.jsonl", "valid")
+    code, out, _ = run_cli(capsys, "analyze", str(history), "--checker", "set")
+    assert code == EXIT_VALID and "saved in" not in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.jsonl"]
 
 
 # --- several files: one line each, the worst exit code -------------------------------------
@@ -292,3 +399,12 @@ def test_server_args_reach_every_node_and_a_bad_one_names_the_nodes_log(tmp_path
     assert json.loads((run_dir / "test.json").read_text())["server_args"] == ["--no-such-flag"]
     log = (run_dir / "nodes" / "n1" / "server.log").read_text()
     assert "--no-such-flag" in log  # the server's own usage error says which flag
+
+
+def test_a_torn_last_line_is_skipped_and_said_once_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = history_file(tmp_path / "h.jsonl", "valid")
+    with path.open("a") as f:
+        f.write('{"index": 99, "type": "inv')  # what a crash or a full disk leaves
+    code, out, err = run_cli(capsys, "analyze", str(path), "--checker", "set")
+    assert code == EXIT_VALID
+    assert err.count("last line is incomplete") == 1 and err.startswith("warning: ")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from controller import kill_controller
 from harness.history import read_history
 from harness.runtime.local import list_namespaces
 
@@ -98,8 +99,7 @@ def test_ctrl_c_with_faults_in_force_leaves_nothing(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            kill_controller(proc, tmp_path)
     assert proc.returncode == 4, out  # interrupted
     assert "Ctrl-C" in json.loads((run_dir / "results.json").read_text())["reason"]
     assert_nothing_left(run_dir)

@@ -3,6 +3,8 @@ process and firewall level, and that nothing is left behind."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.runtime.local import LocalCluster, LocalRuntime, guard_routes, list_namespaces
-from harness.seams import Cluster, NodeHandle
+from harness.runtime import local, runs
+from harness.runtime.local import LocalCluster, LocalRuntime, guard_routes, list_namespaces, live_subnets
+from harness.seams import Cluster, HarnessError, NodeHandle
 
 pytestmark = pytest.mark.root
 
@@ -143,18 +146,132 @@ def test_stop_ends_even_a_paused_process(cluster: LocalCluster) -> None:
     assert not node.is_running()
 
 
+CRASHING_CONTROLLER = """
+import json, os, sys
+from pathlib import Path
+from harness.runtime.local import LocalRuntime
+runtime = LocalRuntime()
+prefix = runtime.new_prefix()
+cluster = runtime.create(Path(sys.argv[1]), ["n1", "n2"], prefix)
+pid = cluster.nodes[0].spawn([sys.executable, "-c", "import time; time.sleep(600)"])
+print(json.dumps([prefix, cluster.subnet, pid]), flush=True)
+os._exit(1)  # crash: no destroy
+"""
+
+
 def test_cleanup_removes_what_a_crashed_controller_left(tmp_path: Path) -> None:
+    crashed = subprocess.run([sys.executable, "-c", CRASHING_CONTROLLER, str(tmp_path)],
+                             capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1])
+    prefix, subnet, pid = json.loads(crashed.stdout)
+    try:
+        assert [ns for ns in list_namespaces() if ns.startswith(prefix + "-")], "a crash cannot clean up"
+        assert runs.read(prefix) is not None
+        removed = LocalRuntime().cleanup(prefix)
+        assert any(prefix in line for line in removed) and not removed.skipped
+        assert not [ns for ns in list_namespaces() if ns.startswith(prefix + "-")]
+        assert subnet not in guard_routes()
+        assert runs.read(prefix) is None
+        wait_for(lambda: _state(pid) in (None, "Z"), what="the node process to end")
+    finally:
+        LocalRuntime().cleanup(prefix, force=True)
+
+
+def test_plain_cleanup_skips_a_live_run_and_says_why(cluster: LocalCluster) -> None:
+    """The controller of `cluster` is this process: alive, so its run is named and left whole."""
+    pid = start_echo(cluster.nodes[0])
+    wait_for(lambda: reachable(cluster, cluster.nodes[0]), what="echo")
+    report = LocalRuntime().cleanup()
+    assert f"run {cluster.run_id}: controller pid {os.getpid()} alive" in report.skipped
+    assert not [line for line in report if cluster.run_id in line]
+    assert LocalRuntime().cleanup(cluster.run_id).skipped == [f"run {cluster.run_id}: controller pid {os.getpid()} alive"]
+    assert LocalRuntime().lost(cluster) is None
+    assert cluster.subnet in guard_routes() and _state(pid) in ("S", "R")
+    assert reachable(cluster, cluster.nodes[0])
+
+
+def test_a_reused_pid_does_not_keep_a_dead_run_alive(cluster: LocalCluster) -> None:
+    """The record names this process's pid with another start time, as when a crashed
+    controller's pid was given to a new process: the run counts as gone."""
+    record = cluster.record
+    assert record is not None and record.alive()
+    pid, _, started = record.controller.partition(":")
+    stale = json.loads(record.path.read_text())
+    stale["controller"] = f"{pid}:{int(started) - 1}"
+    record.path.write_text(json.dumps(stale))
+    removed = LocalRuntime().cleanup(cluster.run_id)
+    assert any(f"network namespace {cluster.hub_netns}" == line for line in removed), removed
+    assert not [ns for ns in list_namespaces() if ns.startswith(cluster.run_id + "-")]
+    assert cluster.subnet not in guard_routes()
+    assert "are gone" in LocalRuntime().lost(cluster)
+
+
+def test_force_removes_a_named_live_run_and_the_run_can_tell(cluster: LocalCluster) -> None:
+    removed = LocalRuntime().cleanup(cluster.run_id, force=True)
+    assert [line for line in removed if cluster.hub_netns in line]
+    lost = LocalRuntime().lost(cluster)
+    assert lost and cluster.hub_netns in lost and "run record" in lost
+    assert cluster.subnet not in guard_routes()
+
+
+@pytest.mark.parametrize("prefix, force, words", [("", False, 'names no run'), (None, True, "give its --prefix"),
+                                                  ("  ", True, "names no run")])
+def test_cleanup_refuses_to_guess_which_runs_to_remove(prefix, force, words) -> None:
+    with pytest.raises(HarnessError, match=words):
+        LocalRuntime().cleanup(prefix, force=force)
+
+
+class Stop(Exception):
+    """What this test's SIGTERM handler raises, as the controller's does."""
+
+
+def _raise_stop(signum, frame):
+    raise Stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_creation_interrupted_after_any_step_leaves_nothing(tmp_path: Path, monkeypatch, sig: int) -> None:
+    """A signal delivered right after each `ip` command of `create` in turn (deterministic: the
+    command itself sends it): every try ends with the run's own exception and nothing of the
+    cluster left, not a namespace, a guard route or a record."""
+    real_ip = local._ip
+    calls = []
+
+    def counting_ip(*args, check=True):
+        calls.append(args)
+        return real_ip(*args, check=check)
+
+    monkeypatch.setattr(local, "_ip", counting_ip)
     runtime = LocalRuntime()
-    prefix = runtime.new_prefix()
-    abandoned = runtime.create(tmp_path, ["n1", "n2"], prefix)
-    pid = start_echo(abandoned.nodes[0])
-    # Forget the cluster as a crashed controller would, then clean up by its prefix.
-    removed = LocalRuntime().cleanup(prefix)
-    assert any(prefix in line for line in removed)
-    assert not [ns for ns in list_namespaces() if ns.startswith(prefix + "-")]
-    assert abandoned.subnet not in guard_routes()
-    wait_for(lambda: _state(pid) in (None, "Z"), what="the node process to end")
-    abandoned.connector.close()
+    whole = runtime.create(tmp_path / "count", ["n1", "n2"], runtime.new_prefix())
+    monkeypatch.setattr(local, "_ip", real_ip)
+    runtime.destroy(whole)
+    steps = len(calls)  # the commands of one whole create
+    assert steps > 10
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    expected = Stop if sig == signal.SIGTERM else KeyboardInterrupt
+    try:
+        for at in range(1, steps + 1):
+            calls.clear()
+
+            def interrupting_ip(*args, check=True):
+                result = real_ip(*args, check=check)
+                calls.append(args)
+                if len(calls) == at:
+                    os.kill(os.getpid(), sig)
+                return result
+
+            monkeypatch.setattr(local, "_ip", interrupting_ip)
+            prefix = runtime.new_prefix()
+            try:
+                with pytest.raises(expected):
+                    runtime.create(tmp_path / str(at), ["n1", "n2"], prefix)
+            finally:
+                monkeypatch.setattr(local, "_ip", real_ip)
+            assert not [ns for ns in list_namespaces() if ns.startswith(prefix + "-")], f"left after step {at}"
+            assert runs.read(prefix) is None, f"record left after step {at}"
+            assert set(guard_routes()) <= live_subnets() | {r.parts.get("subnet") for r in runs.all_records()}
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_the_runtime_refuses_clearly_without_root(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Callable
 import pytest
 
 from harness import plugins
-from harness.runtime.loopback import LoopbackRuntime
+from harness.runtime.loopback import CONTROLLER_VAR, LoopbackRuntime
 from harness.seams import Cluster, HarnessError, NodeHandle
 
 SLEEPER = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(600)"]
@@ -137,7 +137,7 @@ def test_destroy_ends_every_node_and_can_run_twice(tmp_path: Path) -> None:
 CRASHING_CONTROLLER = """
 import json, os, sys
 from pathlib import Path
-from harness.runtime.loopback import LoopbackRuntime
+from harness.runtime.loopback import CONTROLLER_VAR, LoopbackRuntime
 runtime = LoopbackRuntime()
 prefix = runtime.new_prefix()
 cluster = runtime.create(Path(sys.argv[1]), ["n1"], prefix)
@@ -163,3 +163,47 @@ def test_cleanup_ends_a_crashed_runs_nodes_and_leaves_live_runs_alone(runtime_cl
     finally:
         if not gone(orphan):
             os.kill(orphan, signal.SIGKILL)
+
+
+def test_plain_cleanup_names_a_live_run_it_leaves_alone(runtime_cluster) -> None:
+    runtime, live = runtime_cluster
+    pid = live.nodes[0].spawn(SLEEPER)
+    report = runtime.cleanup()
+    assert f"run {live.run_id}: controller pid {os.getpid()} alive" in report.skipped
+    assert not [line for line in report if live.run_id in line]
+    assert not gone(pid)
+
+
+def test_a_reused_controller_pid_does_not_keep_a_crashed_run_alive(tmp_path: Path) -> None:
+    """The marker names this process's pid with another start time, as when a crashed
+    controller's pid went to a new process: its nodes count as orphans."""
+    runtime = LoopbackRuntime()
+    cluster = runtime.create(tmp_path, ["n1"], runtime.new_prefix())
+    node = cluster.nodes[0]
+    pid_text, _, started = node.marker[CONTROLLER_VAR].partition(":")
+    node.marker[CONTROLLER_VAR] = f"{pid_text}:{int(started) - 1}"
+    pid = node.spawn(SLEEPER)
+    try:
+        removed = runtime.cleanup(cluster.run_id)
+        assert removed == [f"process group {pid} of node n1 of run {cluster.run_id}"] and not removed.skipped
+        assert gone(pid)
+    finally:
+        runtime.destroy(cluster)
+
+
+def test_force_ends_a_named_live_run_only(runtime_cluster, tmp_path: Path) -> None:
+    runtime, live = runtime_cluster
+    other = runtime.create(tmp_path / "other", ["n1"], runtime.new_prefix())
+    try:
+        victim, bystander = live.nodes[0].spawn(SLEEPER), other.nodes[0].spawn(SLEEPER)
+        removed = runtime.cleanup(live.run_id, force=True)
+        assert removed == [f"process group {victim} of node n1 of run {live.run_id}"]
+        assert gone(victim) and not gone(bystander)
+    finally:
+        runtime.destroy(other)
+
+
+@pytest.mark.parametrize("prefix, force, words", [("", False, "names no run"), (None, True, "give its --prefix")])
+def test_cleanup_refuses_an_empty_prefix_and_force_without_one(prefix, force, words) -> None:
+    with pytest.raises(HarnessError, match=words):
+        LoopbackRuntime().cleanup(prefix, force=force)

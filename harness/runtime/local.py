@@ -17,6 +17,13 @@ Every interface lives inside the run's namespaces, so deleting them removes the 
 every iptables rule a fault added; processes inside are ended by PID first. What a fault makes
 on this machine outside the namespaces carries the run's id (`Cluster.run_id`, the prefix):
 the slow-node fault's cgroups, `faultline-<run_id>-<node>`, which `cleanup` removes once empty.
+
+Live runs are never touched by a plain `cleanup`. `create` first writes the run's record
+(`harness.runtime.runs`: the controller's pid and start time, the namespaces and subnet it is
+about to make) and `destroy` removes it last; `cleanup` removes a run only when its controller is
+gone, or when asked by name with `force`. Creation holds Ctrl-C and SIGTERM off between steps
+(`harness.runtime.interrupts`), and every namespace is noted in the cluster before it is made, so
+an interrupt at any moment of `create` leaves nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from harness.runtime import runs
+from harness.runtime.interrupts import HeldSignals
 from harness.runtime.netns import NamespaceConnector
 from harness.runtime.process import ProcessGroupNode
 from harness.seams import HarnessError
@@ -90,6 +99,10 @@ class LocalCluster:
     client_netns: str
     client_address: str
     connector: NamespaceConnector | None = None
+    # What exists of it, noted before each piece is made, so `destroy` removes exactly that.
+    namespaces: list[str] = field(default_factory=list)
+    guard_added: bool = False
+    record: runs.RunRecord | None = None
 
     @property
     def run_id(self) -> str:
@@ -132,33 +145,44 @@ class LocalRuntime:
         return f"{PREFIX}{secrets.token_hex(3)[:5]}"
 
     def create(self, run_dir: Path, node_names: Sequence[str], prefix: str) -> LocalCluster:
+        """Make the cluster step by step. The run's record comes first; every namespace is noted
+        in the cluster (and was listed in the record) before it is made; signals are held, and
+        looked at between steps, so whatever stops creation, `destroy` sees all there is."""
         self.check_prerequisites()
-        subnet = _free_subnet()
-        hosts = list(subnet.hosts())
-        cluster = LocalCluster(
-            prefix=prefix,
-            run_dir=run_dir,
-            subnet=str(subnet),
-            nodes=[],
-            hub_netns=f"{prefix}-hub",
-            client_netns=f"{prefix}-cli",
-            client_address=str(hosts[1]),
-        )
+        cluster = LocalCluster(prefix=prefix, run_dir=run_dir, subnet="", nodes=[], hub_netns=f"{prefix}-hub",
+                               client_netns=f"{prefix}-cli", client_address="")
+        held = HeldSignals()
+        held.hold()
         try:
-            # The hub's bridge holds the subnet's first address: that is how `cleanup` tells a
-            # live run's guard route from an orphan. The guard goes in before any node or client
-            # address exists, so the root namespace can never route to one.
-            _ip("netns", "add", cluster.hub_netns)
-            _ip("-n", cluster.hub_netns, "link", "add", "br0", "type", "bridge")
-            _ip("-n", cluster.hub_netns, "addr", "add", f"{hosts[0]}/{subnet.prefixlen}", "dev", "br0")
-            _ip("-n", cluster.hub_netns, "link", "set", "br0", "up")
-            _ip("-n", cluster.hub_netns, "link", "set", "lo", "up")
-            _ip("route", "add", "blackhole", str(subnet), "proto", GUARD_PROTO)
-            self._attach(cluster, cluster.client_netns, "cli", cluster.client_address, subnet)
+            planned = [cluster.hub_netns, cluster.client_netns] + [f"{prefix}-{name}" for name in node_names]
+            cluster.record = runs.claim(prefix, self.name, {"run_dir": str(run_dir), "namespaces": planned})
+            held.checkpoint()
+            # The guard goes in before any node or client address exists, so the root namespace
+            # can never route to one. Under the host lock: no other run takes the same subnet,
+            # and no cleanup takes this route for an orphan.
+            with runs.host_lock():
+                subnet = _free_subnet()
+                cluster.subnet = str(subnet)
+                runs.update(cluster.record, subnet=cluster.subnet)
+                _ip("route", "add", "blackhole", cluster.subnet, "proto", GUARD_PROTO)
+                cluster.guard_added = True
+            held.checkpoint()
+            hosts = list(subnet.hosts())
+            cluster.client_address = str(hosts[1])
+            # The hub's bridge holds the subnet's first address (how older cleanups told a live
+            # run's guard route from an orphan).
+            self._add_netns(cluster, cluster.hub_netns, held)
+            for step in (("link", "add", "br0", "type", "bridge"),
+                         ("addr", "add", f"{hosts[0]}/{subnet.prefixlen}", "dev", "br0"),
+                         ("link", "set", "br0", "up"),
+                         ("link", "set", "lo", "up")):
+                _ip("-n", cluster.hub_netns, *step)
+                held.checkpoint()
+            self._attach(cluster, cluster.client_netns, "cli", cluster.client_address, subnet, held)
             for i, name in enumerate(node_names):
                 address = str(hosts[10 + i])
                 netns = f"{prefix}-{name}"
-                self._attach(cluster, netns, name, address, subnet)
+                self._attach(cluster, netns, name, address, subnet, held)
                 node_dir = run_dir / "nodes" / name
                 # Made now, not at first spawn: faults set up before the first start (the clock
                 # fault's control file) write into them.
@@ -167,58 +191,168 @@ class LocalRuntime:
                     LocalNode(name=name, address=address, netns=netns, data_dir=node_dir / "data", log_dir=node_dir)
                 )
             cluster.connector = NamespaceConnector(cluster.client_netns)
+            # A signal noted since the last checkpoint is delivered here, still inside `try`.
+            held.release()
         except BaseException:
-            self.destroy(cluster)
+            held.hold()  # again, if the release above raised: a second Ctrl-C cannot cut this short
+            try:
+                self.destroy(cluster)
+            finally:
+                held.release()  # the run's own reaction to a noted signal replaces the exception
             raise
         return cluster
 
-    def _attach(self, cluster: LocalCluster, netns: str, short: str, address: str, subnet: ipaddress.IPv4Network) -> None:
-        """A namespace with eth0 on the hub's bridge."""
+    def _add_netns(self, cluster: LocalCluster, netns: str, held: HeldSignals) -> None:
+        cluster.namespaces.append(netns)  # before: an `ip netns add` cut short may leave it half made
         _ip("netns", "add", netns)
+        held.checkpoint()
+
+    def _attach(self, cluster: LocalCluster, netns: str, short: str, address: str, subnet: ipaddress.IPv4Network,
+                held: HeldSignals) -> None:
+        """A namespace with eth0 on the hub's bridge. The veth pair lives in the hub and in
+        `netns`, so removing the namespaces removes it."""
+        self._add_netns(cluster, netns, held)
         hub_side = f"v-{short}"
-        _ip("-n", cluster.hub_netns, "link", "add", hub_side, "type", "veth", "peer", "name", "eth0", "netns", netns)
-        _ip("-n", cluster.hub_netns, "link", "set", hub_side, "master", "br0", "up")
-        _ip("-n", netns, "addr", "add", f"{address}/{subnet.prefixlen}", "dev", "eth0")
-        _ip("-n", netns, "link", "set", "eth0", "up")
-        _ip("-n", netns, "link", "set", "lo", "up")
+        for step in (("-n", cluster.hub_netns, "link", "add", hub_side, "type", "veth", "peer", "name", "eth0", "netns", netns),
+                     ("-n", cluster.hub_netns, "link", "set", hub_side, "master", "br0", "up"),
+                     ("-n", netns, "addr", "add", f"{address}/{subnet.prefixlen}", "dev", "eth0"),
+                     ("-n", netns, "link", "set", "eth0", "up"),
+                     ("-n", netns, "link", "set", "lo", "up")):
+            _ip(*step)
+            held.checkpoint()
 
     def lost(self, cluster: LocalCluster) -> str | None:
         existing = set(list_namespaces())
-        wanted = [cluster.hub_netns, cluster.client_netns] + [n.netns for n in cluster.nodes]
-        missing = [netns for netns in wanted if netns not in existing]
-        return f"network namespaces {', '.join(missing)} are gone" if missing else None
+        missing = [netns for netns in cluster.namespaces if netns not in existing]
+        gone = []
+        if missing:
+            gone.append(f"network namespaces {', '.join(missing)} are gone")
+        if cluster.record is not None and not cluster.record.ours():
+            gone.append(f"its run record {cluster.record.path} was removed")
+        return "; ".join(gone) or None
 
     def destroy(self, cluster: LocalCluster) -> None:
-        for node in cluster.nodes:
-            try:
-                node.kill()
-            except OSError:
-                pass
-        if cluster.connector is not None:
-            cluster.connector.close()
-            cluster.connector = None
-        namespaces = [n.netns for n in cluster.nodes] + [cluster.client_netns, cluster.hub_netns]
-        for netns in namespaces:
-            _remove_netns(netns)
-        _ip("route", "del", "blackhole", cluster.subnet, "proto", GUARD_PROTO, check=False)
+        """Remove what the cluster notes as made, tolerating pieces that are already gone. The
+        guard route is removed only while the run's record is still ours: if someone removed
+        the run (`cleanup --force`), its subnet may belong to a new run by now."""
+        with HeldSignals():
+            for node in cluster.nodes:
+                try:
+                    node.kill()
+                except OSError:
+                    pass
+            if cluster.connector is not None:
+                cluster.connector.close()
+                cluster.connector = None
+            for netns in reversed(cluster.namespaces):
+                _remove_netns(netns)
+            still_ours = cluster.record is not None and cluster.record.ours()
+            if cluster.guard_added and still_ours:
+                _ip("route", "del", "blackhole", cluster.subnet, "proto", GUARD_PROTO, check=False)
+            cluster.guard_added = False
+            if cluster.record is not None:
+                existing = set(list_namespaces())
+                if not any(netns in existing for netns in cluster.namespaces):
+                    if still_ours:
+                        runs.release(cluster.record)
+                    cluster.record = None
+                # else: kept, so a cleanup once this controller is gone finds what is left
 
-    def cleanup(self, prefix: str | None = None) -> list[str]:
-        """Remove every faultline namespace (or one run's, by its prefix) with the processes in
-        it, then the cgroups faults made for those runs (empty now that their processes are
-        gone), then every guard route whose run has no hub namespace left."""
-        wanted = f"{prefix}-" if prefix else PREFIX
+    def cleanup(self, prefix: str | None = None, force: bool = False) -> runs.CleanupReport:
+        """Remove the runs whose controller is gone (or the one with this prefix), each with its
+        namespaces and the processes in them, the cgroups faults made for it, its guard route
+        and its record; then guard routes that no run claims.
+
+        A run whose controller still runs is skipped, and said so, unless it is named by
+        `prefix` with `force` (it then ends as a harness error saying its cluster vanished).
+        Namespaces of a run with no record (left by an older faultline) are skipped too: whether
+        their controller lives cannot be told; `force` removes them by name."""
+        if prefix is not None and not prefix.strip():
+            raise HarnessError('--prefix "" names no run: leave --prefix out to remove every run whose controller is gone')
+        if force and prefix is None:
+            raise HarnessError("--force removes one named run, live or not: give its --prefix (the `prefix` in its test.json)")
+        report = runs.CleanupReport()
+        # Look first, read the records after: a run writes its record before it makes anything,
+        # so every namespace or cgroup seen here has its record on disk by the time it is read.
+        namespaces = list_namespaces()
+        groups = _cgroup_names()
+        records = {r.run_id: r for r in runs.all_records() if r.runtime == self.name}
+        seen = set(records) | {_run_of(ns) for ns in namespaces if ns.startswith(PREFIX)}
+        seen |= {_run_of(g[len(CGROUP_START):]) for g in groups}
+        seen.discard("")
+        if prefix is not None:
+            seen &= {prefix}
+        for run_id in sorted(seen):
+            record = records.get(run_id)
+            own = [ns for ns in namespaces if ns.startswith(f"{run_id}-")]
+            if record is not None and record.alive() and not force:
+                report.skipped.append(f"run {run_id}: controller pid {record.pid} alive")
+                continue
+            if record is None and own and not force:
+                report.skipped.append(
+                    f"run {run_id}: no run record in {runs.RUNS_DIR} (made by an older faultline?), so whether its "
+                    f"controller lives cannot be told; `faultline cleanup --prefix {run_id} --force` removes it")
+                continue
+            report += self._remove_run(run_id, own, record, records)
+            leftover = [g for g in _cgroup_names() if g.startswith(f"{CGROUP_START}{run_id}-")]
+            report.skipped += [f"cgroup {g} of run {run_id}: still holds processes" for g in leftover]
+        if prefix is None:
+            report += self._remove_unclaimed_routes()
+        return report
+
+    def _remove_run(self, run_id: str, own: list[str], record: runs.RunRecord | None,
+                    records: dict[str, runs.RunRecord]) -> list[str]:
         removed = []
-        for netns in list_namespaces():
-            if netns.startswith(wanted):
-                killed = _remove_netns(netns)
-                removed.append(f"network namespace {netns}" + (f" (ended pids {', '.join(map(str, killed))})" if killed else ""))
-        removed += remove_empty_cgroups(f"faultline-{wanted}")
-        in_use = live_subnets()
-        for subnet in guard_routes():
-            if subnet not in in_use:
+        listed = record.parts.get("namespaces", []) if record is not None else []
+        subnet = record.parts.get("subnet") if record is not None else None
+        if not isinstance(subnet, str):  # crashed before it noted one, or a run with no record
+            subnet = next(iter(_hub_subnets(f"{run_id}-hub")), None)
+        existing = set(list_namespaces())
+        for netns in dict.fromkeys([*own, *(n for n in listed if isinstance(n, str) and n in existing)]):
+            killed = _remove_netns(netns)
+            removed.append(f"network namespace {netns}" + (f" (ended pids {', '.join(map(str, killed))})" if killed else ""))
+        removed += remove_empty_cgroups(f"{CGROUP_START}{run_id}-")
+        with runs.host_lock():
+            others = [r for r in runs.all_records() if r.run_id != run_id and r.parts.get("subnet") == subnet]
+            if subnet is not None and subnet in guard_routes() and not others and subnet not in live_subnets():
                 _ip("route", "del", "blackhole", subnet, "proto", GUARD_PROTO, check=False)
-                removed.append(f"guard route blackhole {subnet}")
+                removed.append(f"guard route blackhole {subnet} of run {run_id}")
+            if record is not None:
+                runs.release(record)
+                removed.append(f"run record {record.path} (controller pid {record.pid})")
         return removed
+
+    def _remove_unclaimed_routes(self) -> list[str]:
+        """Guard routes that no recorded run claims and no hub namespace holds (a run of an
+        older faultline, or a record removed by hand). Under the host lock, so a run adding its
+        route now is either seen with its record or not yet there."""
+        removed = []
+        with runs.host_lock():
+            claimed = {r.parts.get("subnet") for r in runs.all_records()} | live_subnets()
+            for subnet in guard_routes():
+                if subnet not in claimed:
+                    _ip("route", "del", "blackhole", subnet, "proto", GUARD_PROTO, check=False)
+                    removed.append(f"guard route blackhole {subnet}")
+        return removed
+
+
+CGROUP_START = "faultline-"  # the slow fault's cgroups: faultline-<run_id>-<node>
+
+
+def _run_of(name: str) -> str:
+    """The run id a namespace or cgroup name starts with: `fl-ab12c` of `fl-ab12c-n1`."""
+    if not name.startswith(PREFIX):
+        return ""
+    head, _, _ = name[len(PREFIX):].partition("-")
+    return f"{PREFIX}{head}" if head else ""
+
+
+def _cgroup_names() -> list[str]:
+    names = []
+    for root in CGROUP_ROOTS:
+        if os.path.isdir(root):
+            names += [n for n in os.listdir(root) if n.startswith(CGROUP_START + PREFIX)]
+    return sorted(set(names))
 
 
 def remove_empty_cgroups(start: str) -> list[str]:
@@ -250,10 +384,13 @@ def live_subnets() -> set[str]:
     subnets = set()
     for netns in list_namespaces():
         if netns.startswith(PREFIX) and netns.endswith("-hub"):
-            out = _ip("-n", netns, "-o", "-4", "addr", "show", "dev", "br0", check=False).stdout
-            for m in re.finditer(r"inet (\S+)", out):
-                subnets.add(str(ipaddress.ip_interface(m.group(1)).network))
+            subnets |= _hub_subnets(netns)
     return subnets
+
+
+def _hub_subnets(netns: str) -> set[str]:
+    out = _ip("-n", netns, "-o", "-4", "addr", "show", "dev", "br0", check=False).stdout
+    return {str(ipaddress.ip_interface(m.group(1)).network) for m in re.finditer(r"inet (\S+)", out)}
 
 
 def guard_routes() -> list[str]:
@@ -293,12 +430,14 @@ def _alive(pid: int) -> bool:
 
 
 def _free_subnet() -> ipaddress.IPv4Network:
-    """A /24 of 198.18.0.0/15 that no route in the root namespace mentions yet."""
+    """A /24 of 198.18.0.0/15 that no route in the root namespace mentions yet and no run
+    record claims (taken under the host lock)."""
     taken = _ip("route", "show", "table", "all", check=False).stdout
+    claimed = {r.parts.get("subnet") for r in runs.all_records()}
     candidates = list(SUPERNET.subnets(new_prefix=24))
     start = secrets.randbelow(len(candidates))
     for i in range(len(candidates)):
         subnet = candidates[(start + i) % len(candidates)]
-        if str(subnet.network_address)[:-1] not in taken:
+        if str(subnet.network_address)[:-1] not in taken and str(subnet) not in claimed:
             return subnet
     raise HarnessError("no free /24 left in 198.18.0.0/15 for a new cluster; run `faultline cleanup`")

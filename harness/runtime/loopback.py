@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from harness.runtime.process import ProcessGroupNode
+from harness.runtime.runs import CleanupReport, controller_mark, mark_alive
 from harness.seams import HarnessError
 
 PREFIX = "fl-"
@@ -129,7 +130,7 @@ class LoopbackRuntime:
             raise HarnessError(f"the loopback runtime gives a run at most {255 - FIRST_HOST - 1} nodes")
         block = _free_block()
         hosts = list(block.hosts())
-        marker = {RUN_VAR: prefix, CONTROLLER_VAR: _controller_mark(os.getpid())}
+        marker = {RUN_VAR: prefix, CONTROLLER_VAR: controller_mark()}
         cluster = LoopbackCluster(nodes=[], run_dir=Path(run_dir), run_id=prefix, block=str(block))
         for i, name in enumerate(node_names, start=1):
             node_dir = cluster.run_dir / "nodes" / name
@@ -155,23 +156,31 @@ class LoopbackRuntime:
             except OSError:
                 pass
 
-    def cleanup(self, prefix: str | None = None) -> list[str]:
+    def cleanup(self, prefix: str | None = None, force: bool = False) -> CleanupReport:
         """End the node processes of crashed runs (every run's, or the one with this prefix).
 
         A node process is found by the marker in its environment (`/proc/PID/environ`) and
         counted as orphaned when the controller that created its cluster (pid and start time,
-        so a reused pid does not count) is gone; a live run is never touched. Its process group
-        is then SIGKILLed. What this cannot find: a process that overwrote its environment block
-        (setproctitle does), a process that left the group and cleared the variables, and,
-        unless run as root, another user's processes. There is nothing else to remove: the
-        runtime makes no interfaces, routes or rules, and leaves the run directory to the store.
+        so a reused pid does not count) is gone; a live run is skipped, and said so, unless it
+        is named by `prefix` with `force`. Its process group is then SIGKILLed. What this cannot
+        find: a process that overwrote its environment block (setproctitle does), a process
+        that left the group and cleared the variables, and, unless run as root, another user's
+        processes. There is nothing else to remove: the runtime makes no interfaces, routes or
+        rules, and leaves the run directory to the store.
         """
+        if prefix is not None and not prefix.strip():
+            raise HarnessError('--prefix "" names no run: leave --prefix out to end every run whose controller is gone')
+        if force and prefix is None:
+            raise HarnessError("--force ends one named run, live or not: give its --prefix (the `prefix` in its test.json)")
         orphans: dict[int, str] = {}  # process group -> description
+        live: dict[str, str] = {}  # run -> why it was skipped
         for pid, env in _marked_processes():
             run = env.get(RUN_VAR, "")
             if prefix is not None and run != prefix:
                 continue
-            if _controller_alive(env.get(CONTROLLER_VAR, "")):
+            mark = env.get(CONTROLLER_VAR, "")
+            if mark_alive(mark) and not force:
+                live.setdefault(run, f"run {run}: controller pid {mark.partition(':')[0]} alive")
                 continue
             try:
                 pgid = os.getpgid(pid)
@@ -180,19 +189,19 @@ class LoopbackRuntime:
             if pgid <= 1 or pgid == os.getpgrp():
                 continue  # never the caller's own group, whatever a process claims
             orphans.setdefault(pgid, f"process group {pgid} of node {env.get(NODE_VAR, '?')} of run {run}")
-        removed = []
+        report = CleanupReport(skipped=[live[run] for run in sorted(live)])
         for pgid, description in sorted(orphans.items()):
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 continue
-            removed.append(description)
+            report.append(description)
         deadline = time.monotonic() + 10
         while orphans and time.monotonic() < deadline:
             orphans = {g: d for g, d in orphans.items() if _group_alive(g)}
             if orphans:
                 time.sleep(0.02)
-        return removed
+        return report
 
 
 def _free_block() -> ipaddress.IPv4Network:
@@ -224,28 +233,6 @@ def _blocks_in_use() -> set[ipaddress.IPv4Network]:
             if address.packed[0] == 127:
                 used.add(ipaddress.ip_network(f"{address}/24", strict=False))
     return used
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None
-    when it is gone or a zombie: with the pid it names one process for good."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else fields[19]
-
-
-def _controller_mark(pid: int) -> str:
-    return f"{pid}:{_start_time(pid)}"
-
-
-def _controller_alive(mark: str) -> bool:
-    pid, _, started = mark.partition(":")
-    if not pid.isdigit():
-        return False
-    return _start_time(int(pid)) == started
 
 
 def _marked_processes() -> list[tuple[int, dict[str, str]]]:
