@@ -41,7 +41,7 @@ def faults_in_force(run_dir: Path) -> set[str]:
     history = run_dir / "history.jsonl"
     active: dict[str, bool] = {}
     if history.exists():
-        for op in read_history(history):
+        for op in read_history(history, allow_empty=True):  # a live journal may not have its first op yet
             if op.process == "nemesis" and op.type == "info" and op.f in FAULT_OF:
                 package = FAULT_OF[op.f] or op.f.removeprefix("heal-").removeprefix("reset-")
                 active[package] = FAULT_OF[op.f] is not None and not op.error
