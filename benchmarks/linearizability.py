@@ -23,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.history import Op, read_history  # noqa: E402
+from harness.history import Op
+
+from harness.history_reader import read_history
 from checkers.linearizable import check  # noqa: E402
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.generator.combinators import clients, limit
-from harness.history import HistoryWriter, Op
+from harness.history import Op
+from harness.journal import HistoryWriter
 from harness.interpreter import Interpreter
 from harness.lifecycle import run_test
 from harness.spec import RunStatus, TestSpec

@@ -16,7 +16,8 @@ from typing import Any, Callable, Sequence
 
 from harness.client_gates import AFTER_REPLY, BEFORE_SEND, Gates
 from harness.generator.core import PENDING, Context
-from harness.history import INFO, NEMESIS, HistoryWriter, Op
+from harness.history import INFO, NEMESIS, Op
+from harness.journal import HistoryWriter
 from harness.seams import Cluster, HarnessError, NemesisPackage, System
 from harness.spec import RunStatus, TestSpec
 

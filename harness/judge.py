@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import plugins, store
-from harness.history import Op, read_history
+from harness.history import Op
+from harness.history_reader import read_history
 from harness.hooks import extra_checkers
 from harness.seams import HarnessError, System, Workload
 from harness.spec import exit_code_for

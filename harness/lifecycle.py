@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from harness import judge, store
-from harness.history import HistoryWriter, JournalError
+from harness.journal import HistoryWriter, JournalError
 from harness.hooks import workload_params
 from harness.interpreter import Interpreter
 from harness.plan import Plan, plan_test, schedule

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from harness import plugins, store
-from harness.history import read_history
+from harness.history_reader import read_history
 from harness.lifecycle import run_test
 from harness.hooks import selftest_rows
 from harness.seams import SelftestRow

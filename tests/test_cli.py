@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from harness import cli, judge
-from harness.history import NEMESIS, Op, with_indices, write_history
+from harness.history import NEMESIS, Op, with_indices
+from harness.journal import write_history
 from harness.judge import check_history
 from harness.spec import EXIT_HARNESS, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code_for
 

@@ -23,7 +23,9 @@ from typing import Any, Iterator
 import pytest
 
 from harness.generator.combinators import any_of, clients, nemesis, phases, repeat, sequence, sleep, stagger, time_limit
-from harness.history import HistoryWriter, Op, read_history
+from harness.history import Op
+from harness.history_reader import read_history
+from harness.journal import HistoryWriter
 from harness.interpreter import Interpreter
 from harness.spec import RunStatus, TestSpec
 from harness.seams import NemesisOptions

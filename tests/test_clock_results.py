@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import read_history
+from harness.history_reader import read_history
 from harness.report import write_report
 from harness.report.browser import chromium_available, open_browser, wait_for, watch_page
 from harness.report.synthetic import make_run

@@ -16,7 +16,9 @@ from typing import Any, Mapping
 import pytest
 from rich.console import Console
 
-from harness.history import Op, write_history
+from harness.history import Op
+
+from harness.journal import write_history
 from harness.report import write_report_for
 from harness.report.browser import chromium_available, open_browser, wait_for, watch_page
 from harness.report.data import build_report_data

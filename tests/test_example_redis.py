@@ -27,7 +27,8 @@ from faultline_redis.resp import Connection, ReplyError, encode  # noqa: E402
 from faultline_redis.system import PORT, Redis  # noqa: E402
 
 import exposure  # noqa: E402
-from harness.history import Op, read_history  # noqa: E402
+from harness.history import Op
+from harness.history_reader import read_history
 from harness.runtime.loopback import LoopbackCluster, LoopbackRuntime  # noqa: E402
 from harness.startup import start_cluster, start_nodes  # noqa: E402
 

@@ -13,17 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import (
-    NEMESIS,
-    HistoryError,
-    HistoryWriter,
-    Op,
-    encode_op,
-    pair_calls,
-    read_history,
-    with_indices,
-    write_history,
-)
+from harness.history import NEMESIS, HistoryError, Op, pair_calls, with_indices
+
+from harness.history_reader import read_history
+
+from harness.journal import HistoryWriter, encode_op, write_history
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = Path(__file__).parents[2] / "shared" / "corpora"
@@ -135,7 +129,8 @@ def test_writer_from_several_threads_numbers_ops_in_file_order(tmp_path: Path) -
 KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
-from harness.history import HistoryWriter, Op
+from harness.history import Op
+from harness.journal import HistoryWriter
 
 path, count = Path(sys.argv[1]), int(sys.argv[2])
 writer = HistoryWriter(path, flush_each=True)
@@ -341,7 +336,7 @@ def test_a_lone_nemesis_info_is_its_own_call() -> None:
 
 
 def test_json_with_spaces_after_the_brace_is_read_as_json(tmp_path) -> None:
-    from harness.history import read_history
+    from harness.history_reader import read_history
 
     path = tmp_path / "spaced.jsonl"
     path.write_text('{ "type": "invoke", "process": 0, "f": "read", "value": null }\n')
@@ -350,7 +345,8 @@ def test_json_with_spaces_after_the_brace_is_read_as_json(tmp_path) -> None:
 
 def test_an_edn_ratio_dividing_by_zero_names_its_line(tmp_path) -> None:
     import pytest
-    from harness.history import HistoryError, read_history
+    from harness.history import HistoryError
+    from harness.history_reader import read_history
 
     path = tmp_path / "ratio.edn"
     path.write_text('{:type :invoke, :process 0, :f :read, :value nil}\n{:type :ok, :process 0, :f :read, :value 1/0}\n')

@@ -18,7 +18,8 @@ from typing import Any, Iterator
 import pytest
 
 from harness.generator.combinators import clients, limit
-from harness.history import HistoryWriter, JournalError, Op
+from harness.history import Op
+from harness.journal import HistoryWriter, JournalError
 from harness.interpreter import Interpreter
 from harness.spec import RunStatus, TestSpec
 from workloads.set import UniqueAdds

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import Op, read_history, with_indices
+from harness.history import Op, with_indices
+
+from harness.history_reader import read_history
 from checkers.linearizable import MODELS, Model, check
 from checkers.linearizable.models import multi_register
 from checkers.linearizable.wgl import _wglc

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from controller import kill_controller
-from harness.history import read_history
+from harness.history_reader import read_history
 from harness.runtime.local import list_namespaces
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]

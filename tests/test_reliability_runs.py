@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from controller import kill_controller
-from harness.history import read_history
+from harness.history_reader import read_history
 from harness.runtime.local import list_namespaces
 from test_run_lifecycle import FAULTLINE, leftovers, node_pids, run_prefix, start_run, wait_until_running
 

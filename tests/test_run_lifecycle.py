@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from controller import kill_controller
-from harness.history import read_history
+from harness.history_reader import read_history
 from harness.runtime import runs
 from harness.runtime.local import guard_routes, list_namespaces, live_subnets
 from nemeses.clock import SHM_PATTERNS, remove_orphaned_files

@@ -21,7 +21,8 @@ import pytest
 
 import exposure
 from harness import startup
-from harness.history import Op, read_history
+from harness.history import Op
+from harness.history_reader import read_history
 from harness.runtime.loopback import LoopbackCluster, LoopbackRuntime
 from systems_under_test.seedkv.client import SeedKVClient
 from systems_under_test.seedkv.server import owner_of

@@ -12,7 +12,9 @@ import pytest
 
 import exposure
 from harness import plugins, store
-from harness.history import HistoryWriter, Op, read_history
+from harness.history import Op
+from harness.history_reader import read_history
+from harness.journal import HistoryWriter
 from harness.seams import SelftestRow
 from harness.selftest import Case, Outcome, anomalies_of, first_anomaly_seconds, matrix, select
 

@@ -129,7 +129,9 @@ def test_an_add_that_failed_yet_shows_up_is_an_anomaly() -> None:
 
 import pytest  # noqa: E402
 
-from harness.history import BadOp, read_history  # noqa: E402
+from harness.history import BadOp
+
+from harness.history_reader import read_history
 from harness.judge import check_history  # noqa: E402
 from harness.seams import HarnessError  # noqa: E402
 

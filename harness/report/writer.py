@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.history import HistoryError, read_history
+from harness.history import HistoryError
+
+from harness.history_reader import read_history
 from harness.report.data import build_report_data
 from harness.report.page import Link, render_page
 
