@@ -59,13 +59,13 @@ class HistoryWriter:
         self._next_index = 0
         self.ops: list[Op] = []
         self.failure: JournalError | None = None
-        self._pending = bytearray()  # whole lines not yet handed to the OS
-        self._pending_ops = 0
+        self._pending = bytearray()  # lines not yet in the file (the first may be partly there)
         self._on_disk = 0  # ops whose lines are whole in the file
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "ab", buffering=0)
             self._size = os.fstat(self._file.fileno()).st_size
+            self._whole = self._size  # the file's length up to its last whole line
         except OSError as e:
             raise JournalError(self.path, e, 0) from None
 
@@ -77,7 +77,6 @@ class HistoryWriter:
             if self.failure is not None:
                 raise self.failure
             self._pending += encode_op(op)
-            self._pending_ops += 1
             if self._flush_each or len(self._pending) >= self.BUFFER_LIMIT:
                 self._write_pending()
             return op
@@ -109,23 +108,38 @@ class HistoryWriter:
 
     def _write_pending(self) -> None:
         """Write the pending lines (caller holds the lock); on failure cut the file back to
-        its last whole line and end the journal."""
-        done = 0
-        with memoryview(self._pending) as view:
+        its last whole line and end the journal.
+
+        What reached the file is read off the file's size (`_account`), not from what `write`
+        returned: Ctrl-C can land in the main thread between a write and the bookkeeping after
+        it, and the lines it wrote must not be written again by the next flush or the close."""
+        try:
+            self._account()
+            while self._pending:
+                self._file.write(self._pending)  # may write part of it: `_account` tells
+                self._account()
+        except OSError as e:
             try:
-                while done < len(view):
-                    done += self._file.write(view[done:])
-            except OSError as e:
-                whole = self._pending.rfind(b"\n", 0, done) + 1
-                self._on_disk += self._pending.count(b"\n", 0, whole)
-                self._cut_to(self._size + whole)
-                self.failure = JournalError(self.path, e, self._on_disk)
-        self._pending.clear()
-        written, self._pending_ops = self._pending_ops, 0
-        if self.failure is not None:
-            raise self.failure
-        self._size += done
-        self._on_disk += written
+                self._account()
+            except OSError:
+                pass
+            self._cut_to(self._whole)
+            self._pending.clear()
+            self.failure = JournalError(self.path, e, self._on_disk)
+            raise self.failure from None
+
+    def _account(self) -> None:
+        """Drop from `_pending` what the file already holds (this writer is its only writer)."""
+        size = os.fstat(self._file.fileno()).st_size
+        written = size - self._size
+        if written <= 0:
+            return
+        last = self._pending.rfind(b"\n", 0, written)
+        if last >= 0:
+            self._on_disk += self._pending.count(b"\n", 0, written)
+            self._whole = self._size + last + 1
+        self._size = size
+        del self._pending[:written]
 
     def _cut_to(self, size: int) -> None:
         # A torn line helps no reader; cutting it frees space, so it works on a full disk too.

@@ -19,6 +19,7 @@ import pytest
 
 from harness.generator.combinators import clients, limit
 from harness.history import Op
+from harness.history_reader import read_history
 from harness.journal import HistoryWriter, JournalError
 from harness.interpreter import Interpreter
 from harness.spec import RunStatus, TestSpec
@@ -149,3 +150,34 @@ def test_a_run_whose_journal_fails_stops_every_worker_without_a_thread_traceback
     assert journal.failure is not None and len(journal.ops) > journal.failure.on_disk >= 50
     lines = (tiny_disk / "history.jsonl").read_bytes().splitlines()
     assert len(lines) == journal.failure.on_disk
+
+
+class CtrlCAfterWrite:
+    """A journal file whose first write succeeds and then Ctrl-C arrives: a signal can land in
+    the main thread between a write returning and the journal's bookkeeping after it."""
+
+    def __init__(self, real: object) -> None:
+        self.real, self.armed = real, True
+
+    def write(self, data: bytes) -> int:
+        written = self.real.write(data)
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        return written
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+def test_ctrl_c_right_after_a_write_never_writes_a_line_twice(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    journal = HistoryWriter(path, flush_each=False)
+    for process in range(3):
+        journal.append(Op("invoke", "read", None, process))
+    journal._file = CtrlCAfterWrite(journal._file)  # the moment the reliability suite hit
+    with pytest.raises(KeyboardInterrupt):
+        journal.flush()
+    journal.append(Op("invoke", "read", None, 3))
+    journal.close()
+    assert [op.index for op in read_history(path)] == [0, 1, 2, 3]
