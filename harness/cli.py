@@ -25,7 +25,6 @@ from harness import plugins, store
 from harness.history import HistoryError
 from harness.judge import ANALYSIS_DIR, analyze, checker_specs, new_analysis_dir, record
 from harness.lifecycle import run_test
-from harness.plan import nemesis_packages
 from harness.scaffold import new_system_command
 from harness.seams import CAPABILITIES, HarnessError, NemesisOptions
 from harness.spec import EXIT_HARNESS, EXIT_INTERRUPTED, RunStatus, TestSpec, exit_code_for
@@ -269,7 +268,7 @@ def catalogue_of_plugins() -> dict[str, list[dict[str, Any]]]:
     for name in plugins.names("nemesis"):
         try:
             factory, _ = plugins.load_nemesis(name)
-            (package,) = nemesis_packages([name], sample)
+            package = factory(sample)  # the default variant
             out["nemeses"].append({"name": name, "variants": list(getattr(factory, "variants", ())),
                                    "fs": sorted(package.fs), "options": dict(package.options)})
         except HarnessError as e:

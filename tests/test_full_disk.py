@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from tmpfs import mounted_tmpfs
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.root]
 
@@ -30,15 +31,8 @@ FAULTLINE = REPO / ".venv" / "bin" / "faultline"
 @pytest.fixture
 def small_store(tmp_path: Path) -> Iterator[Path]:
     """A real 256 KiB tmpfs, always unmounted."""
-    mount = tmp_path / "small-store"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
-    try:
+    with mounted_tmpfs(tmp_path / "small-store", "256k") as mount:
         yield mount
-    finally:
-        # A file still open (a failing test's) keeps it busy: then detach it, so it goes with that file.
-        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "--lazy", str(mount)], check=True)
 
 
 def faultline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
 
 import pytest
+from tmpfs import mounted_tmpfs
 
 from harness.generator.combinators import clients, limit
 from harness.history import Op
@@ -31,15 +31,8 @@ DEV_FULL = Path("/dev/full")
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 64 KiB tmpfs, always unmounted."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
-    try:
+    with mounted_tmpfs(tmp_path / "tiny", "64k") as mount:
         yield mount
-    finally:
-        # A file still open (a failing test's) keeps it busy: then detach it, so it goes with that file.
-        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "--lazy", str(mount)], check=True)
 
 
 def add(i: int, process: int = 0) -> Op:

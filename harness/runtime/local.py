@@ -409,24 +409,11 @@ def _remove_netns(netns: str) -> list[int]:
             pass
     deadline = time.monotonic() + 10
     while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if _alive(p)]
+        pids = [p for p in pids if runs.start_time(p) is not None]
         if pids:
             time.sleep(0.02)
     _ip("netns", "del", netns, check=False)
     return killed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A killed child of ours stays a zombie until reaped; zombies count as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _free_subnet() -> ipaddress.IPv4Network:

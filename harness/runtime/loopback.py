@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from harness.runtime.process import ProcessGroupNode
-from harness.runtime.runs import CleanupReport, controller_mark, mark_alive
+from harness.runtime.runs import CleanupReport, controller_mark, mark_alive, stat_fields
 from harness.seams import HarnessError
 
 PREFIX = "fl-"
@@ -267,11 +267,7 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
+        fields = stat_fields(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
+            return True
     return False

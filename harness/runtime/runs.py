@@ -31,15 +31,20 @@ RUNS_DIR = Path("/run/faultline")
 LOCK_NAME = ".lock"
 
 
-def start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot, or None when it is gone or a zombie.
-    With the pid it names one process for good."""
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None if gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return None if fields[0] == "Z" else fields[19]
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot, or None when it is gone or a zombie
+    (a killed child of ours stays one until reaped). With the pid it names one process for good."""
+    fields = stat_fields(pid)
+    return None if fields is None or fields[0] == "Z" else fields[19]
 
 
 def controller_mark(pid: int | None = None) -> str:
