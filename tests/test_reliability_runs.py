@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import kill_controller
+from controller import kill_controller, run_specs
 from harness.history_reader import read_history
 from harness.runtime.local import list_namespaces
 from test_run_lifecycle import FAULTLINE, leftovers, node_pids, run_prefix, start_run, wait_until_running
@@ -42,7 +42,7 @@ class Watch:
         self.first_op: float | None = None  # monotonic time the history got its first line
 
     def run_dir(self) -> Path | None:
-        found = [p.parent for p in self.store.glob("*/*/test.json")]
+        found = [p.parent for p in run_specs(self.store)]
         return found[0] if found else None
 
     def lines(self, name: str) -> bytes:

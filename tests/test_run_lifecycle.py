@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import kill_controller
+from controller import kill_controller, run_specs
 from harness.history_reader import read_history
 from harness.runtime import runs
 from harness.runtime.local import guard_routes, list_namespaces, live_subnets
@@ -39,7 +39,7 @@ def run_prefix(store: Path, proc: subprocess.Popen | None = None, timeout: float
     """The run's prefix, from its test.json (written before the cluster is made)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for test_json in store.glob("*/*/test.json"):
+        for test_json in run_specs(store):
             try:
                 return json.loads(test_json.read_text())["prefix"]
             except (ValueError, KeyError):
