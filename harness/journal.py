@@ -61,6 +61,8 @@ class HistoryWriter:
         self.failure: JournalError | None = None
         self._pending = bytearray()  # lines not yet in the file (the first may be partly there)
         self._on_disk = 0  # ops whose lines are whole in the file
+        self._unsettled = False  # a write may have happened that `_took` has not counted
+        self._pending_lines = 0  # lines in `_pending` (its first may be partly in the file)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "ab", buffering=0)
@@ -77,6 +79,7 @@ class HistoryWriter:
             if self.failure is not None:
                 raise self.failure
             self._pending += encode_op(op)
+            self._pending_lines += 1
             if self._flush_each or len(self._pending) >= self.BUFFER_LIMIT:
                 self._write_pending()
             return op
@@ -110,35 +113,49 @@ class HistoryWriter:
         """Write the pending lines (caller holds the lock); on failure cut the file back to
         its last whole line and end the journal.
 
-        What reached the file is read off the file's size (`_account`), not from what `write`
-        returned: Ctrl-C can land in the main thread between a write and the bookkeeping after
-        it, and the lines it wrote must not be written again by the next flush or the close."""
+        Ctrl-C can land in the main thread between a write and the bookkeeping after it; the
+        lines it wrote must not be written again by the next flush or the close. So a write is
+        marked unsettled until its bytes are accounted for, and an unsettled one is settled
+        from the file's size (this writer is the file's only writer) before anything else."""
         try:
-            self._account()
+            if self._unsettled:
+                self._took(os.fstat(self._file.fileno()).st_size - self._size)
+                self._unsettled = False
             while self._pending:
-                self._file.write(self._pending)  # may write part of it: `_account` tells
-                self._account()
+                self._unsettled = True
+                written = self._file.write(self._pending)
+                if written == len(self._pending):  # the usual case: every line, all whole
+                    self._on_disk += self._pending_lines
+                    self._size += written
+                    self._whole = self._size
+                    self._pending_lines = 0
+                    self._pending.clear()
+                else:
+                    self._took(written)
+                self._unsettled = False
         except OSError as e:
             try:
-                self._account()
+                self._took(os.fstat(self._file.fileno()).st_size - self._size)
             except OSError:
                 pass
             self._cut_to(self._whole)
             self._pending.clear()
+            self._pending_lines = 0
             self.failure = JournalError(self.path, e, self._on_disk)
             raise self.failure from None
 
-    def _account(self) -> None:
-        """Drop from `_pending` what the file already holds (this writer is its only writer)."""
-        size = os.fstat(self._file.fileno()).st_size
-        written = size - self._size
+    def _took(self, written: int) -> None:
+        """Drop from `_pending` the `written` bytes now in the file, counting whole lines."""
         if written <= 0:
             return
+        lines = self._pending.count(b"\n", 0, written)
         last = self._pending.rfind(b"\n", 0, written)
+        # No call from here on, so no signal handler can run halfway through the update.
+        self._on_disk += lines
+        self._pending_lines -= lines
         if last >= 0:
-            self._on_disk += self._pending.count(b"\n", 0, written)
             self._whole = self._size + last + 1
-        self._size = size
+        self._size += written
         del self._pending[:written]
 
     def _cut_to(self, size: int) -> None:
