@@ -17,7 +17,7 @@ from harness.history import BadOp, Op, with_indices
 from . import models, readsfrom
 from .models import MODELS, Model, multi_register
 from .prepare import Partition, partitions
-from .wgl import (CANCELLED, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
+from .wgl import (CANCELLED, accelerated, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
                   SearchResult, search)
 
 # How long the search for a minimal failing window may take, at most; and the search for the
@@ -91,7 +91,13 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         raise ValueError(f"failed_cas must be 'absent' or 'observed', not {failed_cas!r}")
     time_limit = options.get("time_limit")
     memory_limit = options.get("memory_limit") or default_memory_limit()
-    use_c = options.get("engine", "auto") != "python"
+    engine = options.get("engine") or "auto"
+    if engine not in ("auto", "c", "python"):
+        raise ValueError(f"engine must be 'c' or 'python', not {engine!r}")
+    if engine == "c" and not accelerated():
+        raise ValueError("engine 'c' asked for, but the C accelerator (checkers/linearizable/_wglc.c) is not built; "
+                         "rerun scripts/setup.sh with a C compiler, or use engine 'python'")
+    use_c = engine != "python"
     deadline = started + float(time_limit) if time_limit is not None else None
 
     ops = with_indices(list(history))

@@ -44,6 +44,11 @@ def resident_bytes() -> int:
         return int(f.read().split()[1]) * _PAGE
 
 
+def accelerated() -> bool:
+    """Whether the C search is built."""
+    return _wglc is not None
+
+
 @dataclass
 class Budget:
     """When a search must give up: a monotonic deadline, a resident-size ceiling, a cancel flag,
