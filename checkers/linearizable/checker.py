@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from harness.history import BadOp, Op, with_indices
 
-from . import models, readsfrom
+from . import lean, models, readsfrom
 from .models import MODELS, Model, multi_register
 from .prepare import Partition, partitions
 from .wgl import (CANCELLED, accelerated, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
@@ -130,6 +130,9 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         "reason": f"linearizable: all {op_count} operations in {len(parts)} partition(s) fit the "
         f"{model.name} model",
     }
+
+
+check.from_file = lean.check_file  # type: ignore[attr-defined]  # see harness.judge.analyze
 
 
 def check_partition(part: Partition, model: Model, budget: Budget, use_c: bool,

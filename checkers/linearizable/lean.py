@@ -1,0 +1,217 @@
+"""The lean path from a journal's bytes to a "valid" verdict, for keyed register histories.
+
+The general path builds an `Op` per line, checks the history's shape, pairs the ops into
+`Entry` records and splits them by key: on a 1M-op history that is most of the time and memory,
+while the search itself is a small part. Most keyed histories are valid and easy, so this path
+decodes the whole file in one orjson call, checks the same shape rules on the decoded maps
+while pairing invocations with completions and splitting by key in one loop, and gives each
+key's ops straight to the C search.
+
+It only ever answers "valid". Anything else sends the caller to the general path, which then
+gives the answer, the evidence and the error messages: a line it does not take as it is (not
+the journal's form, an extra field, a value that is not [key, value] of plain values, any
+break of `harness.history_check`'s rules), a key the search finds invalid, or one that takes
+more than KEY_STEPS steps (a hard key). What that costs at most is one pass over the file and
+KEY_STEPS steps. The verdicts are the same as the general path's because the search is exact
+and the ops are built as `prepare.partitions` builds them, with the model's own step function.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import models
+from .models import ModelOp
+from .wgl import VALID, Budget, accelerated, run_c, start_c
+
+# A key whose search has not ended after this many steps is left to the general path, which
+# has the fast reads-from checks and worker processes for it.
+KEY_STEPS = 200_000
+_LIMIT = 1 << 63
+_TYPES = frozenset(("invoke", "ok", "fail", "info"))
+_FIELDS = frozenset(("index", "time", "type", "process", "f", "value", "node", "error"))
+_PLAIN = (int, str, type(None))
+MAX_DEPTH = 100  # as harness.history_reader refuses
+
+
+def _unusual(value: Any) -> bool:
+    """Nested deeper than MAX_DEPTH, or holding a float that could be an integer past 64 bits
+    (which orjson reads as a float and the general reader refuses)."""
+    level = [(value, 1)]
+    while level:
+        value, depth = level.pop()
+        items = value.values() if type(value) is dict else value
+        for v in items:
+            kind = type(v)
+            if kind is list or kind is dict:
+                if depth >= MAX_DEPTH:
+                    return True
+                level.append((v, depth + 1))
+            elif kind is float and not -_LIMIT < v < _LIMIT:
+                return True
+    return False
+
+
+def check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | None:
+    """(the checker's result, the history's stats) when the file is a keyed register journal
+    that is linearizable, found the lean way; None when the general path must decide."""
+    model = models.MODELS.get(options.get("model") or "cas-register")
+    if model not in (models.register, models.cas_register) or not options.get("keyed"):
+        return None
+    if options.get("initial") is not None or options.get("engine") == "python" or not accelerated():
+        return None
+    failed_cas = options.get("failed_cas") or "absent"
+    deadline = time.monotonic() + float(options["time_limit"]) if options.get("time_limit") is not None else None
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(b'{"'):
+        return None
+    import orjson
+
+    try:
+        rows = orjson.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]")
+    except orjson.JSONDecodeError:
+        return None  # a torn last line, a blank line, bad JSON: the general reader says which
+    split = _split(rows, model, failed_cas)
+    if split is None:
+        return None
+    parts, stats = split
+    budget = Budget(deadline, options.get("memory_limit"), None, KEY_STEPS)
+    op_count = 0
+    for ops, determinate, timed in parts.values():
+        op_count += len(ops)
+        if not any(determinate):
+            continue
+        timed.sort()
+        search = start_c(ops, bytes(determinate), [code for _, code in timed], model)
+        if run_c(search, budget).status != VALID:
+            return None
+    result = {"model": model.name, "op_count": op_count, "keys_checked": len(parts), "valid": True,
+              "algorithm": "wgl",
+              "reason": f"linearizable: all {op_count} operations in {len(parts)} partition(s) fit the "
+                        f"{model.name} model"}
+    return result, stats
+
+
+def _split(rows: list, model: models.Model, failed_cas: str) -> tuple[dict, dict] | None:
+    """Check the shape rules, pair and split by key in one pass: {key: (ops, determinate bytes,
+    [(position, event code)])} and the history's stats; None at the first thing not taken."""
+    if not rows or type(rows[0]) is not dict:
+        return None
+    has_index = rows[0].get("index") is not None
+    last_index = -1
+    open_calls: dict[int, tuple] = {}
+    calls: list[list] = []
+    counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+    nemesis = 0
+    fields = _FIELDS
+    for pos, row in enumerate(rows):
+        if type(row) is not dict or not row.keys() <= fields:
+            return None
+        kind = row.get("type")
+        if kind not in _TYPES:
+            return None
+        t = row.get("time")
+        if t is not None and (type(t) is not int or not 0 <= t < _LIMIT):
+            return None
+        index = row.get("index")
+        if (index is not None) != has_index:
+            return None
+        if index is not None:
+            if type(index) is not int or not last_index < index < _LIMIT:
+                return None
+            last_index = index
+        f, node, error = row.get("f"), row.get("node"), row.get("error")
+        if (f is not None and type(f) is not str) or (node is not None and type(node) is not str) \
+                or type(error) not in _PLAIN:
+            return None
+        value = row.get("value")
+        shape_of = type(value)
+        if shape_of is list:
+            for v in value:
+                if type(v) is not int and type(v) is not str and v is not None:
+                    if _unusual(value):
+                        return None
+                    break
+        elif shape_of is dict or shape_of is float:
+            if _unusual([value]):
+                return None
+        process = row.get("process")
+        if type(process) is not int:
+            if process is not None and type(process) is not str:
+                return None
+            nemesis += 1
+            continue
+        if not 0 <= process < _LIMIT:
+            return None
+        counts[kind] += 1
+        opened = open_calls.get(process)
+        if kind == "invoke":
+            if opened is not None:
+                return None
+            call = [row, pos, None, None]
+            open_calls[process] = call
+            calls.append(call)
+            continue
+        if opened is None:
+            return None
+        invoke = opened[0]
+        if invoke.get("f") != f:
+            return None
+        start = invoke.get("time")
+        if t is not None and start is not None and t < start:
+            return None
+        opened[2], opened[3] = row, pos
+        del open_calls[process]
+    last_time = rows[-1].get("time")
+    stats = {"ops": counts["invoke"], "ok": counts["ok"], "fail": counts["fail"], "info": counts["info"],
+             "nemesis_events": nemesis, "duration_s": round((last_time or 0) / 1e9, 3)}
+
+    end = len(rows)
+    parts: dict[Any, tuple[list, list, list]] = {}
+    shape, observes_only = model.shape, model.observes_only
+    for invoke, call_pos, completion, return_pos in calls:
+        outcome = completion["type"] if completion is not None else "info"
+        f = invoke.get("f")
+        if outcome == "fail" and not (failed_cas == "observed" and f == "cas"):
+            continue
+        sent = invoke.get("value")
+        if type(sent) is not list or len(sent) != 2:
+            return None
+        key, raw = sent
+        if outcome == "ok":
+            got = completion.get("value")
+            if type(got) is not list or len(got) != 2:
+                return None
+            raw = got[1]
+        if type(key) not in _PLAIN or key is None:
+            return None
+        if type(raw) is list:  # a cas's [expected, new]
+            if len(raw) != 2 or type(raw[0]) not in _PLAIN or type(raw[1]) not in _PLAIN:
+                return None
+            raw = tuple(raw)
+        elif type(raw) not in _PLAIN:
+            return None
+        op = ModelOp(f, raw, outcome)
+        if shape(op) is not None:
+            return None
+        determinate = outcome != "info"
+        if not determinate:
+            if observes_only(op):
+                continue
+            return_pos = end
+            end += 1
+        part = parts.get(key)
+        if part is None:
+            part = parts[key] = ([], [], [])
+        ops, flags, timed = part
+        i = len(ops)
+        ops.append(op)
+        flags.append(determinate)
+        timed.append((call_pos, 2 * i))
+        timed.append((return_pos, 2 * i + 1))
+    return parts, stats
