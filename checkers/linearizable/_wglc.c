@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
     MemoSlot *slots;
     size_t mask, used;
+    long long limit; /* resident bytes it may grow to; 0: no limit */
 } Memo;
 
 #define EMPTY UINT64_MAX
@@ -43,6 +44,7 @@ typedef struct {
     size_t count, offsets_capacity;
     uint32_t *slots; /* pairs: entry number + 1 (0 when free), then the high half of its hash */
     size_t mask;
+    long long limit; /* resident bytes it may grow to; 0: no limit */
 } Cache;
 
 static uint64_t mix(uint64_t x) {
@@ -67,6 +69,13 @@ static long long resident(void) {
     return rss * (long long)sysconf(_SC_PAGESIZE);
 }
 
+/* Whether `extra` more bytes fit under the memory limit. Asked before each table grows (they
+ * double, so a growth is a jump that a check every so many steps would only see afterwards):
+ * this is what makes the limit hard for the search's own memory. */
+static int room_for(long long limit, size_t extra) {
+    return limit <= 0 || resident() + (long long)extra <= limit;
+}
+
 static int memo_init(Memo *m, size_t cap) {
     m->slots = malloc(cap * sizeof(MemoSlot));
     if (!m->slots) return -1;
@@ -85,7 +94,9 @@ static MemoSlot *memo_find(Memo *m, uint64_t key) {
 static int memo_put(Memo *m, uint64_t key, int32_t value) {
     if ((m->used + 1) * 2 > m->mask + 1) {
         Memo bigger;
+        if (!room_for(m->limit, (m->mask + 1) * 2 * sizeof(MemoSlot))) return -1;
         if (memo_init(&bigger, (m->mask + 1) * 2) < 0) return -1;
+        bigger.limit = m->limit;
         for (size_t i = 0; i <= m->mask; i++) {
             if (m->slots[i].key == EMPTY) continue;
             *memo_find(&bigger, m->slots[i].key) = m->slots[i];
@@ -129,12 +140,14 @@ static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bit
     if (c->count == UINT32_MAX - 1) return -1;
     if (c->used + 4 + n > c->capacity) {
         size_t cap = (c->capacity + 4 + n) * 2;
+        if (!room_for(c->limit, (cap - c->capacity) * sizeof(uint64_t))) return -1;
         uint64_t *grown = realloc(c->arena, cap * sizeof(uint64_t));
         if (!grown) return -1;
         c->arena = grown;
         c->capacity = cap;
     }
     if (c->count == c->offsets_capacity) {
+        if (!room_for(c->limit, c->offsets_capacity * sizeof(uint64_t))) return -1;
         uint64_t *grown = realloc(c->offsets, c->offsets_capacity * 2 * sizeof(uint64_t));
         if (!grown) return -1;
         c->offsets = grown;
@@ -149,6 +162,7 @@ static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bit
     c->slots[2 * i + 1] = tag;
     if (c->count * 2 > c->mask + 1) {
         size_t cap = (c->mask + 1) * 2;
+        if (!room_for(c->limit, 2 * cap * sizeof(uint32_t))) return -1;
         uint32_t *slots = calloc(2 * cap, sizeof(uint32_t));
         if (!slots) return -1;
         for (size_t k = 0; k < c->count; k++) {
@@ -446,6 +460,7 @@ static const char *advance(Search *s, double time_limit, long long memory_limit,
     unsigned long long steps = 0;
     const char *status = NULL;
     double deadline = time_limit >= 0 ? now() + time_limit : -1;
+    s->cache.limit = s->memo.limit = memory_limit;
 
     while (!status) {
         if (max_steps && steps == max_steps) { status = "steps"; break; }

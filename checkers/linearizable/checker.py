@@ -18,7 +18,7 @@ from . import lean, models, readsfrom
 from .models import MODELS, Model, multi_register
 from .prepare import Partition, partitions
 from .wgl import (CANCELLED, accelerated, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
-                  SearchResult, search)
+                  SearchResult, resident_bytes, search)
 
 # How long the search for a minimal failing window may take, at most; and the search for the
 # rest of the evidence when the reads-from fast path found the violation.
@@ -222,7 +222,12 @@ def _continue_in_workers(indices, parts, model, budget, use_c, searches, allowan
     context = multiprocessing.get_context("fork")
     cancel = context.Event()
     workers = min(workers, len(indices))
-    budget = replace(budget, memory_limit=budget.memory_limit // workers if budget.memory_limit else None)
+    if budget.memory_limit:
+        # The limit holds for the whole process tree: what this process holds now is spent, and
+        # each worker, whose resident size counts the pages it shares with this one, gets an
+        # equal share of the rest.
+        share = max(budget.memory_limit - resident_bytes(), 0) // workers
+        budget = replace(budget, memory_limit=max(share, 1))
     # One partition a task, so a worker that finishes early takes the next.
     verdicts: dict[int, PartitionVerdict] = {}
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
