@@ -84,3 +84,18 @@ def test_the_python_engine_and_other_models_take_the_general_path(tmp_path, vali
     assert check_file(path, {**OPTIONS, "engine": "python"}) is None
     assert check_file(path, {"model": "cas-register"}) is None
     assert check_file(path, {**OPTIONS, "model": "kv"}) is None
+
+
+def test_lines_split_across_blocks_and_odd_lines(tmp_path, valid_rows, monkeypatch):
+    from checkers.linearizable import lean
+    monkeypatch.setattr(lean, "BLOCK_BYTES", 777)  # many blocks, lines cut at their edges
+    path = _write(tmp_path / "h.jsonl", valid_rows)
+    assert check_file(path, OPTIONS)[0]["op_count"] == check(read_history(path), OPTIONS)["op_count"]
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))  # no newline after the last line: still read
+    assert check_file(path, OPTIONS) is not None
+    text = path.read_bytes().split(b"\n")
+    two = b"\n".join(text[:5] + [text[5] + b", " + text[6]] + text[7:])  # two ops on one line
+    path.write_bytes(two)
+    assert check_file(path, OPTIONS) is None
+    path.write_bytes(b"\n".join(text) + b"\n{\"type\": \"inv")  # a torn last line
+    assert check_file(path, OPTIONS) is None

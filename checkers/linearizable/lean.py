@@ -21,7 +21,7 @@ from __future__ import annotations
 import gc
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from . import models
 from .models import ModelOp
@@ -30,6 +30,7 @@ from .wgl import VALID, Budget, accelerated, run_c, start_c
 # A key whose search has not ended after this many steps is left to the general path, which
 # has the fast reads-from checks and worker processes for it.
 KEY_STEPS = 200_000
+BLOCK_BYTES = 1 << 20
 _LIMIT = 1 << 63
 _TYPES = frozenset(("invoke", "ok", "fail", "info"))
 _FIELDS = frozenset(("index", "time", "type", "process", "f", "value", "node", "error"))
@@ -78,18 +79,13 @@ def _check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | N
     failed_cas = options.get("failed_cas") or "absent"
     deadline = time.monotonic() + float(options["time_limit"]) if options.get("time_limit") is not None else None
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            if f.read(2) != b'{"':
+                return None
+            f.seek(0)
+            split = _split(_decoded_blocks(f), model, failed_cas)
     except OSError:
         return None
-    if not data.startswith(b'{"'):
-        return None
-    import orjson
-
-    try:
-        rows = orjson.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]")
-    except orjson.JSONDecodeError:
-        return None  # a torn last line, a blank line, bad JSON: the general reader says which
-    split = _split(rows, model, failed_cas)
     if split is None:
         return None
     parts, stats = split
@@ -110,25 +106,68 @@ def _check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | N
     return result, stats
 
 
-def _split(rows: list, model: models.Model, failed_cas: str) -> tuple[dict, dict] | None:
+def _decoded_blocks(f: Any) -> Iterator[list | None]:
+    """The file's lines decoded, a block of lines at a time (so the decoded maps of the whole
+    file never live at once); None, and the end, at a block orjson refuses."""
+    import orjson
+
+    rest = b""
+    while True:
+        block = f.read(BLOCK_BYTES)
+        if not block:
+            break
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            rest = block
+            continue
+        block, rest = block[:cut - 1], block[cut:]
+        try:
+            rows = orjson.loads(b"[" + block.replace(b"\n", b",") + b"]")
+        except orjson.JSONDecodeError:
+            yield None  # a blank line, bad JSON: the general reader says which
+            return
+        if len(rows) != block.count(b"\n") + 1:  # a line holding two values, "{...}, {...}"
+            yield None
+            return
+        yield rows
+    if rest:
+        try:
+            yield [orjson.loads(rest)]  # a last line without a newline
+        except orjson.JSONDecodeError:
+            yield None  # a torn last line: the general reader warns of it
+
+
+def _rows(blocks: Iterator[list | None], broken: list[bool]) -> Iterator[Any]:
+    for rows in blocks:
+        if rows is None:
+            broken.append(True)
+            return
+        yield from rows
+
+
+def _split(blocks: Iterator[list | None], model: models.Model, failed_cas: str) -> tuple[dict, dict] | None:
     """Check the shape rules, pair and split by key in one pass: {key: (ops, determinate bytes,
     [(position, event code)])} and the history's stats; None at the first thing not taken."""
-    if not rows or type(rows[0]) is not dict:
-        return None
-    has_index = rows[0].get("index") is not None
+    has_index = None
     last_index = -1
-    open_calls: dict[int, tuple] = {}
-    calls: list[list] = []
+    open_calls: dict[int, list] = {}
+    calls: list[list] = []  # [f, invocation's value, position, time, outcome, completion's value, position]
     counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
     nemesis = 0
     fields = _FIELDS
-    for pos, row in enumerate(rows):
+    pos = -1
+    last_time = None
+    broken: list[bool] = []
+    for pos, row in enumerate(_rows(blocks, broken)):
         if type(row) is not dict or not row.keys() <= fields:
             return None
+        if has_index is None:
+            has_index = row.get("index") is not None
         kind = row.get("type")
         if kind not in _TYPES:
             return None
-        t = row.get("time")
+        t = last_time = row.get("time")
         if t is not None and (type(t) is not int or not 0 <= t < _LIMIT):
             return None
         index = row.get("index")
@@ -167,38 +206,34 @@ def _split(rows: list, model: models.Model, failed_cas: str) -> tuple[dict, dict
         if kind == "invoke":
             if opened is not None:
                 return None
-            call = [row, pos, None, None]
+            call = [f, value, pos, t, "info", None, None]
             open_calls[process] = call
             calls.append(call)
             continue
         if opened is None:
             return None
-        invoke = opened[0]
-        if invoke.get("f") != f:
+        if opened[0] != f:
             return None
-        start = invoke.get("time")
+        start = opened[3]
         if t is not None and start is not None and t < start:
             return None
-        opened[2], opened[3] = row, pos
+        opened[4], opened[5], opened[6] = kind, value, pos
         del open_calls[process]
-    last_time = rows[-1].get("time")
+    if broken or pos < 0:
+        return None
     stats = {"ops": counts["invoke"], "ok": counts["ok"], "fail": counts["fail"], "info": counts["info"],
              "nemesis_events": nemesis, "duration_s": round((last_time or 0) / 1e9, 3)}
 
-    end = len(rows)
+    end = pos + 1
     parts: dict[Any, tuple[list, list, list]] = {}
     shape, observes_only = model.shape, model.observes_only
-    for invoke, call_pos, completion, return_pos in calls:
-        outcome = completion["type"] if completion is not None else "info"
-        f = invoke.get("f")
+    for f, sent, call_pos, _, outcome, got, return_pos in calls:
         if outcome == "fail" and not (failed_cas == "observed" and f == "cas"):
             continue
-        sent = invoke.get("value")
         if type(sent) is not list or len(sent) != 2:
             return None
         key, raw = sent
         if outcome == "ok":
-            got = completion.get("value")
             if type(got) is not list or len(got) != 2:
                 return None
             raw = got[1]
