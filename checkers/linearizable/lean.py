@@ -25,35 +25,13 @@ from typing import Any, Iterator, Mapping
 
 from . import models
 from .models import ModelOp
-from .wgl import VALID, Budget, accelerated, run_c, start_c
+from .wgl import VALID, Budget, _wglc, accelerated, run_c, start_c
 
 # A key whose search has not ended after this many steps is left to the general path, which
 # has the fast reads-from checks and worker processes for it.
 KEY_STEPS = 200_000
 BLOCK_BYTES = 1 << 20
-_LIMIT = 1 << 63
-_TYPES = frozenset(("invoke", "ok", "fail", "info"))
-_FIELDS = frozenset(("index", "time", "type", "process", "f", "value", "node", "error"))
 _PLAIN = (int, str, type(None))
-MAX_DEPTH = 100  # as harness.history_reader refuses
-
-
-def _unusual(value: Any) -> bool:
-    """Nested deeper than MAX_DEPTH, or holding a float that could be an integer past 64 bits
-    (which orjson reads as a float and the general reader refuses)."""
-    level = [(value, 1)]
-    while level:
-        value, depth = level.pop()
-        items = value.values() if type(value) is dict else value
-        for v in items:
-            kind = type(v)
-            if kind is list or kind is dict:
-                if depth >= MAX_DEPTH:
-                    return True
-                level.append((v, depth + 1))
-            elif kind is float and not -_LIMIT < v < _LIMIT:
-                return True
-    return False
 
 
 def check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | None:
@@ -138,90 +116,20 @@ def _decoded_blocks(f: Any) -> Iterator[list | None]:
             yield None  # a torn last line: the general reader warns of it
 
 
-def _rows(blocks: Iterator[list | None], broken: list[bool]) -> Iterator[Any]:
-    for rows in blocks:
-        if rows is None:
-            broken.append(True)
-            return
-        yield from rows
-
-
 def _split(blocks: Iterator[list | None], model: models.Model, failed_cas: str) -> tuple[dict, dict] | None:
     """Check the shape rules, pair and split by key in one pass: {key: (ops, determinate bytes,
     [(position, event code)])} and the history's stats; None at the first thing not taken."""
-    has_index = None
-    last_index = -1
+    # position, has index, last index, nemesis events, invoke, ok, fail, info, last time
+    state: list[Any] = [-1, None, -1, 0, 0, 0, 0, 0, None]
     open_calls: dict[int, list] = {}
     calls: list[list] = []  # [f, invocation's value, position, time, outcome, completion's value, position]
-    counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
-    nemesis = 0
-    fields = _FIELDS
-    pos = -1
-    last_time = None
-    broken: list[bool] = []
-    for pos, row in enumerate(_rows(blocks, broken)):
-        if type(row) is not dict or not row.keys() <= fields:
-            return None
-        if has_index is None:
-            has_index = row.get("index") is not None
-        kind = row.get("type")
-        if kind not in _TYPES:
-            return None
-        t = last_time = row.get("time")
-        if t is not None and (type(t) is not int or not 0 <= t < _LIMIT):
-            return None
-        index = row.get("index")
-        if (index is not None) != has_index:
-            return None
-        if index is not None:
-            if type(index) is not int or not last_index < index < _LIMIT:
-                return None
-            last_index = index
-        f = row.get("f")
-        if f is not None and type(f) is not str:
-            return None
-        if "node" in row or "error" in row:
-            node, error = row.get("node"), row.get("error")
-            if (node is not None and type(node) is not str) or type(error) not in _PLAIN:
-                return None
-        value = row.get("value")
-        shape_of = type(value)
-        if shape_of is list:
-            if len(value) != 2 or type(value[1]) not in _PLAIN or type(value[0]) not in _PLAIN:
-                if _unusual(value):
-                    return None
-        elif shape_of is dict or shape_of is float:
-            if _unusual([value]):
-                return None
-        process = row.get("process")
-        if type(process) is not int:
-            if process is not None and type(process) is not str:
-                return None
-            nemesis += 1
-            continue
-        if not 0 <= process < _LIMIT:
-            return None
-        counts[kind] += 1
-        opened = open_calls.get(process)
-        if kind == "invoke":
-            if opened is not None:
-                return None
-            call = [f, value, pos, t, "info", None, None]
-            open_calls[process] = call
-            calls.append(call)
-            continue
-        if opened is None:
-            return None
-        if opened[0] != f:
-            return None
-        start = opened[3]
-        if t is not None and start is not None and t < start:
-            return None
-        opened[4], opened[5], opened[6] = kind, value, pos
-        del open_calls[process]
-    if broken or pos < 0:
+    for rows in blocks:
+        if rows is None or not _wglc.scan_rows(rows, state, open_calls, calls):
+            return None  # the C pass applies harness.history_check's rules to each decoded map
+    pos, _, _, nemesis, invokes, oks, fails, infos, last_time = state
+    if pos < 0:
         return None
-    stats = {"ops": counts["invoke"], "ok": counts["ok"], "fail": counts["fail"], "info": counts["info"],
+    stats = {"ops": invokes, "ok": oks, "fail": fails, "info": infos,
              "nemesis_events": nemesis, "duration_s": round((last_time or 0) / 1e9, 3)}
 
     end = pos + 1
@@ -246,7 +154,7 @@ def _split(blocks: Iterator[list | None], model: models.Model, failed_cas: str) 
         elif type(raw) not in _PLAIN:
             return None
         op = ModelOp(f, raw, outcome)
-        if shape(op) is not None:
+        if f != "read" and f != "write" and shape(op) is not None:  # both models take any read and write
             return None
         determinate = outcome != "info"
         if not determinate:
@@ -261,6 +169,5 @@ def _split(blocks: Iterator[list | None], model: models.Model, failed_cas: str) 
         i = len(ops)
         ops.append(op)
         flags.append(determinate)
-        timed.append((call_pos, 2 * i))
-        timed.append((return_pos, 2 * i + 1))
+        timed += ((call_pos, 2 * i), (return_pos, 2 * i + 1))
     return parts, stats
