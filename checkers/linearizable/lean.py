@@ -3,9 +3,10 @@
 The general path builds an `Op` per line, checks the history's shape, pairs the ops into
 `Entry` records and splits them by key: on a 1M-op history that is most of the time and memory,
 while the search itself is a small part. Most keyed histories are valid and easy, so this path
-decodes the whole file in one orjson call, checks the same shape rules on the decoded maps
-while pairing invocations with completions and splitting by key in one loop, and gives each
-key's ops straight to the C search.
+decodes the file a block of lines at a time (one orjson call a block, the cycle collector off),
+checks the same shape rules on the decoded maps while pairing invocations with completions in
+one pass in C (`_wglc.scan_rows`), keeps small call records instead of the maps, splits them by
+key and gives each key's ops straight to the C search.
 
 It only ever answers "valid". Anything else sends the caller to the general path, which then
 gives the answer, the evidence and the error messages: a line it does not take as it is (not
