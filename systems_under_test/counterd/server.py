@@ -9,8 +9,8 @@ harmless. While n1 is down or cut off, requests fail; nothing fails over.
 Buggy modes:
 - `retry-without-idempotency-key` (seed T-f): the server ignores the key, so a retried add whose
   first attempt did land is applied twice.
-- `async-replica-failover`: the primary acknowledges once applied in memory and ships its count
-  to the replicas every half second; a request goes to the first node (by name) that accepts a
+- `async-replica-failover`: the primary acknowledges once logged locally and ships its count to
+  the replicas every half second; a request goes to the first node (by name) that accepts a
   connection, so when n1 dies the next node serves from its stale copy, and increments n1 had
   acknowledged since its last shipment are gone.
 """
@@ -41,11 +41,10 @@ class Node:
         self.lock = threading.Lock()
         self.count = 0
         self.keys: set = set()
-        self.wal = None if mode == "async-replica-failover" else DurableLog(data_dir / "counterd.wal")
-        if self.wal is not None:
-            for record in self.wal.records:
-                self.count += record["delta"]
-                self.keys.add(record["key"])
+        self.wal = DurableLog(data_dir / "counterd.wal")
+        for record in self.wal.records:
+            self.count += record["delta"]
+            self.keys.add(record["key"])
         if mode == "async-replica-failover":
             threading.Thread(target=self._ship_forever, daemon=True).start()
 
@@ -79,8 +78,7 @@ class Node:
                 return {"status": "ok", "value": self.count}
             key, delta = message["key"], int(message["delta"])
             if self.mode == "retry-without-idempotency-key" or key not in self.keys:
-                if self.wal is not None:
-                    self.wal.append({"key": key, "delta": delta})
+                self.wal.append({"key": key, "delta": delta})
                 self.count += delta
                 self.keys.add(key)
             return {"status": "ok", "value": self.count}
