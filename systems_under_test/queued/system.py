@@ -21,7 +21,7 @@ class Queued:
         SelftestRow("correct", "queue", ALL_FAULTS, 3, True),
         SelftestRow("pop-without-ack", "queue", "pause", 1, False, ("lost",),
                     why="a pause outlasts the client's timeout; the broker then pops the waiting dequeues into closed sockets"),
-        SelftestRow("in-memory", "queue", "kill", 1, False, ("lost",), quick=True,
+        SelftestRow("in-memory", "queue", "kill", 1, False, ("lost",),
                     why="a killed broker restarts empty"),
         SelftestRow("ack-before-flush", "queue", "kill", 1, False, ("lost",),
                     why="a kill loses the enqueues acknowledged since the last flush"),
