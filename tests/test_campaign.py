@@ -241,3 +241,85 @@ def test_a_bug_hunt_draws_seeds_until_the_row_fails_or_time_is_up(tmp_path: Path
         assert state[row.with_seed(found.failed_seed).id].valid is False
         assert [r.valid for r in state.values() if r.test.options["seed"] != found.failed_seed].count(False) == 0
     print(f"hunt: {found}")
+
+
+QUICK_CAMPAIGN = """
+[campaign]
+name = "quick"
+[defaults]
+time_limit = 20
+[selftest]
+rows = "quick"
+seeds = [1, 2]
+[[include]]   # certain to miss its expectation: a correct mode said to be caught
+system = "seedkv"
+mode = "fixed"
+workload = "set"
+nemesis = "kill"
+time_limit = 3
+expect = "invalid:lost"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.root
+def test_quick_rows_twice_at_parallelism_two_with_page_json_and_junit(tmp_path: Path) -> None:
+    from junitparser import Error, Failure, JUnitXml, Skipped
+
+    from harness.report.browser import chromium_available, open_browser, watch_page
+
+    path = write(tmp_path, QUICK_CAMPAIGN)
+    store_dir = tmp_path / "store"
+    expected_ids = sorted(t.id for t in plan.load(path).tests)
+    assert len(expected_ids) == 2 * len(selftest.select(selftest.matrix(), quick=True)) + 1
+    done = subprocess.run([FAULTLINE, "campaign", "run", str(path), "--store", str(store_dir), "--parallel", "2"],
+                          capture_output=True, text=True, timeout=1800)
+    campaign = json.loads((store_dir / "campaign.json").read_text())
+    tests = {t["id"]: t for t in campaign["tests"]}
+    assert sorted(tests) == expected_ids
+    unexpected = {i for i, t in tests.items() if not t["as_expected"]}
+    bogus = next(i for i, t in tests.items() if t["options"]["mode"] == "fixed" and t["expect"] == "invalid:lost")
+    assert bogus in unexpected and tests[bogus]["verdict"] == "valid"
+    assert done.returncode == 1, done.stderr[-3000:]  # exit code by expectations
+    for t in tests.values():
+        assert t["status"] == "done" and Path(t["report"]).is_file(), t
+    # Tests really ran side by side: some run started before another ended.
+    spans = sorted((Path(t["run_dir"]).stat().st_ctime, t["seconds"]) for t in tests.values())
+    assert any(b[0] < a[0] + a[1] - 1 for a, b in zip(spans, spans[1:])), spans
+
+    xml = JUnitXml.fromfile(str(store_dir / "junit.xml"))
+    cases = {case.name: case for suite in xml for case in suite}
+    assert sorted(cases) == expected_ids
+    for name, case in cases.items():
+        kinds = {type(r) for r in case.result}
+        if name in unexpected:
+            assert Failure in kinds or Error in kinds, name
+            failure = case.result[0]
+            assert "report:" in failure.text and tests[name]["report"] in failure.text
+        else:
+            assert not kinds & {Failure, Error, Skipped}, name
+
+    page_text = (store_dir / "campaign.html").read_text()
+    assert page_text.index(bogus) < page_text.index('<table id="matrix"')  # the unexpected first
+    if chromium_available() is not None:
+        pytest.skip(str(chromium_available()))
+    with open_browser(tmp_path / "profile") as context:
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        watch = watch_page(page)
+        page.goto((store_dir / "campaign.html").as_uri())
+        cells = page.locator("#matrix .cell")
+        assert cells.count() == len(expected_ids)
+        first_row = page.locator("#matrix tbody tr").first
+        assert "has-unexpected" in (first_row.get_attribute("class") or "")
+        colours = {c.get_attribute("class"): c.evaluate("e => getComputedStyle(e).backgroundColor") for c in cells.all()}
+        assert any("v-valid" in k for k in colours) and any("v-invalid" in k for k in colours)
+        page.screenshot(path=str(tmp_path / "campaign.png"), full_page=True)
+        link = page.locator("#matrix .cell a").first
+        href = link.get_attribute("href")
+        assert (store_dir / href).resolve().is_file()
+        link.click()
+        page.wait_for_load_state()
+        assert page.url.endswith("report.html")
+        assert not watch.page_errors and not watch.console_errors and not watch.blocked_requests
+    print(f"screenshot: {tmp_path / 'campaign.png'}")

@@ -205,11 +205,12 @@ def _runs_of(store_dir: Path, test: CampaignTest) -> list[Path]:
 
 def run_tests(store_dir: Path, source: Iterator[CampaignTest] | list[CampaignTest], budget: Budget,
               progress: Progress | None = None, on_result: Callable[[TestResult], None] | None = None,
-              poll_s: float = 0.2) -> bool:
+              poll_s: float = 0.2, still_wanted: Callable[[CampaignTest], bool] | None = None) -> bool:
     """Run every test `source` yields that the store has not finished, within `budget`. A
     source may be a generator that decides what comes next from what has finished (a bug hunt).
     Returns False when Ctrl-C (or SIGTERM) stopped it: every running test was then interrupted,
-    waited for, and recorded as interrupted."""
+    waited for, and recorded as interrupted. A test drawn while the budget was full is dropped
+    if `still_wanted` says no by the time there is room (a hunt's row failed meanwhile)."""
     store_dir.mkdir(parents=True, exist_ok=True)
     (store_dir / STATE_DIR).mkdir(exist_ok=True)
     progress = progress or Progress()
@@ -228,6 +229,10 @@ def run_tests(store_dir: Path, source: Iterator[CampaignTest] | list[CampaignTes
                     progress.skipped += 1
                     pending = None
                     continue
+            if pending is not None and still_wanted is not None and not still_wanted(pending):
+                progress.total -= 1
+                pending = None
+                continue
             if pending is not None and budget.fits([c.test for c in running], pending):
                 running.append(_Child(pending, store_dir))
                 progress.running[pending.id] = time.monotonic()
@@ -330,5 +335,8 @@ def hunt(store_dir: Path, rows: list[CampaignTest], budget_s: float, budget: Bud
                     progress.total += 1
                 yield candidate
 
-    finished = run_tests(store_dir, seeds(), budget, progress, record)
+    def wanted(test: CampaignTest) -> bool:
+        return figures[test.row].failed_seed is None and time.monotonic() - started < budget_s
+
+    finished = run_tests(store_dir, seeds(), budget, progress, record, still_wanted=wanted)
     return list(figures.values()), finished
