@@ -41,9 +41,9 @@ def test_a_user_suite_runs_faultline_tests_with_k_and_xdist(tmp_path: Path) -> N
     seed_run = next((tmp_path / "base").glob("*/test_seed_mode_keeps_every_a*/faultline/*/*/history.jsonl")).parent
     window = exposure.lost_after_kill(read_history(seed_run / "history.jsonl"))
     assert window, f"seed 1 never killed a node holding acknowledged adds and read it after: {seed_run}"
-    assert "1 failed, 1 passed, 1 deselected" in out, out[-4000:]
+    assert "1 failed, 1 passed" in out and "test_left_out_by_k" not in out, out[-4000:]  # xdist counts no deselected
     assert "FAILED" in out and "test_seed_mode_keeps_every_add" in out
     # The failure carries the checker's summary and the report path.
     assert "expected valid, got invalid" in out and "set:" in out and "lost" in out, out[-4000:]
     assert str(seed_run / "report.html") in out.replace("\n", ""), out[-4000:]
-    assert "gw0" in out or "2 workers" in out
+    assert seed_run.parents[3].name.startswith("popen-gw")  # run inside a pytest-xdist worker
