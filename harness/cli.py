@@ -33,7 +33,8 @@ class _LazyGroup(click.Group):
 
     lazy: dict[str, str] = {"report": "harness.report.commands:report_command",
                             "serve": "harness.report.commands:serve_command",
-                            "new-system": "harness.scaffold:new_system_command"}
+                            "new-system": "harness.scaffold:new_system_command",
+                            "campaign": "harness.campaign.cli:campaign_group"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._importable()})
@@ -363,10 +364,12 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.option("--store", "store_dir", default="store", show_default=True, type=click.Path(file_okay=False))
 @click.option("--list", "list_only", is_flag=True, help="Print the matrix and the command of each row; run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Runs at once (a campaign's --parallel).")
 def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: bool, seeds: list[int],
-                     time_limit: float | None, store_dir: str, list_only: bool, as_json: bool) -> None:
+                     time_limit: float | None, store_dir: str, list_only: bool, as_json: bool, jobs: int) -> None:
     """Run the self-test matrix: every correct mode must pass, every buggy mode must be caught
-    with its anomaly named. Exits 0 when every run ended as its row expects, 1 otherwise."""
+    with its anomaly named. Exits 0 when every run ended as its row expects, 1 otherwise.
+    Runs as the shipped campaign harness/campaign/selftest.toml, in store/selftest-TIME/."""
     from harness import selftest
 
     cases = selftest.select(selftest.matrix(), system, mode, quick, buggy)
@@ -381,24 +384,24 @@ def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: b
             expected = "valid" if case.valid else "caught: " + " or ".join(case.anomalies)
             click.echo(f"{case.label:<36} {expected}{'  [quick]' if case.quick else ''}\n    {case.command(seeds[0])}")
         return
-    failures = 0
-    for case in cases:
-        for seed in seeds:
-            if not as_json:
-                console.print(f"[bold]{case.label}[/] seed {seed}: {case.command(seed, time_limit)}")
-            outcome = selftest.run_case(case, seed, store_dir, time_limit)
-            failures += not outcome.as_expected
-            if as_json:
-                click.echo(json.dumps(outcome.to_dict()))
-                continue
-            word, style = ("as expected", "green") if outcome.as_expected else ("NOT AS EXPECTED", "bold red")
-            found = ", ".join(outcome.anomalies) or "no anomaly"
-            when = f", first at {outcome.first_anomaly_s:.1f} s" if outcome.first_anomaly_s is not None else ""
-            console.print(f"  [{style}]{word}[/]: verdict {verdict(outcome.valid)[0]}, {found}{when} ({outcome.run_dir})")
-    if not as_json:
-        runs = len(cases) * len(seeds)
-        console.print(f"{runs - failures} of {runs} runs as expected")
-    sys.exit(1 if failures else 0)
+    from harness.campaign.cli import run_selftest
+
+    def line(result: Any) -> None:  # as selftest has always printed a run
+        test = result.test
+        row = {"system": test.system, "mode": test.mode, "seed": test.options["seed"], "expected": str(test.expect),
+               "valid": result.valid, "anomalies": result.anomalies, "as_expected": result.as_expected,
+               "first_anomaly_s": result.first_anomaly_s, "run_dir": result.run_dir}
+        if as_json:
+            click.echo(json.dumps(row))
+            return
+        word, style = ("as expected", "green") if result.as_expected else ("NOT AS EXPECTED", "bold red")
+        when = f", first at {result.first_anomaly_s:.1f} s" if result.first_anomaly_s is not None else ""
+        console.print(f"[bold]{test.system}/{test.mode}[/] seed {row['seed']}: [{style}]{word}[/]: verdict "
+                      f"{verdict(result.valid)[0]}, {', '.join(result.anomalies) or 'no anomaly'}{when} ({result.run_dir})")
+
+    table = {"rows": "quick" if quick else "all", "seeds": seeds, "buggy": buggy,
+             **({"system": system} if system else {}), **({"mode": mode} if mode else {})}
+    sys.exit(run_selftest(table, time_limit, store_dir, as_json, jobs, line))
 
 
 
