@@ -23,7 +23,7 @@ def check_list_append(history: Sequence[Op], options: Mapping[str, Any] | None =
 
 def check_rw_register(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     options = options or {}
-    return _check(history, options, lambda txns, graph: rw_register.analyse(txns, graph, options))
+    return _check(history, options, lambda txns, graph, deadline: rw_register.analyse(txns, graph, options, deadline))
 
 
 def _listed(value: Any) -> list[str]:
@@ -51,8 +51,10 @@ def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[s
     ok = [t for t in txns if t.outcome == "ok"]
     graph = Graph(len(txns))
     try:
-        found = analyse(txns, graph)
+        found = analyse(txns, graph, deadline)
+        deadline.check()
         _order_edges(txns, graph, models.extras_needed(forbidden))
+        deadline.check()
     except OutOfTime:
         return {"valid": "unknown", "reason": f"time limit {limit:g}s reached while building the graph",
                 "models": wanted_models, "unfinished": ["graph"]}

@@ -71,7 +71,19 @@ def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[li
     from checkers.txn.graph import OutOfTime
     found: dict[str, Cycle] = {}
     unfinished: list[str] = []
+    everything = WW | WR | RW
     for extra in extras:
+        everything |= extra
+    try:
+        if not strongly_connected(graph, everything, deadline):
+            return [], []  # no cycle of any kind: the common case, one pass over the graph
+    except OutOfTime:
+        return [], [n + VARIANTS[e] for e in extras for n in ("G0", "G1c", "G-single", "G2-item")]
+    # process order lies inside real-time order, so no real-time cycle means no process cycle
+    extras = sorted(extras, key=lambda e: (e != 0, e != REALTIME))
+    for extra in extras:
+        if extra == PROCESS and REALTIME in extras and not any(c.anomaly.endswith("-realtime") for c in found.values()):
+            continue
         plan = [("G0",), ("G1c",), ("G-single",), ("G2-item",)]
         try:
             ww = strongly_connected(graph, WW | extra, deadline)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.txn.graph import RW, WR, WW, Graph
+from checkers.txn.graph import RW, WR, WW, Deadline, Graph
 from checkers.txn.transactions import Txn
 
 Anomalies = dict[str, list[dict[str, Any]]]
@@ -30,7 +30,7 @@ def _reads(txn: Txn) -> list[tuple[Any, list]]:
     return out
 
 
-def analyse(txns: list[Txn], graph: Graph) -> Anomalies:
+def analyse(txns: list[Txn], graph: Graph, deadline: Deadline) -> Anomalies:
     """Fill `graph` with the data edges among ok txns (node ids are txn ids); return the
     non-cycle anomalies found, each a list of {"txns": [...], "why": sentence}."""
     found: Anomalies = {}
@@ -50,6 +50,8 @@ def analyse(txns: list[Txn], graph: Graph) -> Anomalies:
     longest: dict[Any, list] = {}
     ok = [t for t in txns if t.outcome == "ok"]
     for t in ok:
+        if t.id & 4095 == 0:
+            deadline.check()
         _internal(t, note)
         for k, seen in _reads(t):
             if len(set(seen)) != len(seen):
@@ -84,8 +86,9 @@ def analyse(txns: list[Txn], graph: Graph) -> Anomalies:
     # longest read: it follows that read's last writer, and every read of the whole longest list
     # missed it
     unseen: dict[Any, list[tuple[Txn, Any]]] = {}
+    observed = {k: set(order) for k, order in longest.items()}
     for (k, v), w in writer.items():
-        if w.outcome == "ok" and k in longest and v not in set(longest[k]):
+        if w.outcome == "ok" and k in longest and v not in observed[k]:
             unseen.setdefault(k, []).append((w, v))
     for k, ws in unseen.items():
         best = longest[k]
@@ -93,6 +96,7 @@ def analyse(txns: list[Txn], graph: Graph) -> Anomalies:
         for w, v in ws:
             if last is not None and last.outcome == "ok":
                 graph.add(last.id, w.id, WW, k, v)
+    deadline.check()
     for t in ok:
         for k, seen in _reads(t):
             if seen == longest[k]:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from checkers.txn.graph import RW, WR, WW, Graph
+from checkers.txn.graph import RW, WR, WW, Deadline, Graph
 from checkers.txn.transactions import Txn
 
 Anomalies = dict[str, list[dict[str, Any]]]
 
 
-def analyse(txns: list[Txn], graph: Graph, options: Mapping[str, Any]) -> Anomalies:
+def analyse(txns: list[Txn], graph: Graph, options: Mapping[str, Any], deadline: Deadline) -> Anomalies:
     found: Anomalies = {}
 
     def note(name: str, ids: list[int], why: str) -> None:
@@ -33,6 +33,8 @@ def analyse(txns: list[Txn], graph: Graph, options: Mapping[str, Any]) -> Anomal
     readers: dict[tuple[Any, Any], list[Txn]] = {}
     successor: dict[tuple[Any, Any], list[Txn]] = {}  # (k, v) -> txns known to write the next version
     for t in (t for t in txns if t.outcome == "ok"):
+        if t.id & 4095 == 0:
+            deadline.check()
         state: dict[Any, Any] = {}
         external: dict[Any, Any] = {}
         for f, k, v in t.mops:
