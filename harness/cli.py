@@ -99,7 +99,10 @@ class _ProgressView:
 @main_group.command("analyze")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--checker", "checker_names", multiple=True, help="Checker to run (repeatable); default: the run's own.")
-@click.option("--model", default=None, help="Model for the linearizable checker, e.g. cas-register.")
+@click.option("--model", multiple=True, help="Model for the linearizable checker, e.g. cas-register; for list-append / "
+              "rw-register a consistency model, e.g. serializable (repeatable).")
+@click.option("--anomalies", default=None, help="list-append / rw-register: anomaly classes to look for, e.g. G1,G2.")
+@click.option("--writes-follow-reads", is_flag=True, default=None, help="rw-register: a txn's write follows the version it read.")
 @click.option("--failed-cas", type=click.Choice(["absent", "observed"]), default=None, help="How to read a failed cas.")
 @click.option("--keyed", is_flag=True, default=None, help="Values are [key, value] pairs: check each key alone.")
 @click.option("--initial", callback=lambda ctx, param, v: _json_option("--initial", v), default=None,
@@ -116,6 +119,7 @@ def analyze_command(paths: Sequence[Path], checker_names: Sequence[str], as_json
     A re-check writes beside the run, never over it: the run's own results.json and report.html
     stay what the run recorded (its facts, such as an interruption, with them), and the line
     says where the re-check's results went."""
+    opts["model"] = (opts["model"][0] if len(opts["model"]) == 1 else list(opts["model"])) if opts["model"] else None
     checker_options = {k: v for k, v in opts.items() if v is not None}
     if out is not None and len(paths) == 1 and _holds_results(out):
         raise HarnessError(f"--out {out}: it already holds results (or is a run directory), which a re-check "
