@@ -38,9 +38,17 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         return {"valid": True, "writes_checked": len(writes),
                 "reason": f"{len(writes)} accepted writes, none with an older token after a newer one"}
     stale.sort(key=lambda p: p[0].completion.time)
+    # The two holders: the ok acquire that handed each write its token.
+    granted = {(c.completion.value or {}).get("token"): c for c in pair_calls(history)
+               if c.invoke.f == "acquire" and c.outcome == OK}
+
+    def holder(write: Any) -> Any:
+        acquire = granted.get(write.completion.value["token"])
+        return acquire.completion.index if acquire is not None else None
+
     w, v = stale[0]
-    rows = [[s.completion.index, s.completion.value["token"], s.completion.value.get("owner"), round(s.invoke.time / NS, 3),
-             n.completion.index, n.completion.value["token"], round(n.completion.time / NS, 3)] for s, n in stale]
+    rows = [[holder(s), s.completion.index, s.completion.value["token"], s.completion.value.get("owner"), round(s.invoke.time / NS, 3),
+             holder(n), n.completion.index, n.completion.value["token"], round(n.completion.time / NS, 3)] for s, n in stale]
     return {
         "valid": False,
         "anomalies": ["stale-token-accepted"],
@@ -49,7 +57,7 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         "first_anomaly_index": w.completion.index,
         "writes_checked": len(writes),
         "violation_count": len(stale),
-        "evidence": [evidence.table("writes the store should have refused", ["stale write", "token", "owner", "invoked s",
-                                                                             "newer write", "newer token", "newer done s"],
-                                    rows, op_columns=["stale write", "newer write"])],
+        "evidence": [evidence.table("writes the store should have refused", ["old holder's acquire", "stale write", "token", "owner", "invoked s",
+                                     "new holder's acquire", "newer write", "newer token", "newer done s"],
+                                    rows, op_columns=["old holder's acquire", "stale write", "new holder's acquire", "newer write"])],
     }

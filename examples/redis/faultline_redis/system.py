@@ -20,10 +20,11 @@ from typing import Any
 
 from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
 from faultline_redis.client import RedisClient
+from faultline_redis.lock import RedisLockClient
 from faultline_redis.resp import Connection, ReplyError, parse_info
 
 PORT = 6379
-MODES = ("primary", "replica-reads")
+MODES = ("primary", "replica-reads", "lock", "fenced-lock")  # the lock modes: faultline_redis.lock
 PROBE_TIMEOUT = 1.0
 
 
@@ -39,7 +40,7 @@ def find_server() -> str:
 class Redis:
     name = "redis"
     modes = MODES
-    workloads = ("register",)
+    workloads = ("register", "lock")
     # `kill`: the primary's append-only file is fsynced before each reply, and a restarted
     # replica resynchronises from the primary. `pause`: SIGSTOP stops the whole server. Not
     # `clock`: nothing here checks that redis-server honours the libfaketime preload.
@@ -56,6 +57,10 @@ class Redis:
                     why="one copy at the primary, fsynced before each reply"),
         SelftestRow("replica-reads", "register", "partition:primary", 3, False, ("stale-read",),
                     nemesis_interval=3.0, why="a replica cut off from the primary answers reads from old data"),
+        SelftestRow("lock", "lock", "pause-client", 3, False, ("stale-token-accepted",), concurrency=2, rate=20.0,
+                    nemesis_interval=6.0, why="a holder paused past its TTL wakes and writes after the next holder"),
+        SelftestRow("fenced-lock", "lock", "pause-client,partition,kill:primary,pause:primary", 3, True,
+                    concurrency=3, rate=20.0, why="the store script refuses a token below the highest seen"),
     )
     description = (
         "Redis 7 (Debian's redis-server): n1 is the primary, the other nodes asynchronous "
@@ -126,7 +131,9 @@ class Redis:
         """Fixed: n1 is the primary for the whole test (no failover here)."""
         return cluster.nodes[0].name
 
-    def client(self, cluster: Cluster) -> RedisClient:
+    def client(self, cluster: Cluster) -> RedisClient | RedisLockClient:
+        if self.mode in ("lock", "fenced-lock"):
+            return RedisLockClient(self.mode, self.port)
         return RedisClient(self.mode, self.port)
 
     def collect(self, cluster: Cluster) -> dict[str, Any]:
