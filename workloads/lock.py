@@ -1,12 +1,15 @@
 """The lock workload: clients contend for one lease lock and write through a fenced store.
 
 Each client process loops: `acquire {name, ttl}`, then `write` three times (the client sends
-`(owner, token, seq)` to the fenced store with the token it holds), then `release`. A failed
-acquire sends it back to acquire. The time between a client's ops (the rate limit) is how long
-it holds. Ops and values are the contract with clients (see `systems_under_test.lockd.client`):
+`(owner, token, seq)` to the fenced store with the token it holds), then `release`, whether or
+not the acquire was granted (a client holding nothing fails its writes and release without
+sending them). So every client spends most of its ops holding or acting as if it held, and a
+client pause lands on a holder about as often as there are holders; a retry loop after a
+failed acquire would put nearly every pause on a waiting client. The time between a client's
+ops (the rate limit) is how long it holds. Ops and values are the contract with clients (see `systems_under_test.lockd.client`):
 an ok acquire completes with `{name, ttl, token, owner}`, an ok write with `{token, owner, seq}`.
 
-Parameters (`System.workload_params["lock"]`): `ttl` (seconds, default 2), `name` (default "L").
+Parameters (`System.workload_params["lock"]`): `ttl` (seconds, default 1), `name` (default "L").
 Checked by `mutex` (no two holders) and `fencing` (the store never takes an older token after a
 newer one).
 """
@@ -41,13 +44,6 @@ class LockOps(Generator):
         places[process] = (step + 1) % len(CYCLE)
         return invocation(f, value, process, ctx.time), LockOps(self.name, self.ttl, tuple(places.items()))
 
-    def update(self, ctx: Context, event: Any) -> "LockOps":
-        if event.f != "acquire" or event.type in ("invoke", "ok"):
-            return self
-        places = dict(self.places)
-        places[event.process] = 0  # not granted: try again
-        return LockOps(self.name, self.ttl, tuple(places.items()))
-
 
 class LockWorkload:
     name = "lock"
@@ -55,7 +51,7 @@ class LockWorkload:
 
     def generator(self, options: WorkloadOptions) -> Any:
         params = options.params
-        return LockOps(str(params.get("name", "L")), float(params.get("ttl", 2.0)))
+        return LockOps(str(params.get("name", "L")), float(params.get("ttl", 1.0)))
 
     def final_generator(self, options: WorkloadOptions) -> Any:
         return None

@@ -11,7 +11,7 @@ from systems_under_test.lockd.server import MODES
 
 PORT = 7400
 ALL_FAULTS = "pause-client,partition,kill,clock"
-TTL = 2.0  # seconds; the client pauses (0.5..1.5 nemesis intervals) must outlast it
+TTL = 1.0  # seconds; the client pauses (0.5..1.5 nemesis intervals) must outlast it
 
 
 class Lockd:
@@ -28,10 +28,10 @@ class Lockd:
         SelftestRow("correct", "lock", ALL_FAULTS, 2, True, concurrency=3, rate=20.0,
                     why="persisted counter, monotonic leases, fenced store"),
         SelftestRow("no-fencing", "lock", "pause-client", 2, False, ("stale-token-accepted",), concurrency=2,
-                    rate=20.0, nemesis_interval=6.0,
+                    rate=20.0, nemesis_interval=4.0,
                     why="a holder paused past its TTL wakes and writes with its old token; the store takes it"),
         SelftestRow("unconditional-release", "lock", "pause-client", 2, False, ("two-holders",), concurrency=3,
-                    rate=20.0, nemesis_interval=6.0,
+                    rate=20.0, nemesis_interval=4.0,
                     why="a holder paused past its TTL wakes and releases the next holder's lock"),
         SelftestRow("wallclock-ttl", "lock", "clock", 2, False, ("two-holders",), concurrency=3, rate=20.0,
                     nemesis_interval=4.0, why="a forward clock jump on n1 expires the held lease early"),

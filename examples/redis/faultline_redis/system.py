@@ -58,7 +58,7 @@ class Redis:
         SelftestRow("replica-reads", "register", "partition:primary", 3, False, ("stale-read",),
                     nemesis_interval=3.0, why="a replica cut off from the primary answers reads from old data"),
         SelftestRow("lock", "lock", "pause-client", 3, False, ("stale-token-accepted",), concurrency=2, rate=20.0,
-                    nemesis_interval=6.0, why="a holder paused past its TTL wakes and writes after the next holder"),
+                    nemesis_interval=4.0, why="a holder paused past its TTL wakes and writes after the next holder"),
         SelftestRow("fenced-lock", "lock", "pause-client,partition,kill:primary,pause:primary", 3, True,
                     concurrency=3, rate=20.0, why="the store script refuses a token below the highest seen"),
     )
