@@ -10,7 +10,7 @@ from systems_under_test.lockd.client import LockdClient
 from systems_under_test.lockd.server import MODES
 
 PORT = 7400
-ALL_FAULTS = "pause-client,partition,kill,clock"
+ALL_FAULTS = "pause-client,partition,kill,pause,clock"
 TTL = 1.0  # seconds; the client pauses (0.5..1.5 nemesis intervals) must outlast it
 
 
