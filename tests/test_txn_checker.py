@@ -4,6 +4,7 @@ and on small hand-made histories, one per anomaly class."""
 from __future__ import annotations
 
 from pathlib import Path
+import resource
 
 import pytest
 
@@ -93,3 +94,11 @@ def test_rw_register_write_skew_needs_initial_state_only() -> None:
            _txn(1, "ok", [["r", 2, None], ["w", 1, 1]], [["r", 2, None], ["w", 1, 1]]))
     r = check_rw_register(h, {"model": ["serializable", "snapshot-isolation"]})
     assert r["anomaly-types"] == ["G2-item"] and r["not"] == ["repeatable-read"]
+
+
+def test_the_memory_ceiling_holds_only_while_the_check_runs() -> None:
+    """A process that checks a history and then does other work (a test run writing its report,
+    a pytest run opening a browser) gets its address-space limit back afterwards."""
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    check_list_append([], {"memory-mb": 512})
+    assert resource.getrlimit(resource.RLIMIT_AS) == before

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from checkers import evidence
 from checkers.txn import list_append, models, rw_register
@@ -18,12 +19,15 @@ DEFAULT_MEMORY_MB = 4096
 
 
 def check_list_append(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return _check(history, options or {}, list_append.analyse)
+    options = options or {}
+    with _memory_ceiling(options):
+        return _check(history, options, list_append.analyse)
 
 
 def check_rw_register(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     options = options or {}
-    return _check(history, options, lambda txns, graph, deadline: rw_register.analyse(txns, graph, options, deadline))
+    with _memory_ceiling(options):
+        return _check(history, options, lambda txns, graph, deadline: rw_register.analyse(txns, graph, options, deadline))
 
 
 def _listed(value: Any) -> list[str]:
@@ -38,8 +42,6 @@ def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[s
     start = time.monotonic()
     limit = float(options.get("time-limit") or options.get("time_limit") or DEFAULT_TIME_LIMIT)
     deadline = Deadline(start + limit)
-    memory = options.get("memory_limit")  # bytes, from `analyze --memory-limit`
-    _memory_ceiling(int(memory) // (1024 * 1024) if memory else int(options.get("memory-mb", DEFAULT_MEMORY_MB)))
     wanted_models = [models.model_name(m) for m in _listed(options.get("model"))] or (
         [] if options.get("anomalies") else ["strict-serializable"])
     forbidden: set[str] = set()
@@ -100,13 +102,23 @@ def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[s
     return result
 
 
-def _memory_ceiling(mb: int) -> None:
-    """An address-space ceiling, so a history too big for the machine ends in MemoryError
-    (an `unknown`) instead of the kernel's OOM killer. Only ever lowered, never raised."""
+@contextlib.contextmanager
+def _memory_ceiling(options: Mapping[str, Any]) -> Iterator[None]:
+    """An address-space ceiling while the check runs, so a history too big for the machine ends
+    in MemoryError (an `unknown`) instead of the kernel's OOM killer. The previous limit comes
+    back afterwards: the check may run inside a long-lived process (`faultline test`, a pytest
+    run) whose later work, a browser among it, needs far more address space than memory."""
+    memory = options.get("memory_limit")  # bytes, from `analyze --memory-limit`
+    want = int(memory) if memory else int(options.get("memory-mb", DEFAULT_MEMORY_MB)) * 1024 * 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    want = mb * 1024 * 1024
-    if soft == resource.RLIM_INFINITY or soft > want:
+    lowered = soft == resource.RLIM_INFINITY or soft > want
+    if lowered:
         resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+    try:
+        yield
+    finally:
+        if lowered:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def _order_edges(txns: list[Txn], graph: Graph, extras: list[int]) -> None:
