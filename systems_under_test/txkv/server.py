@@ -91,18 +91,11 @@ class FrontEnd:
             return {"status": status, "error": f"{self.node_id} -> primary {self.primary}: {e}"}
 
 
-def parse_peer(text: str) -> tuple[str, tuple[str, int]]:
-    name, sep, address = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=ADDR:PORT, got {text!r}")
-    return name, wire.parse_address(address)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="txkv", description="One node of the txkv transactional store.")
     parser.add_argument("--id", required=True, help="this node's name, e.g. n1")
     parser.add_argument("--listen", required=True, type=wire.parse_address, help="ADDR:PORT to serve on")
-    parser.add_argument("--peer", action="append", default=[], type=parse_peer, help="NAME=ADDR:PORT, repeated")
+    parser.add_argument("--peer", action="append", default=[], type=wire.parse_peer, help="NAME=ADDR:PORT, repeated")
     parser.add_argument("--mode", choices=MODES, default=MODES[0])
     parser.add_argument("--data-dir", required=True, type=Path, help="where the primary keeps its write-ahead log")
     parser.add_argument("--step-delay", type=float, default=0.003,
