@@ -14,23 +14,16 @@ from __future__ import annotations
 import uuid
 
 from harness.history import Op
-from harness.seams import Cluster, NodeHandle
 from systems_under_test import wire
+from systems_under_test.node_client import NodeClient
 
 
-class Bank2PCClient:
+class Bank2PCClient(NodeClient):
     def __init__(self, port: int, fail_on_commit_error: bool = False, timeout: float = 5.0):
-        self.port, self.timeout = port, timeout
+        super().__init__(port, timeout)
         self.fail_on_commit_error = fail_on_commit_error
-        self._connection: wire.Connection | None = None
-
-    def open(self, cluster: Cluster, node: NodeHandle) -> None:
-        port = self.port
-        self._connection = wire.Connection(node.address, port, self.timeout,
-                                           opener=lambda t: cluster.connect(node, port, t))
 
     def invoke(self, op: Op) -> Op:
-        assert self._connection is not None, "open() the client first"
         txn = uuid.uuid4().hex[:16]
         if op.f == "read":
             request = {"type": "read", "txn": txn}
@@ -40,7 +33,7 @@ class Bank2PCClient:
             return op.complete("fail", error=f"bank2pc cannot perform {op.f!r} with value {op.value!r}")
         value = op.value if op.f == "read" else {**op.value, "txn": txn}
         try:
-            reply = self._connection.call(request)
+            reply = self.call(request)
         except wire.WireError as e:
             unknown = "info" if op.f == "transfer" and e.sent and not self.fail_on_commit_error else "fail"
             return op.complete(unknown, value=value, error=str(e))
@@ -50,8 +43,3 @@ class Bank2PCClient:
             return op.complete("fail", value=value, error=reply.get("error"))
         # The coordinator said error without a decision: the transfer may be half done (non-atomic mode).
         return op.complete("fail" if self.fail_on_commit_error else "info", value=value, error=reply.get("error"))
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-        self._connection = None

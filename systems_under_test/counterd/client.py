@@ -9,25 +9,17 @@ may have. A read that does not answer fails (a read changes nothing).
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from harness.history import Op
-from harness.seams import Cluster, NodeHandle
 from systems_under_test import wire
+from systems_under_test.node_client import NodeClient
 
 RETRIES = 2
 
 
-class CounterdClient:
+class CounterdClient(NodeClient):
     def __init__(self, port: int, timeout: float = 1.5):
-        self.port = port
-        self.timeout = timeout
-        self.cluster: Cluster | None = None
-        self.node: NodeHandle | None = None
-        self._connection: wire.Connection | None = None
-
-    def open(self, cluster: Cluster, node: NodeHandle) -> None:
-        self.cluster, self.node = cluster, node
+        super().__init__(port, timeout)
 
     def invoke(self, op: Op) -> Op:
         if op.f == "read":
@@ -53,16 +45,3 @@ class CounterdClient:
                 return op.complete("ok")
             maybe, error = maybe or not reply.get("definite"), reply.get("error", "")
         return op.complete("info" if maybe else "fail", error=error)
-
-    def call(self, message: dict[str, Any]) -> dict[str, Any]:
-        if self._connection is None:
-            cluster, node, port = self.cluster, self.node, self.port
-            assert cluster is not None and node is not None, "open() the client first"
-            self._connection = wire.Connection(node.address, port, self.timeout,
-                                               opener=lambda t: cluster.connect(node, port, t))
-        return self._connection.call(message)
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-        self._connection = None

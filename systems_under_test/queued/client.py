@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from harness.history import Op
-from harness.seams import Cluster, NodeHandle
 from systems_under_test import wire
+from systems_under_test.node_client import NodeClient
 
 DRAIN_SECONDS = 30.0
 
@@ -28,16 +28,9 @@ class Refused(Exception):
     """A request that surely did not take effect."""
 
 
-class QueuedClient:
+class QueuedClient(NodeClient):
     def __init__(self, port: int, timeout: float = 3.0):
-        self.port = port
-        self.timeout = timeout
-        self.cluster: Cluster | None = None
-        self.node: NodeHandle | None = None
-        self._connection: wire.Connection | None = None
-
-    def open(self, cluster: Cluster, node: NodeHandle) -> None:
-        self.cluster, self.node = cluster, node
+        super().__init__(port, timeout)
 
     def invoke(self, op: Op) -> Op:
         if op.f == "enqueue":
@@ -95,20 +88,10 @@ class QueuedClient:
         return op.complete("info", value=taken, error="drain did not finish in time")
 
     def call(self, message: dict[str, Any]) -> dict[str, Any]:
-        if self._connection is None:
-            cluster, node, port = self.cluster, self.node, self.port
-            assert cluster is not None and node is not None, "open() the client first"
-            self._connection = wire.Connection(node.address, port, self.timeout,
-                                               opener=lambda t: cluster.connect(node, port, t))
         try:
-            reply = self._connection.call(message)
+            reply = super().call(message)
         except wire.WireError as e:
             raise (Unsure if e.sent else Refused)(str(e)) from e
         if reply.get("status") in ("ok", "empty"):
             return reply
         raise (Refused if reply.get("definite") else Unsure)(reply.get("error", "no error given"))
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-        self._connection = None

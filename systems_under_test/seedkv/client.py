@@ -15,23 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 from harness.history import Op
-from harness.seams import Cluster, NodeHandle
 from systems_under_test import wire
+from systems_under_test.node_client import NodeClient
 
 SET_PREFIX = "e"
 REGISTER_PREFIX = "r"
 
 
-class SeedKVClient:
+class SeedKVClient(NodeClient):
     def __init__(self, port: int, timeout: float = 5.0):
-        self.port = port
-        self.timeout = timeout
-        self.cluster: Cluster | None = None
-        self.node: NodeHandle | None = None
-        self._connection: wire.Connection | None = None
-
-    def open(self, cluster: Cluster, node: NodeHandle) -> None:
-        self.cluster, self.node = cluster, node
+        super().__init__(port, timeout)
 
     def invoke(self, op: Op) -> Op:
         try:
@@ -68,17 +61,3 @@ class SeedKVClient:
                 return {"type": "put", "key": key, "value": op.value[1]}
             raise ValueError("seedkv has no compare-and-set; the cas was not sent")
         raise ValueError(f"seedkv cannot perform {op.f!r} with value {op.value!r}")
-
-    def call(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send one request and read its reply on the connection, opening it if needed."""
-        if self._connection is None:
-            cluster, node, port = self.cluster, self.node, self.port
-            assert cluster is not None and node is not None, "open() the client first"
-            self._connection = wire.Connection(node.address, port, self.timeout,
-                                               opener=lambda t: cluster.connect(node, port, t))
-        return self._connection.call(message)
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-        self._connection = None
