@@ -1,13 +1,14 @@
 """How the shipped systems start a node and talk to it from the harness side: one place for the
-server command line, a request on a fresh client-side connection, and the readiness probe.
-The harness does the waiting (`harness.startup`), so `start` only spawns."""
+server command line, a request on a fresh client-side connection, the readiness probe, and the
+lifecycle they all share (`ServerPerNode`). The harness does the waiting (`harness.startup`), so
+`start` only spawns."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any, Sequence
 
-from harness.seams import Cluster, NodeHandle
+from harness.seams import Cluster, HarnessError, NodeHandle
 from systems_under_test import wire
 
 
@@ -38,3 +39,38 @@ def answers_ping(cluster: Cluster, node: NodeHandle, port: int) -> bool:
     except (OSError, ValueError):
         return False
     return node.name in (reply.get("id"), reply.get("node"))
+
+
+class ServerPerNode:
+    """The lifecycle of a shipped system: every node runs `python -m SERVER_MODULE` (see
+    `server_argv`) on `port`, is ready when it answers a ping, and is stopped at teardown.
+    A subclass names `name`, `modes` (the first is the default), `server_module` and `port`,
+    and adds its client, self-test rows and whatever hooks it offers."""
+
+    name: str
+    modes: tuple[str, ...]
+    server_module: str
+    port: int
+
+    def __init__(self, mode: str | None = None, server_args: tuple[str, ...] = ()):
+        mode = self.modes[0] if mode is None else mode
+        if mode not in self.modes:
+            raise HarnessError(f"{self.name} has no mode {mode!r}; choose one of {', '.join(self.modes)}")
+        self.mode = mode
+        self.server_args = tuple(server_args)  # extra server flags, from `faultline test --server-arg`
+
+    def setup(self, cluster: Cluster) -> None:
+        """Nothing to install: the server is this package, run by the harness's own Python."""
+
+    def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
+        return server_argv(self.server_module, cluster, node, self.port, self.mode, self.server_args)
+
+    def start(self, cluster: Cluster, node: NodeHandle) -> None:
+        node.spawn(self.argv(cluster, node))
+
+    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
+        return answers_ping(cluster, node, self.port)
+
+    def teardown(self, cluster: Cluster) -> None:
+        for node in cluster.nodes:
+            node.stop()

@@ -6,8 +6,8 @@ import json
 import time
 from typing import Any
 
-from systems_under_test.lifecycle import answers_ping, request, server_argv
-from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
+from systems_under_test.lifecycle import ServerPerNode, request
+from harness.seams import Cluster, NodeHandle, SelftestRow
 from systems_under_test.dynkv.client import DynKVClient
 from systems_under_test.dynkv.server import MODES
 
@@ -18,7 +18,8 @@ ALL_FAULTS = "partition,kill,pause,clock"  # a correct mode must stay valid unde
 STALE = ("stale-read", "nonlinearizable")
 
 
-class DynKV:
+class DynKV(ServerPerNode):
+    server_module = "systems_under_test.dynkv.server"
     name = "dynkv"
     modes = MODES
     workloads = ("register",)
@@ -50,24 +51,6 @@ class DynKV:
     # No compare-and-set (see server.py): the register workload runs reads and writes only.
     workload_params = {"register": {"cas": False}}
 
-    def __init__(self, mode: str, server_args: tuple[str, ...] = ()):
-        if mode not in MODES:
-            raise HarnessError(f"dynkv has no mode {mode!r}; choose one of {', '.join(MODES)}")
-        self.mode = mode
-        self.server_args = tuple(server_args)  # server flags such as --n 5 or --anti-entropy-interval 0.2
-
-    def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
-        return server_argv("systems_under_test.dynkv.server", cluster, node, self.port, self.mode, self.server_args)
-
-    def setup(self, cluster: Cluster) -> None:
-        """Nothing to install: the server is this package, run by the harness's own Python."""
-
-    def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        node.spawn(self.argv(cluster, node))
-
-    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
-        return answers_ping(cluster, node, self.port)
-
     def checkers(self, workload: str) -> dict[str, dict]:
         """Besides the workload's own checks (linearizability, stale reads): replicas converge
         once healed."""
@@ -76,12 +59,9 @@ class DynKV:
     def client(self, cluster: Cluster) -> DynKVClient:
         return DynKVClient(self.port)
 
-    def teardown(self, cluster: Cluster) -> None:
-        for node in cluster.nodes:
-            node.stop()
-
     def _request(self, cluster: Cluster, node: NodeHandle, message: dict, timeout: float) -> dict:
         return request(cluster, node, self.port, message, timeout)
+
     def dump_replicas(self, cluster: Cluster) -> dict[str, Any]:
         """Every node's local records (no quorum, no repair), or the error reaching it."""
         dumps: dict[str, Any] = {}

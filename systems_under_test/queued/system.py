@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
-from systems_under_test.lifecycle import answers_ping, server_argv
+from harness.seams import Cluster, SelftestRow
+from systems_under_test.lifecycle import ServerPerNode
 from systems_under_test.queued.client import QueuedClient
 from systems_under_test.queued.server import MODES
 
@@ -11,9 +11,11 @@ PORT = 7450
 ALL_FAULTS = "partition,kill,pause,clock"
 
 
-class Queued:
+class Queued(ServerPerNode):
+    server_module = "systems_under_test.queued.server"
     name = "queued"
     modes = MODES
+    port = PORT
     workloads = ("queue",)
     capabilities = frozenset({"kill", "pause", "clock"})
     # Buggy rows run one node, the broker, so every fault lands on it and the flaw must show.
@@ -32,24 +34,5 @@ class Queued:
                    "dequeue, ack and redelivery; buggy modes pop-without-ack, in-memory, ack-before-flush, "
                    "redeliver-no-dedupe.")
 
-    def __init__(self, mode: str = MODES[0], server_args: tuple[str, ...] = ()):
-        if mode not in MODES:
-            raise HarnessError(f"queued has no mode {mode!r}; choose one of {', '.join(MODES)}")
-        self.mode = mode
-        self.server_args = tuple(server_args)
-
-    def setup(self, cluster: Cluster) -> None:
-        """Nothing to install: the server is this package."""
-
-    def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        node.spawn(server_argv("systems_under_test.queued.server", cluster, node, PORT, self.mode, self.server_args))
-
-    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
-        return answers_ping(cluster, node, PORT)
-
     def client(self, cluster: Cluster) -> QueuedClient:
-        return QueuedClient(PORT)
-
-    def teardown(self, cluster: Cluster) -> None:
-        for node in cluster.nodes:
-            node.stop()
+        return QueuedClient(self.port)

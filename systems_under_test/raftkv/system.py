@@ -6,9 +6,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
+from harness.seams import Cluster, NodeHandle, SelftestRow
 from systems_under_test import wire
-from systems_under_test.lifecycle import answers_ping, request, server_argv
+from systems_under_test.lifecycle import ServerPerNode, request
 from systems_under_test.raftkv.client import RaftKVClient
 from systems_under_test.raftkv.modes import MODES
 from systems_under_test.storage import DurableLog
@@ -19,9 +19,11 @@ ALL_FAULTS = "partition,kill,pause,clock"  # a correct mode must stay valid unde
 STALE = ("stale-read", "nonlinearizable")
 
 
-class RaftKV:
+class RaftKV(ServerPerNode):
+    server_module = "systems_under_test.raftkv.server"
     name = "raftkv"
     modes = MODES
+    port = PORT
     workloads = ("register",)
     # `disk`: every byte it keeps goes through systems_under_test.storage (DurableLog, write_state).
     capabilities = frozenset({"kill", "pause", "clock", "disk"})
@@ -51,25 +53,6 @@ class RaftKV:
         "vote-reset-on-heartbeat (two votes in a term), no-persist (term/vote/log in memory only), "
         "local-reads (any node answers reads from its own state)."
     )
-
-    def __init__(self, mode: str = MODES[0], server_args: tuple[str, ...] = ()):
-        if mode not in MODES:
-            raise HarnessError(f"raftkv has no mode {mode!r}; choose one of {', '.join(MODES)}")
-        self.mode = mode
-        self.server_args = tuple(server_args)  # extra server flags, from `faultline test --server-arg`
-        self.port = PORT
-
-    def setup(self, cluster: Cluster) -> None:
-        """Nothing to install: the server is this package, run by the harness's own Python."""
-
-    def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
-        return server_argv("systems_under_test.raftkv.server", cluster, node, self.port, self.mode, self.server_args)
-
-    def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        node.spawn(self.argv(cluster, node))
-
-    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
-        return answers_ping(cluster, node, self.port)
 
     def call(self, cluster: Cluster, node: NodeHandle, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One request to a node on a fresh connection from the client side."""
@@ -124,7 +107,3 @@ class RaftKV:
             events = DurableLog(copy, sync=False)
             events.close()
             return events.records
-
-    def teardown(self, cluster: Cluster) -> None:
-        for node in cluster.nodes:
-            node.stop()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
-from systems_under_test.lifecycle import answers_ping, server_argv
+from harness.seams import Cluster, SelftestRow
+from systems_under_test.lifecycle import ServerPerNode
 from systems_under_test.seedkv.client import SET_PREFIX, SeedKVClient
 from systems_under_test.seedkv.server import MODES
 
@@ -13,9 +13,11 @@ PORT = 7100
 ALL_FAULTS = "partition,kill,pause,clock"  # a correct mode must stay valid under all of them together
 
 
-class SeedKV:
+class SeedKV(ServerPerNode):
+    server_module = "systems_under_test.seedkv.server"
     name = "seedkv"
     modes = MODES
+    port = PORT
     workloads = ("set",)
     # `disk`: fixed mode keeps its log through systems_under_test.storage. Seed mode keeps nothing
     # on disk, so there a disk fault is a crash and restart that finds an empty data directory;
@@ -36,25 +38,6 @@ class SeedKV:
         "seed: best-effort replication acknowledged anyway, memory only, non-owners answer reads "
         "from their own copy. fixed: fsynced log, synchronous replication, owner reads, log replay."
     )
-
-    def __init__(self, mode: str = MODES[0], server_args: tuple[str, ...] = ()):
-        if mode not in MODES:
-            raise HarnessError(f"seedkv has no mode {mode!r}; choose one of {', '.join(MODES)}")
-        self.mode = mode
-        self.server_args = tuple(server_args)  # extra server flags, from `faultline test --server-arg`
-        self.port = PORT
-
-    def setup(self, cluster: Cluster) -> None:
-        """Nothing to install: the server is this package, run by the harness's own Python."""
-
-    def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
-        return server_argv("systems_under_test.seedkv.server", cluster, node, self.port, self.mode, self.server_args)
-
-    def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        node.spawn(self.argv(cluster, node))
-
-    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
-        return answers_ping(cluster, node, self.port)
 
     def client(self, cluster: Cluster) -> SeedKVClient:
         return SeedKVClient(self.port)
@@ -78,7 +61,3 @@ class SeedKV:
             finally:
                 client.close()
         return {"mode": self.mode, "replicas": replicas}
-
-    def teardown(self, cluster: Cluster) -> None:
-        for node in cluster.nodes:
-            node.stop()
