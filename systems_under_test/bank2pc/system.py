@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
+from harness.seams import Cluster, NodeHandle, SelftestRow
 from systems_under_test.bank2pc.client import Bank2PCClient
 from systems_under_test.bank2pc.server import MODES as SERVER_MODES
-from systems_under_test.lifecycle import answers_ping, request, server_argv
+from systems_under_test.lifecycle import ServerPerNode, request, server_argv
 from workloads.bank import ACCOUNTS, BALANCE
 
 PORT = 7400
@@ -18,7 +18,9 @@ CLIENT_BUG = "client-fail-on-commit-error"
 ALL_FAULTS = "partition,kill,pause,clock"
 
 
-class Bank2PC:
+class Bank2PC(ServerPerNode):
+    server_module = "systems_under_test.bank2pc.server"
+    port = PORT
     name = "bank2pc"
     modes = (*SERVER_MODES, CLIENT_BUG)
     workloads = ("bank",)
@@ -45,36 +47,23 @@ class Bank2PC:
                    "always-yes (Q-l), no-prepare-log; client-fail-on-commit-error is the client bug T-b.")
 
     def __init__(self, mode: str = SERVER_MODES[0], server_args: tuple[str, ...] = ()):
-        if mode not in self.modes:
-            raise HarnessError(f"bank2pc has no mode {mode!r}; choose one of {', '.join(self.modes)}")
-        self.mode = mode
+        super().__init__(mode, server_args)
         self.server_mode = SERVER_MODES[0] if mode == CLIENT_BUG else mode
-        self.server_args = tuple(server_args)
 
-    def setup(self, cluster: Cluster) -> None:
-        """Nothing to install: the server is this package."""
-
-    def start(self, cluster: Cluster, node: NodeHandle) -> None:
+    def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
         extra = ["--accounts", str(ACCOUNTS), "--balance", str(BALANCE), *self.server_args]
-        node.spawn(server_argv("systems_under_test.bank2pc.server", cluster, node, PORT, self.server_mode, extra))
-
-    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
-        return answers_ping(cluster, node, PORT)
+        return server_argv(self.server_module, cluster, node, self.port, self.server_mode, extra)
 
     def client(self, cluster: Cluster) -> Bank2PCClient:
-        return Bank2PCClient(PORT, fail_on_commit_error=self.mode == CLIENT_BUG)
+        return Bank2PCClient(self.port, fail_on_commit_error=self.mode == CLIENT_BUG)
 
     def collect(self, cluster: Cluster) -> dict[str, Any]:
         """Each node's participant outcomes, coordinator decisions and in-doubt times."""
         nodes: dict[str, Any] = {}
         for node in cluster.nodes:
             try:
-                reply = request(cluster, node, PORT, {"type": "dump"}, 10.0)
+                reply = request(cluster, node, self.port, {"type": "dump"}, 10.0)
                 nodes[node.name] = reply if reply.get("status") == "ok" else {"error": reply.get("error")}
             except OSError as e:
                 nodes[node.name] = {"error": str(e)}
         return {"mode": self.mode, "nodes": nodes}
-
-    def teardown(self, cluster: Cluster) -> None:
-        for node in cluster.nodes:
-            node.stop()
