@@ -12,7 +12,8 @@ import json
 import socket
 import socketserver
 import threading
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -41,6 +42,27 @@ def parse_peer(text: str) -> tuple[str, tuple[str, int]]:
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME=ADDR:PORT, got {text!r}")
     return name, parse_address(address)
+
+
+def server_parser(prog: str, description: str, modes: Sequence[str], data_dir_help: str) -> argparse.ArgumentParser:
+    """The command line every shipped server takes, as `lifecycle.server_argv` writes it; a
+    server adds its own flags to it."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--id", required=True, help="this node's name, e.g. n1")
+    parser.add_argument("--listen", required=True, type=parse_address, help="ADDR:PORT to serve on")
+    parser.add_argument("--peer", action="append", default=[], type=parse_peer, help="NAME=ADDR:PORT, once per other node")
+    parser.add_argument("--mode", choices=modes, default=modes[0])
+    parser.add_argument("--data-dir", required=True, type=Path, help=data_dir_help)
+    return parser
+
+
+def parse_server_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse a `server_parser` command line; `--peer`s become the dict `peers` (name -> address)."""
+    args = parser.parse_args(argv)
+    args.peers = dict(args.peer)
+    if args.id in args.peers:
+        parser.error(f"--peer names this node itself ({args.id})")
+    return args
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -27,7 +27,6 @@ Buggy modes, each one classic mistake:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
@@ -325,16 +324,11 @@ class Node:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="bank2pc", description="One shard and coordinator of the bank2pc bank.")
-    parser.add_argument("--id", required=True)
-    parser.add_argument("--listen", required=True, type=wire.parse_address)
-    parser.add_argument("--peer", action="append", default=[], type=wire.parse_peer)
-    parser.add_argument("--mode", choices=MODES, default=MODES[0])
-    parser.add_argument("--data-dir", required=True, type=Path)
+    parser = wire.server_parser("bank2pc", "One shard and coordinator of the bank2pc bank.", MODES, "where the WAL is kept")
     parser.add_argument("--accounts", type=int, default=8)
     parser.add_argument("--balance", type=int, default=10)
-    args = parser.parse_args(argv)
-    peers = dict(args.peer)
+    args = wire.parse_server_args(parser, argv)
+    peers = args.peers
     node = Node(args.id, peers, args.mode, args.data_dir, args.accounts, args.balance)
     host, port = args.listen
     wire.serve(host, port, node.handle)

@@ -17,7 +17,6 @@ Buggy modes:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
@@ -110,17 +109,9 @@ class Node:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="counterd", description="One node of the counterd counter service.")
-    parser.add_argument("--id", required=True, help="this node's name, e.g. n1")
-    parser.add_argument("--listen", required=True, type=wire.parse_address, help="ADDR:PORT to serve on")
-    parser.add_argument("--peer", action="append", default=[], type=wire.parse_peer, help="NAME=ADDR:PORT, repeated")
-    parser.add_argument("--mode", choices=MODES, default=MODES[0])
-    parser.add_argument("--data-dir", required=True, type=Path, help="where the log is kept")
-    args = parser.parse_args(argv)
-    peers = dict(args.peer)
-    if args.id in peers:
-        parser.error(f"--peer names this node itself ({args.id})")
-    node = Node(args.id, peers, args.mode, args.data_dir)
+    parser = wire.server_parser("counterd", "One node of the counterd counter service.", MODES, "where the log is kept")
+    args = wire.parse_server_args(parser, argv)
+    node = Node(args.id, args.peers, args.mode, args.data_dir)
     host, port = args.listen
     wire.serve(host, port, node.handle)
     print(f"counterd {args.id} ({args.mode}) on {host}:{port}", flush=True)

@@ -49,7 +49,6 @@ Everything but `wallclock-lww`'s timestamps uses the monotonic clock.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import threading
@@ -62,7 +61,8 @@ from typing import Any
 
 from systems_under_test.dynkv.ring import Ring
 from systems_under_test.storage import DurableLog
-from systems_under_test.wire import Connection, WireError, parse_address, serve
+from systems_under_test import wire
+from systems_under_test.wire import Connection, WireError, serve
 
 MODES = (
     "strict",
@@ -352,24 +352,14 @@ class DynNode:
 
 
 def parse_config(argv: list[str] | None = None) -> Config:
-    parser = argparse.ArgumentParser(prog="dynkv", description="A Dynamo-style leaderless key-value node.")
-    parser.add_argument("--id", required=True, help="this node's name, e.g. n1")
-    parser.add_argument("--listen", required=True, type=parse_address, help="ADDRESS:PORT to serve on")
-    parser.add_argument("--peer", action="append", default=[], help="NAME=ADDRESS:PORT of another node (repeat)")
-    parser.add_argument("--mode", default=MODES[0], choices=MODES)
-    parser.add_argument("--data-dir", required=True, type=Path)
+    parser = wire.server_parser("dynkv", "A Dynamo-style leaderless key-value node.", MODES, "where the records are kept")
     parser.add_argument("--n", type=int, default=3, help="replicas per key (capped at the cluster size)")
     parser.add_argument("--r", type=int, help="read quorum (default: a majority of N; 1 in eventual modes)")
     parser.add_argument("--w", type=int, help="write quorum (default: a majority of N; 1 in eventual modes)")
     parser.add_argument("--vnodes", type=int, default=16, help="virtual nodes per node on the ring")
     parser.add_argument("--anti-entropy-interval", type=float, default=5.0, help="seconds between rounds; 0 disables")
-    args = parser.parse_args(argv)
-    peers = {}
-    for text in args.peer:
-        name, sep, address = text.partition("=")
-        if not sep:
-            parser.error(f"--peer expects NAME=ADDRESS:PORT, got {text!r}")
-        peers[name] = parse_address(address)
+    args = wire.parse_server_args(parser, argv)
+    peers = args.peers
     n = min(args.n, len(peers) + 1)
     default_quorum = 1 if args.mode in SINGLE_REPLICA_QUORUM_MODES else n // 2 + 1
     r = args.r if args.r is not None else default_quorum

@@ -24,7 +24,6 @@ Buggy modes, each one classic mistake:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
@@ -147,17 +146,9 @@ class Node:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="queued", description="One node of the queued message broker.")
-    parser.add_argument("--id", required=True, help="this node's name, e.g. n1")
-    parser.add_argument("--listen", required=True, type=wire.parse_address, help="ADDR:PORT to serve on")
-    parser.add_argument("--peer", action="append", default=[], type=wire.parse_peer, help="NAME=ADDR:PORT, repeated")
-    parser.add_argument("--mode", choices=MODES, default=MODES[0])
-    parser.add_argument("--data-dir", required=True, type=Path, help="where the broker keeps its log")
-    args = parser.parse_args(argv)
-    peers = dict(args.peer)
-    if args.id in peers:
-        parser.error(f"--peer names this node itself ({args.id})")
-    node = Node(args.id, peers, args.mode, args.data_dir)
+    parser = wire.server_parser("queued", "One node of the queued message broker.", MODES, "where the broker keeps its log")
+    args = wire.parse_server_args(parser, argv)
+    node = Node(args.id, args.peers, args.mode, args.data_dir)
     host, port = args.listen
     wire.serve(host, port, node.handle)
     print(f"queued {args.id} ({args.mode}) on {host}:{port}, broker {node.broker_id}", flush=True)

@@ -19,7 +19,6 @@ mistake lives, marked `BUG(...)`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import threading
@@ -457,21 +456,11 @@ class RaftNode:
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
-    parser = argparse.ArgumentParser(description="A raftkv node.")
-    parser.add_argument("--id", required=True)
-    parser.add_argument("--listen", required=True, type=wire.parse_address, help="HOST:PORT")
-    parser.add_argument("--peer", action="append", default=[], help="NAME=HOST:PORT, once per other node")
-    parser.add_argument("--mode", choices=MODES, default=MODES[0])
-    parser.add_argument("--data-dir", required=True, type=Path)
+    parser = wire.server_parser("raftkv", "A raftkv node.", MODES, "where the term, vote and log are kept")
     parser.add_argument("--heartbeat-ms", type=int, default=100)
     parser.add_argument("--election-ms", type=int, default=500, help="timeouts drawn from [this, 2x this]")
-    args = parser.parse_args(argv)
-    peers = {}
-    for text in args.peer:
-        name, sep, address = text.partition("=")
-        if not sep:
-            parser.error(f"--peer wants NAME=HOST:PORT, got {text!r}")
-        peers[name] = wire.parse_address(address)
+    args = wire.parse_server_args(parser, argv)
+    peers = args.peers
     host, port = args.listen
     args.data_dir.mkdir(parents=True, exist_ok=True)
     return Config(args.id, host, port, peers, args.mode, args.data_dir, args.heartbeat_ms / 1000, args.election_ms / 1000)

@@ -34,7 +34,6 @@ keys from that owner, and fails unless every owner answers. A restarted node rep
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 import threading
@@ -241,17 +240,9 @@ class FixedNode(Node):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="seedkv", description="One node of the seedkv key-value store.")
-    parser.add_argument("--id", required=True, help="this node's name, e.g. n1")
-    parser.add_argument("--listen", required=True, type=wire.parse_address, help="ADDR:PORT to serve on")
-    parser.add_argument("--peer", action="append", default=[], type=wire.parse_peer, help="NAME=ADDR:PORT, repeated")
-    parser.add_argument("--mode", choices=MODES, default=MODES[0])
-    parser.add_argument("--data-dir", required=True, type=Path, help="where fixed mode keeps its log")
-    args = parser.parse_args(argv)
-
-    peers = dict(args.peer)
-    if args.id in peers:
-        parser.error(f"--peer names this node itself ({args.id})")
+    parser = wire.server_parser("seedkv", "One node of the seedkv key-value store.", MODES, "where fixed mode keeps its log")
+    args = wire.parse_server_args(parser, argv)
+    peers = args.peers
     node: Node = SeedNode(args.id, peers) if args.mode == "seed" else FixedNode(args.id, peers, args.data_dir)
     host, port = args.listen
     wire.serve(host, port, node.handle)
