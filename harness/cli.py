@@ -9,6 +9,7 @@ naming the file, line or option; `--debug` adds the traceback.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 import time
@@ -58,8 +59,15 @@ def _csv(ctx: click.Context, param: click.Parameter, value: str | None) -> list[
 @click.option("--name", default=None, help="Test name (store folder); default: system-mode-workload.")
 @click.option("--server-arg", "server_args", multiple=True,
               help="Extra flag for every node's server, repeatable: --server-arg=--n=5 (see the system's server --help).")
+@click.option("--hosts", default=None, type=click.Path(dir_okay=False), help="--runtime ssh: the hosts file (default hosts.toml).")
+@click.option("--insecure-host-keys", is_flag=True, help="--runtime ssh: do not check host keys against known_hosts.")
 def test_command(store_dir: str, **kw: Any) -> None:
     """Run one test against a real cluster and print the verdict."""
+    hosts, insecure = kw.pop("hosts"), kw.pop("insecure_host_keys")
+    if hosts:
+        os.environ["FAULTLINE_SSH_HOSTS"] = hosts  # read by the ssh runtime, in this process only
+    if insecure:
+        os.environ["FAULTLINE_SSH_INSECURE"] = "1"
     if kw["seed"] is None:
         kw["seed"] = secrets.randbelow(2**31)
     kw["server_args"] = list(kw["server_args"])
@@ -233,7 +241,7 @@ def systems_command(as_json: bool) -> None:
     for s in catalogue["systems"]:
         table.add_row(s["name"], ", ".join(s["modes"]), ", ".join(s["workloads"]), ", ".join(s["capabilities"]), s["description"])
     console.print(table)
-    for kind in ("workloads", "nemeses", "checkers"):
+    for kind in ("workloads", "nemeses", "checkers", "runtimes"):
         rows = catalogue[kind]
         console.print(f"[bold]{kind}[/]: " + ", ".join(_listed(r) for r in rows))
 
@@ -378,6 +386,12 @@ def _add_report_commands() -> None:
 
 _add_report_commands()
 main_group.add_command(new_system_command, "new-system")
+
+
+from harness.runtime.commands import docker_group, ssh_lab_group  # noqa: E402
+
+main_group.add_command(docker_group)
+main_group.add_command(ssh_lab_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

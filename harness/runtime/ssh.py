@@ -1,0 +1,293 @@
+"""The `ssh` runtime: nodes are existing hosts reached over SSH (paramiko).
+
+Hosts come from a TOML file named by `FAULTLINE_SSH_HOSTS` (what `faultline test --hosts`
+sets; default `hosts.toml`):
+
+    known_hosts = "/path/known_hosts"   # checked by default; FAULTLINE_SSH_INSECURE=1 skips it
+    netns = "fl-ab12c-cli"               # optional: open every connection from this namespace
+    root = "/var/tmp/faultline"          # optional: where node directories go on each host
+    [[host]]
+    address = "198.18.7.11"
+    port = 22
+    user = "root"
+    key = "/path/id_ed25519"
+
+Node i is the i-th host. A node's data and logs live on its host under `root/<run id>/<node>`;
+at teardown its logs are copied into the store and the directory removed. Servers start under
+a shell on the host in a session of their own (their pid kept on the host in `server.pid`); the
+faults use the host's iptables, signals, libfaketime and cgroups, as on the local runtime. The
+node runs the same commands the controller would run here, so each host needs the same Python
+and faultline at the same paths (true of `faultline ssh-lab`, whose hosts share this machine).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import stat
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness.runtime import runs
+from harness.runtime.local import LocalRuntime
+from harness.runtime.netns import NamespaceConnector
+from harness.runtime.shellnode import ShellNode
+from harness.seams import HarnessError
+
+HOSTS_VAR = "FAULTLINE_SSH_HOSTS"
+INSECURE_VAR = "FAULTLINE_SSH_INSECURE"
+DEFAULT_ROOT = "/var/tmp/faultline"
+
+# Removes what faults left on a host under the run's id: iptables chains named with it (the jumps
+# to them first), cgroups named with it; then the run's node directories. $1 = run id, $2 = root.
+_SCRUB = r"""
+for t in filter mangle; do
+  iptables -w -t $t -S 2>/dev/null | grep -- "-j [^ ]*$1" | sed 's/^-A /-D /' | while read -r r; do eval iptables -w -t $t $r; done
+  iptables -w -t $t -S 2>/dev/null | awk -v id="$1" '$1=="-N" && index($2, id) {print $2}' | while read -r c; do
+    iptables -w -t $t -F "$c"; iptables -w -t $t -X "$c"; done
+done
+for g in /sys/fs/cgroup/faultline-$1-* /sys/fs/cgroup/cpu/faultline-$1-*; do [ -d "$g" ] && rmdir "$g"; done
+for f in "$2/$1"/*/server.pid; do [ -f "$f" ] && kill -9 -"$(cat "$f")" 2>/dev/null; done
+rm -rf "$2/$1"
+true
+"""
+
+
+@dataclass(frozen=True)
+class Host:
+    address: str
+    port: int
+    user: str
+    key: str
+
+
+@dataclass(frozen=True)
+class HostsFile:
+    path: Path
+    hosts: list[Host]
+    known_hosts: str | None
+    netns: str | None
+    root: str
+
+
+def read_hosts(path: Path) -> HostsFile:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise HarnessError(f"hosts file {path} not found: give one with --hosts (or `faultline ssh-lab up N` makes one)") from None
+    except tomllib.TOMLDecodeError as e:
+        raise HarnessError(f"hosts file {path}: {e}") from None
+    hosts = []
+    for i, h in enumerate(data.get("host", []), start=1):
+        if "address" not in h:
+            raise HarnessError(f"hosts file {path}: host {i} has no address")
+        hosts.append(Host(str(h["address"]), int(h.get("port", 22)), str(h.get("user", "root")), str(h.get("key", ""))))
+    if not hosts:
+        raise HarnessError(f"hosts file {path} lists no [[host]]")
+    return HostsFile(path, hosts, data.get("known_hosts"), data.get("netns"), str(data.get("root", DEFAULT_ROOT)))
+
+
+class Connection:
+    """One SSH connection to a host, shared by the node's commands (a channel each)."""
+
+    def __init__(self, host: Host, hosts: HostsFile, connector: NamespaceConnector | None, insecure: bool):
+        try:
+            import paramiko
+        except ImportError:
+            raise HarnessError("the ssh runtime needs paramiko: pip install 'faultline[ssh]'") from None
+        self.client = paramiko.SSHClient()
+        if insecure:
+            self.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        else:
+            self.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            if hosts.known_hosts:
+                self.client.load_host_keys(hosts.known_hosts)
+            else:
+                self.client.load_system_host_keys()
+        sock = connector.connect(host.address, host.port, 10) if connector is not None else None
+        try:
+            self.client.connect(host.address, port=host.port, username=host.user, key_filename=host.key or None,
+                                sock=sock, timeout=10, allow_agent=False, look_for_keys=not host.key)
+        except paramiko.SSHException as e:
+            raise HarnessError(f"ssh to {host.user}@{host.address}:{host.port} failed: {e}") from None
+        self.sftp = self.client.open_sftp()
+
+    def run(self, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        _, stdout, stderr = self.client.exec_command(shlex.join(argv), timeout=timeout)
+        out = stdout.read().decode(errors="replace")
+        err = stderr.read().decode(errors="replace")
+        return subprocess.CompletedProcess(list(argv), stdout.channel.recv_exit_status(), out, err)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@dataclass
+class SshNode(ShellNode):
+    name: str
+    address: str
+    conn: Connection
+    data_dir: Path
+    log_dir: Path
+    spawn_env: dict[str, str] = field(default_factory=dict)
+    _pid: int | None = field(default=None, repr=False)
+    _last_spawn: tuple[list[str], dict[str, str] | None, str] | None = field(default=None, repr=False)
+
+    def _run(self, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        return self.conn.run(argv, timeout)
+
+    def spawn(self, argv: Sequence[str], env: Any = None, log_name: str = "server.log") -> int:
+        pid = super().spawn(argv, env, log_name)
+        self.exec(["sh", "-c", 'echo "$1" > "$2"', "sh", str(pid), f"{self.log_dir}/server.pid"])
+        return pid
+
+    def put_file(self, local: Path, remote: str) -> None:
+        self.conn.sftp.put(str(local), remote)
+
+    def get_file(self, remote: str, local: Path) -> None:
+        self.conn.sftp.get(remote, str(local))
+
+
+@dataclass
+class SshCluster:
+    prefix: str
+    run_dir: Path
+    hosts: HostsFile
+    nodes: list[SshNode] = field(default_factory=list)
+    connector: NamespaceConnector | None = None
+    record: runs.RunRecord | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.prefix
+
+    def node(self, name: str) -> SshNode:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise HarnessError(f"no node named {name!r}; nodes: {', '.join(n.name for n in self.nodes)}")
+
+    def connect(self, node: SshNode, port: int, timeout: float) -> socket.socket:
+        if self.connector is not None:
+            return self.connector.connect(node.address, port, timeout)
+        return socket.create_connection((node.address, port), timeout)
+
+    def firewall(self, node: SshNode, argv: Sequence[str]) -> None:
+        result = node.exec(["iptables", "-w", *argv])
+        if result.returncode != 0:
+            raise HarnessError(f"iptables {' '.join(argv)} on {node.name} failed: {result.stderr.strip()}")
+
+
+def _hosts_path() -> Path:
+    return Path(os.environ.get(HOSTS_VAR, "hosts.toml"))
+
+
+class SshRuntime:
+    name = "ssh"
+
+    def check_prerequisites(self) -> None:
+        try:
+            import paramiko  # noqa: F401
+        except ImportError:
+            raise HarnessError("the ssh runtime needs paramiko: pip install 'faultline[ssh]'") from None
+        read_hosts(_hosts_path())
+
+    new_prefix = staticmethod(LocalRuntime.new_prefix)
+
+    def create(self, run_dir: Path, node_names: Sequence[str], prefix: str) -> SshCluster:
+        hosts = read_hosts(_hosts_path())
+        if len(node_names) > len(hosts.hosts):
+            raise HarnessError(f"{len(node_names)} nodes asked for, but {hosts.path} lists {len(hosts.hosts)} hosts")
+        cluster = SshCluster(prefix=prefix, run_dir=run_dir, hosts=hosts)
+        insecure = os.environ.get(INSECURE_VAR) == "1"
+        try:
+            used = hosts.hosts[: len(node_names)]
+            cluster.record = runs.claim(prefix, self.name, {"run_dir": str(run_dir), "hosts_file": str(hosts.path),
+                                                            "hosts": [h.address for h in used]})
+            if hosts.netns:
+                cluster.connector = NamespaceConnector(hosts.netns)
+            for name, host in zip(node_names, used):
+                conn = Connection(host, hosts, cluster.connector, insecure)
+                node_dir = Path(hosts.root) / prefix / name
+                node = SshNode(name=name, address=host.address, conn=conn, data_dir=node_dir / "data", log_dir=node_dir)
+                cluster.nodes.append(node)
+                node.exec(["mkdir", "-p", str(node.data_dir)])
+        except BaseException:
+            self.destroy(cluster)
+            raise
+        return cluster
+
+    def lost(self, cluster: SshCluster) -> str | None:
+        gone = []
+        for node in cluster.nodes:
+            try:
+                node.exec(["true"], timeout=10)
+            except Exception as e:
+                gone.append(f"host {node.address} of {node.name} does not answer: {e}")
+        if cluster.record is not None and not cluster.record.ours():
+            gone.append(f"its run record {cluster.record.path} was removed")
+        return "; ".join(gone) or None
+
+    def destroy(self, cluster: SshCluster) -> None:
+        scrubbed = True
+        for node in cluster.nodes:
+            try:
+                node.kill()
+                _copy_logs(node, cluster.run_dir / "nodes" / node.name)
+                node.exec(["sh", "-c", _SCRUB, "sh", cluster.prefix, cluster.hosts.root], timeout=60)
+            except Exception:
+                scrubbed = False  # the record stays, so `faultline cleanup --runtime ssh` tries again
+            node.conn.close()
+        cluster.nodes = []
+        if cluster.connector is not None:
+            cluster.connector.close()
+            cluster.connector = None
+        if scrubbed and cluster.record is not None and cluster.record.ours():
+            runs.release(cluster.record)
+        cluster.record = None
+
+    def cleanup(self, prefix: str | None = None, force: bool = False) -> runs.CleanupReport:
+        if force and prefix is None:
+            raise HarnessError("--force removes one named run, live or not: give its --prefix")
+        report = runs.CleanupReport()
+        insecure = os.environ.get(INSECURE_VAR) == "1"
+        for record in runs.all_records():
+            if record.runtime != self.name or (prefix is not None and record.run_id != prefix):
+                continue
+            if record.alive() and not force:
+                report.skipped.append(f"run {record.run_id}: controller pid {record.pid} alive")
+                continue
+            try:
+                hosts = read_hosts(Path(record.parts["hosts_file"]))
+            except (HarnessError, KeyError) as e:
+                report.skipped.append(f"run {record.run_id}: its hosts file cannot be read ({e})")
+                continue
+            connector = NamespaceConnector(hosts.netns) if hosts.netns else None
+            try:
+                for host in hosts.hosts:
+                    if host.address not in record.parts.get("hosts", []):
+                        continue
+                    conn = Connection(host, hosts, connector, insecure)
+                    try:
+                        conn.run(["sh", "-c", _SCRUB, "sh", record.run_id, hosts.root], 60)
+                    finally:
+                        conn.close()
+                    report.append(f"run {record.run_id}'s processes, chains, cgroups and files on {host.address}")
+            finally:
+                if connector is not None:
+                    connector.close()
+            runs.release(record)
+            report.append(f"run record {record.path} (controller pid {record.pid})")
+        return report
+
+
+def _copy_logs(node: SshNode, local_dir: Path) -> None:
+    """The node's log files (not its data directory) into the store."""
+    local_dir.mkdir(parents=True, exist_ok=True)
+    for entry in node.conn.sftp.listdir_attr(str(node.log_dir)):
+        if entry.st_mode is not None and stat.S_ISREG(entry.st_mode) and entry.filename != "server.pid":
+            node.conn.sftp.get(f"{node.log_dir}/{entry.filename}", str(local_dir / entry.filename))
