@@ -22,6 +22,7 @@ local runtime) tells cleanup whether the controller still runs.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -64,6 +65,33 @@ class DockerNode(ShellNode):
         return subprocess.CompletedProcess(list(argv), code, (out or b"").decode(errors="replace"),
                                            (err or b"").decode(errors="replace"))
 
+    # Signals and liveness go through the server's pid as this machine sees it (the container
+    # shares the kernel), so kill, pause and their waits cost no `docker exec` round trip.
+    _host_pid: int | None = field(default=None, repr=False)
+    _host_start: str | None = field(default=None, repr=False)
+
+    def spawn(self, argv: Sequence[str], env: Any = None, log_name: str = "server.log") -> int:
+        self._host_pid = None
+        pid = super().spawn(argv, env, log_name)
+        self._host_pid = _host_pid(self.container.attrs["State"]["Pid"], pid)
+        self._host_start = runs.start_time(self._host_pid) if self._host_pid else None
+        return pid
+
+    def is_running(self) -> bool:
+        if self._host_pid is None:
+            return super().is_running()
+        # start_time is None for a zombie or a vanished pid, and differs for a reused one
+        return self._host_start is not None and runs.start_time(self._host_pid) == self._host_start
+
+    def signal(self, sig: int) -> None:
+        if self._host_pid is None:
+            return super().signal(sig)
+        if self.is_running():
+            try:
+                os.killpg(self._host_pid, sig)
+            except ProcessLookupError:
+                pass
+
     def put_file(self, local: Path, remote: str) -> None:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -79,6 +107,30 @@ class DockerNode(ShellNode):
             if data is None:
                 raise HarnessError(f"{remote} on {self.name} is not a file")
             Path(local).write_bytes(data.read())
+
+
+def _host_pid(init_host_pid: int, container_pid: int) -> int | None:
+    """This machine's pid of the process that is `container_pid` inside the container whose
+    init is `init_host_pid`: same pid namespace, and that pid last in its NSpid line."""
+    try:
+        namespace = os.readlink(f"/proc/{init_host_pid}/ns/pid")
+    except OSError:
+        return None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
+                continue
+            with open(f"/proc/{entry}/status") as status:
+                for line in status:
+                    if line.startswith("NSpid:"):
+                        if int(line.split()[-1]) == container_pid:
+                            return int(entry)
+                        break
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 @dataclass

@@ -42,16 +42,18 @@ HOSTS_VAR = "FAULTLINE_SSH_HOSTS"
 INSECURE_VAR = "FAULTLINE_SSH_INSECURE"
 DEFAULT_ROOT = "/var/tmp/faultline"
 
-# Removes what faults left on a host under the run's id: iptables chains named with it (the jumps
-# to them first), cgroups named with it; then the run's node directories. $1 = run id, $2 = root.
+# Removes what faults left on a host: the harness's iptables chains (FL-*, the jumps to them
+# first; a host runs one test at a time, so they are this run's), cgroups named with the run's
+# id, the run's processes (by the pid files); then the run's node directories.
+# $1 = run id, $2 = root.
 _SCRUB = r"""
 for t in filter mangle; do
-  iptables -w -t $t -S 2>/dev/null | grep -- "-j [^ ]*$1" | sed 's/^-A /-D /' | while read -r r; do eval iptables -w -t $t $r; done
-  iptables -w -t $t -S 2>/dev/null | awk -v id="$1" '$1=="-N" && index($2, id) {print $2}' | while read -r c; do
+  iptables -w -t $t -S 2>/dev/null | grep -- "-j FL-" | sed 's/^-A /-D /' | while read -r r; do eval iptables -w -t $t $r; done
+  iptables -w -t $t -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^FL-/ {print $2}' | while read -r c; do
     iptables -w -t $t -F "$c"; iptables -w -t $t -X "$c"; done
 done
 for g in /sys/fs/cgroup/faultline-$1-* /sys/fs/cgroup/cpu/faultline-$1-*; do [ -d "$g" ] && rmdir "$g"; done
-for f in "$2/$1"/*/server.pid; do [ -f "$f" ] && kill -9 -"$(cat "$f")" 2>/dev/null; done
+for f in "$2/$1"/*/server.pid "$2/$1"/*/delay-shim.pid; do [ -f "$f" ] && kill -9 -"$(cat "$f")" "$(cat "$f")" 2>/dev/null; done
 rm -rf "$2/$1"
 true
 """
@@ -234,13 +236,16 @@ class SshRuntime:
 
     def destroy(self, cluster: SshCluster) -> None:
         scrubbed = True
+        # Every node's logs first: hosts may share a file system (ssh-lab), and the scrub removes
+        # the run's whole directory on its host.
+        for step in (lambda n: (n.kill(), _copy_logs(n, cluster.run_dir / "nodes" / n.name)),
+                     lambda n: n.exec(["sh", "-c", _SCRUB, "sh", cluster.prefix, cluster.hosts.root], timeout=60)):
+            for node in cluster.nodes:
+                try:
+                    step(node)
+                except Exception:
+                    scrubbed = False  # the record stays, so `faultline cleanup --runtime ssh` tries again
         for node in cluster.nodes:
-            try:
-                node.kill()
-                _copy_logs(node, cluster.run_dir / "nodes" / node.name)
-                node.exec(["sh", "-c", _SCRUB, "sh", cluster.prefix, cluster.hosts.root], timeout=60)
-            except Exception:
-                scrubbed = False  # the record stays, so `faultline cleanup --runtime ssh` tries again
             node.conn.close()
         cluster.nodes = []
         if cluster.connector is not None:
