@@ -16,7 +16,7 @@ default route. Clients reach nodes only through sockets created in the client na
 Every interface lives inside the run's namespaces, so deleting them removes the interfaces and
 every iptables rule a fault added; processes inside are ended by PID first. What a fault makes
 on this machine outside the namespaces carries the run's id (`Cluster.run_id`, the prefix):
-the slow-node fault's cgroups, `faultline-<run_id>-<node>`, which `cleanup` removes once empty.
+the slow-node fault's cgroups, `faultline-<run_id>-<node>`, which `cleanup` empties and removes.
 
 Live runs are never touched by a plain `cleanup`. `create` first writes the run's record
 (`harness.runtime.runs`: the controller's pid and start time, the namespaces and subnet it is
@@ -314,7 +314,7 @@ class LocalRuntime:
         for netns in dict.fromkeys([*own, *(n for n in listed if isinstance(n, str) and n in existing)]):
             killed = _remove_netns(netns)
             removed.append(f"network namespace {netns}" + (f" (ended pids {', '.join(map(str, killed))})" if killed else ""))
-        removed += remove_empty_cgroups(f"{CGROUP_START}{run_id}-")
+        removed += remove_run_cgroups(f"{CGROUP_START}{run_id}-")
         with runs.host_lock():
             others = [r for r in runs.all_records() if r.run_id != run_id and r.parts.get("subnet") == subnet]
             if subnet is not None and subnet in guard_routes() and not others and subnet not in live_subnets():
@@ -358,23 +358,48 @@ def _cgroup_names() -> list[str]:
     return sorted(set(names))
 
 
-def remove_empty_cgroups(start: str) -> list[str]:
-    """Remove the cgroups whose names begin with `start` and that hold no process. One that still
-    holds processes belongs to a live run (or to processes this cleanup could not end): it is
-    left alone, since rmdir refuses a populated group anyway."""
+def remove_run_cgroups(start: str, wait: float = 10.0) -> list[str]:
+    """Remove the cgroups whose names begin with `start` (one run's: `faultline-<run_id>-`).
+    Whatever process is still in such a group is that run's server, so it is ended first. rmdir
+    refuses a group whose last process is still exiting (EBUSY), so each removal is retried
+    until `wait` seconds have passed; a group that outlives that is left and reported by the
+    caller as still holding processes."""
     removed = []
+    deadline = time.monotonic() + wait
     for root in CGROUP_ROOTS:
         if not os.path.isdir(root):
             continue
         for name in sorted(os.listdir(root)):
             path = os.path.join(root, name)
-            if name.startswith(start) and os.path.isdir(path):
-                try:
-                    os.rmdir(path)
-                    removed.append(f"cgroup {path}")
-                except OSError:
-                    pass  # still has processes
+            if name.startswith(start) and os.path.isdir(path) and _rmdir_group(path, deadline):
+                removed.append(f"cgroup {path}")
     return removed
+
+
+def _rmdir_group(path: str, deadline: float) -> bool:
+    while True:
+        for pid in _group_pids(path):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
+def _group_pids(path: str) -> list[int]:
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def list_namespaces() -> list[str]:
