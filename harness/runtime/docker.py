@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 from harness.runtime import dockerd, runs
 from harness.runtime.interrupts import HeldSignals
-from harness.runtime.local import GUARD_PROTO, LocalRuntime, _free_subnet, _ip, _remove_netns, remove_empty_cgroups
+from harness.runtime.local import GUARD_PROTO, LocalRuntime, _free_subnet, _ip, _remove_netns, remove_run_cgroups
 from harness.runtime.netns import NamespaceConnector
 from harness.runtime.shellnode import ShellNode
 from harness.seams import HarnessError
@@ -314,7 +314,7 @@ def _remove_run(docker_client: Any, prefix: str, subnet: str | None) -> list[str
     if Path(f"/run/netns/{netns}").exists():
         _remove_netns(netns)
         removed.append(f"network namespace {netns}")
-    removed += remove_empty_cgroups(f"faultline-{prefix}-")
+    removed += remove_run_cgroups(f"faultline-{prefix}-")
     if subnet is not None:
         if _ip("route", "del", "blackhole", subnet, "proto", GUARD_PROTO, check=False).returncode == 0:
             removed.append(f"guard route blackhole {subnet}")
