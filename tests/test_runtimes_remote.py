@@ -27,6 +27,7 @@ def prefix_of(store: Path) -> str:
     return json.loads(run_specs(store)[0].read_text())["prefix"]
 
 
+@pytest.mark.timeout(1500)  # two runs one after the other; the suite's 600 s cut the ssh pair under load
 @pytest.mark.parametrize("runtime", ["docker", "ssh"], indirect=True)
 def test_raftkv_correct_passes_and_local_reads_is_caught(runtime: str, tmp_path: Path) -> None:
     # One after the other: an SSH host runs one test at a time (the lab has 5 hosts).
