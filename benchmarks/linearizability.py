@@ -1,6 +1,14 @@
 """How fast the linearizability checker answers, and how much memory it takes.
 
     .venv/bin/python benchmarks/linearizability.py [--engine c|python] [--ops 100000]
+    .venv/bin/python benchmarks/linearizability.py --porcupine PATH [--sizes 10000,100000] [--processes 20]
+
+The second form is the side-by-side mode: it builds Porcupine (Go) from the checkout at PATH
+with a small main package this script writes (no module proxy needed: Porcupine uses only the
+standard library), and runs both tools as whole processes, `faultline analyze` and the Go
+binary, on the same generated keyed register histories (1000 keys), three times each,
+alternating, and prints the median wall time, the peak resident size (the largest process of
+each tree, from wait4) and both verdicts. Needs `go` on PATH (`apt-get install golang-go`).
 
 Prints, per file of the shared corpora and for a generated keyed register history: the time to
 read the file, the time to check it (wall clock and CPU of this process and its workers), the
@@ -14,6 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
 import random
 import resource
 import sys
@@ -133,11 +146,244 @@ def generated_register(n_ops: int, n_keys: int, n_procs: int, seed: int = 1) -> 
     return ops
 
 
+# The Go side of the side-by-side mode: reads the same JSON Lines journal, pairs each
+# invocation with its process's next completion, drops failed ops and crashed reads (as the
+# linearizable checker does with failed_cas "absent"), gives crashed writes and cas a return
+# after the end of the history, and checks a cas-register per key with Porcupine.
+GO_MAIN = """package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+const none = int64(-1 << 62)
+
+type line struct {
+	Type    string          `json:"type"`
+	F       string          `json:"f"`
+	Process json.RawMessage `json:"process"`
+	Value   []interface{}   `json:"value"`
+}
+
+type input struct {
+	f       string
+	key     int64
+	a, b    int64
+	unknown bool
+}
+
+func number(v interface{}) int64 {
+	if f, ok := v.(float64); ok {
+		return int64(f)
+	}
+	return none
+}
+
+func main() {
+	timeout, _ := strconv.ParseFloat(os.Args[2], 64)
+	file, err := os.Open(os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	scanner := bufio.NewScanner(file)
+	scanner.Buffer(make([]byte, 1<<20), 1<<26)
+	var ops []porcupine.Operation
+	open := map[string]int{}
+	pos := int64(0)
+	var crashed []int
+	for scanner.Scan() {
+		var l line
+		if err := json.Unmarshal(scanner.Bytes(), &l); err != nil {
+			panic(err)
+		}
+		pos++
+		p := string(l.Process)
+		if len(p) == 0 || p[0] == '"' {
+			continue
+		}
+		if l.Type == "invoke" {
+			in := input{f: l.F, key: number(l.Value[0]), a: none, b: none}
+			if l.F == "write" {
+				in.a = number(l.Value[1])
+			} else if l.F == "cas" {
+				pair := l.Value[1].([]interface{})
+				in.a, in.b = number(pair[0]), number(pair[1])
+			}
+			ops = append(ops, porcupine.Operation{Input: in, Call: pos})
+			open[p] = len(ops) - 1
+			continue
+		}
+		i, ok := open[p]
+		if !ok {
+			continue
+		}
+		delete(open, p)
+		switch l.Type {
+		case "ok":
+			ops[i].Return = pos
+			if l.F == "read" {
+				ops[i].Output = number(l.Value[1])
+			}
+		case "fail":
+			ops[i].Return = -1
+		default:
+			crashed = append(crashed, i)
+		}
+	}
+	for _, i := range open {
+		crashed = append(crashed, i)
+	}
+	for _, i := range crashed {
+		ops[i].Return = -2
+	}
+	end := pos + 1
+	kept := ops[:0]
+	for _, op := range ops {
+		in := op.Input.(input)
+		if op.Return == -1 {
+			continue
+		}
+		if op.Return == -2 {
+			if in.f == "read" {
+				continue
+			}
+			in.unknown = true
+			op.Input = in
+			op.Return = end
+			end++
+		}
+		kept = append(kept, op)
+	}
+	model := porcupine.Model{
+		Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+			index := map[int64]int{}
+			var parts [][]porcupine.Operation
+			for _, op := range history {
+				k := op.Input.(input).key
+				j, ok := index[k]
+				if !ok {
+					j = len(parts)
+					index[k] = j
+					parts = append(parts, nil)
+				}
+				parts[j] = append(parts[j], op)
+			}
+			return parts
+		},
+		Init: func() interface{} { return none },
+		Step: func(state, in, out interface{}) (bool, interface{}) {
+			s, op := state.(int64), in.(input)
+			switch op.f {
+			case "read":
+				return out.(int64) == s, s
+			case "write":
+				return true, op.a
+			default:
+				if s == op.a {
+					return true, op.b
+				}
+				return op.unknown, s
+			}
+		},
+	}
+	switch porcupine.CheckOperationsTimeout(model, kept, time.Duration(timeout*float64(time.Second))) {
+	case porcupine.Ok:
+		fmt.Println("valid")
+	case porcupine.Illegal:
+		fmt.Println("invalid")
+	default:
+		fmt.Println("unknown")
+	}
+}
+"""
+
+
+def build_porcupine(checkout: Path, workdir: Path) -> Path:
+    """The Go binary of GO_MAIN against the Porcupine checkout at `checkout`."""
+    if shutil.which("go") is None:
+        sys.exit("side-by-side mode needs Go on PATH (apt-get install golang-go)")
+    if not (checkout / "go.mod").is_file():
+        sys.exit(f"--porcupine {checkout}: no go.mod there; give the path of a Porcupine checkout")
+    (workdir / "main.go").write_text(GO_MAIN)
+    (workdir / "go.mod").write_text("module sidebyside\n\ngo 1.16\n\nrequire github.com/anishathalye/porcupine v0.0.0\n"
+                                    f"replace github.com/anishathalye/porcupine => {checkout.resolve()}\n")
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOCACHE": str(workdir / "cache")}
+    subprocess.run(["go", "build", "-o", "porcupine-check", "."], cwd=workdir, env=env, check=True)
+    return workdir / "porcupine-check"
+
+
+def timed_run(command: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak resident bytes (the largest process of the tree) and the first word printed."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        out = process.stdout.read()
+    except BaseException:  # stopped (SIGTERM, Ctrl-C): the tool under test goes too
+        process.kill()
+        raise
+    finally:
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    words = out.decode(errors="replace").split()
+    word = words[0] if words else "?"
+    if len(words) > 1 and words[0].endswith(":"):
+        word = words[1]  # faultline prints "path: verdict (...)"
+    return seconds, usage.ru_maxrss * 1024, word.lower()
+
+
+def side_by_side(checkout: Path, sizes: list[int], processes: int, repeat: int, time_limit: float) -> None:
+    # A SIGTERM (a timeout, say) ends it as an exception would, so the temporary folder of
+    # histories (over 150 MB at 1M ops) is removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    faultline = str(Path(sys.executable).with_name("faultline"))
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
+    print(f"{'history':32s} {'faultline':>22s} {'porcupine':>22s}  ratio  verdicts")
+    with tempfile.TemporaryDirectory() as tmp:
+        binary = build_porcupine(checkout, Path(tmp))
+        for n in sizes:
+            path = Path(tmp) / f"register-{n}.jsonl"
+            with open(path, "w") as f:
+                for op in generated_register(n, 1000, processes):
+                    f.write(json.dumps(op.to_dict()) + "\n")
+            ours = [faultline, "analyze", str(path), "--checker", "linearizable", "--model", "cas-register",
+                    "--keyed", "--time-limit", str(time_limit)]
+            theirs = [str(binary), str(path), str(time_limit)]
+            runs: dict[str, list] = {"f": [], "p": []}
+            for _ in range(repeat):
+                runs["f"].append(timed_run(ours))
+                runs["p"].append(timed_run(theirs))
+            f_time, p_time = (statistics.median(r[0] for r in runs[k]) for k in "fp")
+            f_mem, p_mem = (statistics.median(r[1] for r in runs[k]) for k in "fp")
+            verdicts = sorted({r[2] for r in runs["f"]}) + ["/"] + sorted({r[2] for r in runs["p"]})
+            print(f"{f'{n} ops, 1000 keys, {processes} procs':32s} {f_time:8.3f} s {f_mem / 2**20:7.0f} MiB "
+                  f"{p_time:8.3f} s {p_mem / 2**20:7.0f} MiB  {f_time / p_time:5.2f}  {' '.join(verdicts)}")
+    load = os.getloadavg()
+    print(f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", default="auto", choices=["auto", "c", "python"])
     parser.add_argument("--ops", type=int, default=100_000)
+    parser.add_argument("--porcupine", type=Path, default=None, help="a Porcupine checkout: side-by-side mode")
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="side-by-side: history sizes in ops")
+    parser.add_argument("--processes", type=int, default=20, help="side-by-side: client processes")
+    parser.add_argument("--repeat", type=int, default=3, help="side-by-side: runs of each tool per size")
+    parser.add_argument("--time-limit", type=float, default=300.0, help="side-by-side: seconds each tool may search")
     args = parser.parse_args()
+    if args.porcupine is not None:
+        side_by_side(args.porcupine, [int(n) for n in args.sizes.split(",")], args.processes, args.repeat,
+                     args.time_limit)
+        return
     engine = {"auto": "auto", "c": "auto", "python": "python"}[args.engine]
 
     knossos = CORPORA / "knossos"

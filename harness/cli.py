@@ -18,20 +18,40 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import click
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 
 from harness import plugins, store
 from harness.history import HistoryError
 from harness.judge import ANALYSIS_DIR, analyze, checker_specs, new_analysis_dir, record
-from harness.lifecycle import run_test
-from harness.scaffold import new_system_command
 from harness.seams import CAPABILITIES, HarnessError, NemesisOptions
 from harness.spec import EXIT_HARNESS, EXIT_INTERRUPTED, RunStatus, TestSpec, exit_code_for
-from harness.summary import print_summary, verdict
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# rich, the runner, the report and the scaffolder are imported by the commands that use them:
+# `faultline analyze` of a small history should not pay for them at start-up.
+
+
+class _LazyGroup(click.Group):
+    """A group whose named commands are imported only when asked for (`module:attribute`)."""
+
+    lazy: dict[str, str] = {"report": "harness.report.commands:report_command",
+                            "serve": "harness.report.commands:serve_command",
+                            "new-system": "harness.scaffold:new_system_command"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._importable()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in self._importable():
+            module, attribute = self.lazy[name].split(":")
+            command = getattr(__import__(module, fromlist=[attribute]), attribute)
+        return command
+
+    def _importable(self) -> list[str]:
+        import importlib.util
+        return [name for name, target in self.lazy.items() if importlib.util.find_spec(target.split(":")[0].rsplit(".", 1)[0])]
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
 def main_group(ctx: click.Context, debug: bool) -> None:
@@ -71,6 +91,11 @@ def test_command(store_dir: str, **kw: Any) -> None:
     if kw["seed"] is None:
         kw["seed"] = secrets.randbelow(2**31)
     kw["server_args"] = list(kw["server_args"])
+    from rich.console import Console
+    from rich.live import Live
+
+    from harness.lifecycle import run_test
+    from harness.summary import print_summary
     spec = TestSpec(store=store_dir, **kw)
     console = Console(stderr=False)
     status = RunStatus()
@@ -90,7 +115,8 @@ class _ProgressView:
     def __init__(self, status: RunStatus):
         self.status = status
 
-    def __rich__(self) -> Table:
+    def __rich__(self) -> Any:
+        from rich.table import Table
         s = self.status
         table = Table.grid(padding=(0, 2))
         elapsed = time.monotonic() - s.started if s.started else 0.0
@@ -114,6 +140,8 @@ class _ProgressView:
               help='Initial model state as JSON, e.g. \'{"x": 0, "y": 0}\' for multi-register.')
 @click.option("--time-limit", type=click.FloatRange(0), default=None, help="Seconds a checker may search before saying unknown.")
 @click.option("--memory-limit", type=int, default=None, help="Bytes a checker may use before saying unknown.")
+@click.option("--engine", type=click.Choice(["c", "python"]), default=None,
+              help="Search engine of the linearizable checker: the C accelerator (default when built) or pure Python.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results and a report here (with several inputs: a folder per input under it); "
@@ -220,6 +248,7 @@ def _print_file_verdict(path: Path, results: dict[str, Any], as_json: bool, seco
         return
     failed = bool(results.get("harness_error"))
     # A file that could not be read was not judged: say error, not unknown (exit 3, not 2).
+    from harness.summary import verdict
     word = "error" if failed else verdict(results.get("valid"))[0]
     where = f"; saved in {saved_in}" if saved_in is not None else ""
     line = f"{path}: {word} ({seconds:.3f} s{where}) {results.get('reason', '')}"
@@ -234,6 +263,8 @@ def systems_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(catalogue, indent=2, default=repr))
         return
+    from rich.console import Console
+    from rich.table import Table
     console = Console()
     table = Table(title="systems", title_justify="left")
     for col in ("system", "modes", "workloads", "faults", "about"):
@@ -349,6 +380,9 @@ def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: b
     cases = selftest.select(selftest.matrix(), system, mode, quick, buggy)
     if not cases:
         raise click.BadParameter("no row of the matrix matches", param_hint="--system/--mode")
+    from rich.console import Console
+
+    from harness.summary import verdict
     console = Console()
     if list_only:
         for case in cases:
@@ -375,17 +409,6 @@ def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: b
     sys.exit(1 if failures else 0)
 
 
-def _add_report_commands() -> None:
-    try:
-        from harness.report.commands import report_command, serve_command
-    except ImportError:
-        return
-    main_group.add_command(report_command, "report")
-    main_group.add_command(serve_command, "serve")
-
-
-_add_report_commands()
-main_group.add_command(new_system_command, "new-system")
 
 
 from harness.runtime.commands import docker_group, ssh_lab_group  # noqa: E402

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from rich.console import Console
-from rich.markup import escape
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from harness import store
 
@@ -30,6 +30,7 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
     """The run's verdict and stats, each checker's verdict and figures (`*_count`) and a line per
     evidence item, then where results.json and the report are. Lines are soft-wrapped: the
     terminal folds them, and a pipe gets them whole."""
+    from rich.markup import escape  # here, so `verdict` alone does not import rich
     word, style = verdict(results.get("valid"))
     stats = results.get("stats") if isinstance(results.get("stats"), dict) else {}
     console.print(f"[{style}]{word}[/]  {escape(str(results.get('reason', '')))}", soft_wrap=True)

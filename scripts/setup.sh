@@ -51,9 +51,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras=""
 [ "$want_tests" = 1 ] && extras="[test]"
-# Reinstall only when the project metadata changed, so a second run is quick.
+# Reinstall only when the project metadata or the C accelerator's source changed (an editable
+# install builds the extension once), so a second run is quick.
 stamp=".venv/.faultline-installed$extras"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ checkers/linearizable/_wglc.c -nt "$stamp" ]; then
     .venv/bin/pip install -q --disable-pip-version-check -e ".$extras"
     touch "$stamp"
 fi

@@ -80,8 +80,11 @@ def leftovers(prefix: str, pids: list[int], since: float = 0.0) -> list[str]:
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
         time.sleep(0.1)
     left = [f"namespace {ns}" for ns in list_namespaces() if ns.startswith(prefix + "-")]
-    claimed = live_subnets() | {r.parts.get("subnet") for r in runs.all_records()}
-    left += [f"guard route {subnet}" for subnet in guard_routes() if subnet not in claimed]
+    # Under the host lock no run adds a route, and a run removes its route before its record:
+    # every route still there after the claims are read was claimed when they were read.
+    with runs.host_lock():
+        claimed = live_subnets() | {r.parts.get("subnet") for r in runs.all_records()}
+        left += [f"guard route {subnet}" for subnet in guard_routes() if subnet not in claimed]
     left += [f"process {p}" for p in pids if _alive(p)]
     left += [f"run record {runs.RUNS_DIR / prefix}.json"] if runs.read(prefix) is not None else []
     left += [f"cgroup {g}" for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/cpu") if os.path.isdir(root)

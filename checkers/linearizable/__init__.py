@@ -7,7 +7,7 @@ linearizable`. Options (all optional): `model` (a name from `MODELS` or a `Model
 value other than the expected one, as Porcupine's etcd model reads it), `keyed` (values are
 Jepsen's `[key, value]` tuples), `time_limit` (seconds), `memory_limit` (bytes of resident
 memory, shared out among workers; default a quarter of RAM), `engine` ("python" forces the pure-Python
-search), `workers` (at most this many processes; default the CPU count, used only for
+search, "c" insists on the accelerator; `faultline analyze --engine`), `workers` (at most this many processes; default the CPU count, used only for
 partitions that prove hard). Bad options or a history that does not fit them (a keyed value
 that is not [key, value]) raise ValueError (`BadHistory` for the latter) with a message that
 says which.

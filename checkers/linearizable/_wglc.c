@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@ typedef struct {
 typedef struct {
     MemoSlot *slots;
     size_t mask, used;
+    long long limit; /* resident bytes it may grow to; 0: no limit */
 } Memo;
 
 #define EMPTY UINT64_MAX
@@ -43,6 +45,7 @@ typedef struct {
     size_t count, offsets_capacity;
     uint32_t *slots; /* pairs: entry number + 1 (0 when free), then the high half of its hash */
     size_t mask;
+    long long limit; /* resident bytes it may grow to; 0: no limit */
 } Cache;
 
 static uint64_t mix(uint64_t x) {
@@ -67,6 +70,13 @@ static long long resident(void) {
     return rss * (long long)sysconf(_SC_PAGESIZE);
 }
 
+/* Whether `extra` more bytes fit under the memory limit. Asked before each table grows (they
+ * double, so a growth is a jump that a check every so many steps would only see afterwards):
+ * this is what makes the limit hard for the search's own memory. */
+static int room_for(long long limit, size_t extra) {
+    return limit <= 0 || resident() + (long long)extra <= limit;
+}
+
 static int memo_init(Memo *m, size_t cap) {
     m->slots = malloc(cap * sizeof(MemoSlot));
     if (!m->slots) return -1;
@@ -85,7 +95,9 @@ static MemoSlot *memo_find(Memo *m, uint64_t key) {
 static int memo_put(Memo *m, uint64_t key, int32_t value) {
     if ((m->used + 1) * 2 > m->mask + 1) {
         Memo bigger;
+        if (!room_for(m->limit, (m->mask + 1) * 2 * sizeof(MemoSlot))) return -1;
         if (memo_init(&bigger, (m->mask + 1) * 2) < 0) return -1;
+        bigger.limit = m->limit;
         for (size_t i = 0; i <= m->mask; i++) {
             if (m->slots[i].key == EMPTY) continue;
             *memo_find(&bigger, m->slots[i].key) = m->slots[i];
@@ -129,12 +141,14 @@ static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bit
     if (c->count == UINT32_MAX - 1) return -1;
     if (c->used + 4 + n > c->capacity) {
         size_t cap = (c->capacity + 4 + n) * 2;
+        if (!room_for(c->limit, (cap - c->capacity) * sizeof(uint64_t))) return -1;
         uint64_t *grown = realloc(c->arena, cap * sizeof(uint64_t));
         if (!grown) return -1;
         c->arena = grown;
         c->capacity = cap;
     }
     if (c->count == c->offsets_capacity) {
+        if (!room_for(c->limit, c->offsets_capacity * sizeof(uint64_t))) return -1;
         uint64_t *grown = realloc(c->offsets, c->offsets_capacity * 2 * sizeof(uint64_t));
         if (!grown) return -1;
         c->offsets = grown;
@@ -149,6 +163,7 @@ static int cache_add(Cache *c, uint64_t hash, int32_t state, const uint64_t *bit
     c->slots[2 * i + 1] = tag;
     if (c->count * 2 > c->mask + 1) {
         size_t cap = (c->mask + 1) * 2;
+        if (!room_for(c->limit, 2 * cap * sizeof(uint32_t))) return -1;
         uint32_t *slots = calloc(2 * cap, sizeof(uint32_t));
         if (!slots) return -1;
         for (size_t k = 0; k < c->count; k++) {
@@ -446,6 +461,7 @@ static const char *advance(Search *s, double time_limit, long long memory_limit,
     unsigned long long steps = 0;
     const char *status = NULL;
     double deadline = time_limit >= 0 ? now() + time_limit : -1;
+    s->cache.limit = s->memo.limit = memory_limit;
 
     while (!status) {
         if (max_steps && steps == max_steps) { status = "steps"; break; }
@@ -589,7 +605,165 @@ fail:
     return NULL;
 }
 
+/* ---- The lean path's one pass over decoded journal lines (lean.py) --------------------------
+ * For each map: the shape rules of harness/history_check.py, the stats, and invocations paired
+ * with completions into call records. Returns False at the first line not taken as it is (the
+ * general path then reads the file and names the problem), True otherwise. */
+
+#define LINE_MAX_DEPTH 100
+static const char *const FIELD_NAMES[] = {"index", "time", "type", "process", "f", "value", "node", "error"};
+static const char *const TYPE_NAMES[] = {"invoke", "ok", "fail", "info"};
+
+static int is_plain(PyObject *v) { return v == Py_None || PyLong_CheckExact(v) || PyUnicode_CheckExact(v); }
+
+/* Nested deeper than LINE_MAX_DEPTH, or a float that may be an integer past 64 bits. */
+static int unusual(PyObject *v, int depth) {
+    PyObject *items = PyDict_CheckExact(v) ? PyDict_Values(v) : (Py_INCREF(v), v);
+    if (!items) return 1;
+    int found = 0;
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    for (Py_ssize_t k = 0; k < n && !found; k++) {
+        PyObject *x = PyList_GET_ITEM(items, k);
+        if (PyList_CheckExact(x) || PyDict_CheckExact(x)) found = depth >= LINE_MAX_DEPTH || unusual(x, depth + 1);
+        else if (PyFloat_CheckExact(x)) { double d = PyFloat_AS_DOUBLE(x); found = !(d > -9223372036854775808.0 && d < 9223372036854775808.0); }
+    }
+    Py_DECREF(items);
+    return found;
+}
+
+/* A non-negative 64-bit count (not a bool): 1, or 0 if v is something else. */
+static int count_value(PyObject *v, long long *out) {
+    if (!PyLong_CheckExact(v)) return 0;
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || x < 0) { PyErr_Clear(); return 0; }
+    *out = x;
+    return 1;
+}
+
+static PyObject *scan_rows(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *rows, *state, *open_calls, *calls;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!", &PyList_Type, &rows, &PyList_Type, &state, &PyDict_Type, &open_calls,
+                          &PyList_Type, &calls)) return NULL;
+    if (PyList_GET_SIZE(state) != 9) { PyErr_SetString(PyExc_ValueError, "state: 9 items"); return NULL; }
+    static PyObject *names[8], *types[4];
+    if (!names[0]) {
+        for (int k = 0; k < 8; k++) names[k] = PyUnicode_InternFromString(FIELD_NAMES[k]);
+        for (int k = 0; k < 4; k++) types[k] = PyUnicode_InternFromString(TYPE_NAMES[k]);
+    }
+    long long pos = PyLong_AsLongLong(PyList_GET_ITEM(state, 0));
+    PyObject *has_index_obj = PyList_GET_ITEM(state, 1);
+    int has_index = has_index_obj == Py_None ? -1 : has_index_obj == Py_True;
+    long long last_index = PyLong_AsLongLong(PyList_GET_ITEM(state, 2));
+    long long counts[5]; /* nemesis, invoke, ok, fail, info */
+    for (int k = 0; k < 5; k++) counts[k] = PyLong_AsLongLong(PyList_GET_ITEM(state, 3 + k));
+    PyObject *last_time = PyList_GET_ITEM(state, 8);
+    Py_INCREF(last_time);
+    if (PyErr_Occurred()) { Py_DECREF(last_time); return NULL; }
+    int taken = 1;
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    for (Py_ssize_t r = 0; r < n && taken; r++) {
+        taken = 0;
+        pos++;
+        PyObject *row = PyList_GET_ITEM(rows, r);
+        if (!PyDict_CheckExact(row)) break;
+        PyObject *field[8] = {NULL};
+        Py_ssize_t at = 0, known = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(row, &at, &key, &value)) {
+            int k = 0;
+            while (k < 8 && !(PyUnicode_CheckExact(key) && PyUnicode_Compare(key, names[k]) == 0)) k++;
+            if (k == 8) break;
+            field[k] = value;
+            known++;
+        }
+        if (known != PyDict_GET_SIZE(row)) break;  /* a field the journal does not write */
+        PyObject *index = field[0], *t = field[1], *kind = field[2], *process = field[3], *f = field[4];
+        PyObject *v = field[5], *node = field[6], *error = field[7];
+        int kind_no = -1;
+        for (int k = 0; kind && k < 4; k++)
+            if (PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, types[k]) == 0) kind_no = k;
+        if (kind_no < 0) break;
+        long long x;
+        if (t && t != Py_None && !count_value(t, &x)) break;
+        if (has_index < 0) has_index = index && index != Py_None;
+        if ((index && index != Py_None) != has_index) break;
+        if (has_index) {
+            if (!count_value(index, &x) || x <= last_index) break;
+            last_index = x;
+        }
+        if (f && f != Py_None && !PyUnicode_CheckExact(f)) break;
+        if (node && node != Py_None && !PyUnicode_CheckExact(node)) break;
+        if (error && !is_plain(error)) break;
+        if (v && (PyList_CheckExact(v) || PyDict_CheckExact(v)) && unusual(v, 1)) break;
+        if (v && PyFloat_CheckExact(v)) { double d = PyFloat_AS_DOUBLE(v); if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0)) break; }
+        Py_DECREF(last_time);
+        last_time = t ? t : Py_None;
+        Py_INCREF(last_time);
+        if (!process || !PyLong_CheckExact(process)) {
+            if (process && process != Py_None && !PyUnicode_CheckExact(process)) break;
+            counts[0]++;
+            taken = 1;
+            continue;
+        }
+        if (!count_value(process, &x)) break;
+        counts[1 + kind_no]++;
+        PyObject *opened = PyDict_GetItemWithError(open_calls, process);
+        if (!opened && PyErr_Occurred()) goto error;
+        PyObject *time_obj = t ? t : Py_None, *f_obj = f ? f : Py_None, *v_obj = v ? v : Py_None;
+        if (kind_no == 0) {
+            if (opened) break;
+            PyObject *call = Py_BuildValue("[OOLOOOO]", f_obj, v_obj, pos, time_obj, types[3], Py_None, Py_None);
+            if (!call) goto error;
+            int failed = PyDict_SetItem(open_calls, process, call) < 0 || PyList_Append(calls, call) < 0;
+            Py_DECREF(call);
+            if (failed) goto error;
+            taken = 1;
+            continue;
+        }
+        if (!opened) break;
+        int same = PyObject_RichCompareBool(PyList_GET_ITEM(opened, 0), f_obj, Py_EQ);
+        if (same < 0) goto error;
+        if (!same) break;
+        PyObject *start = PyList_GET_ITEM(opened, 3);
+        long long started;
+        if (t && t != Py_None && start != Py_None && count_value(start, &started)) {
+            long long ended;
+            count_value(t, &ended);
+            if (ended < started) break;
+        }
+        PyObject *where = PyLong_FromLongLong(pos);
+        if (!where) goto error;
+        Py_INCREF(kind); Py_INCREF(v_obj);
+        PyList_SetItem(opened, 4, kind);
+        PyList_SetItem(opened, 5, v_obj);
+        PyList_SetItem(opened, 6, where);
+        if (PyDict_DelItem(open_calls, process) < 0) goto error;
+        taken = 1;
+    }
+    {
+        PyObject *values[9];
+        values[0] = PyLong_FromLongLong(pos);
+        values[1] = has_index < 0 ? Py_None : has_index ? Py_True : Py_False;
+        Py_INCREF(values[1]);
+        values[2] = PyLong_FromLongLong(last_index);
+        for (int k = 0; k < 5; k++) values[3 + k] = PyLong_FromLongLong(counts[k]);
+        values[8] = last_time;
+        for (int k = 0; k < 9; k++) {
+            if (!values[k]) goto error;
+            PyList_SetItem(state, k, values[k]);
+        }
+    }
+    if (taken) Py_RETURN_TRUE;
+    Py_RETURN_FALSE;
+error:
+    Py_XDECREF(last_time);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"scan_rows", scan_rows, METH_VARARGS,
+     "scan_rows(rows, state, open_calls, calls) -> taken: the lean path's pass over decoded lines (lean.py)."},
     {"start", start, METH_VARARGS,
      "start(events, determinate, step) -> search. events: 2 * op + is_completion, in history order; "
      "determinate: a byte per op; step: (state number, op) -> state number or -1, or a kv spec."},

@@ -14,11 +14,11 @@ from typing import Any, Mapping, Sequence
 
 from harness.history import BadOp, Op, with_indices
 
-from . import models, readsfrom
+from . import lean, models, readsfrom
 from .models import MODELS, Model, multi_register
 from .prepare import Partition, partitions
-from .wgl import (CANCELLED, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
-                  SearchResult, search)
+from .wgl import (CANCELLED, accelerated, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
+                  SearchResult, resident_bytes, search)
 
 # How long the search for a minimal failing window may take, at most; and the search for the
 # rest of the evidence when the reads-from fast path found the violation.
@@ -91,7 +91,13 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         raise ValueError(f"failed_cas must be 'absent' or 'observed', not {failed_cas!r}")
     time_limit = options.get("time_limit")
     memory_limit = options.get("memory_limit") or default_memory_limit()
-    use_c = options.get("engine", "auto") != "python"
+    engine = options.get("engine") or "auto"
+    if engine not in ("auto", "c", "python"):
+        raise ValueError(f"engine must be 'c' or 'python', not {engine!r}")
+    if engine == "c" and not accelerated():
+        raise ValueError("engine 'c' asked for, but the C accelerator (checkers/linearizable/_wglc.c) is not built; "
+                         "rerun scripts/setup.sh with a C compiler, or use engine 'python'")
+    use_c = engine != "python"
     deadline = started + float(time_limit) if time_limit is not None else None
 
     ops = with_indices(list(history))
@@ -124,6 +130,9 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         "reason": f"linearizable: all {op_count} operations in {len(parts)} partition(s) fit the "
         f"{model.name} model",
     }
+
+
+check.from_file = lean.check_file  # type: ignore[attr-defined]  # see harness.judge.analyze
 
 
 def check_partition(part: Partition, model: Model, budget: Budget, use_c: bool,
@@ -213,7 +222,12 @@ def _continue_in_workers(indices, parts, model, budget, use_c, searches, allowan
     context = multiprocessing.get_context("fork")
     cancel = context.Event()
     workers = min(workers, len(indices))
-    budget = replace(budget, memory_limit=budget.memory_limit // workers if budget.memory_limit else None)
+    if budget.memory_limit:
+        # The limit holds for the whole process tree: what this process holds now is spent, and
+        # each worker, whose resident size counts the pages it shares with this one, gets an
+        # equal share of the rest.
+        share = max(budget.memory_limit - resident_bytes(), 0) // workers
+        budget = replace(budget, memory_limit=max(share, 1))
     # One partition a task, so a worker that finishes early takes the next.
     verdicts: dict[int, PartitionVerdict] = {}
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,

@@ -44,6 +44,11 @@ def resident_bytes() -> int:
         return int(f.read().split()[1]) * _PAGE
 
 
+def accelerated() -> bool:
+    """Whether the C search is built."""
+    return _wglc is not None
+
+
 @dataclass
 class Budget:
     """When a search must give up: a monotonic deadline, a resident-size ceiling, a cancel flag,
@@ -78,12 +83,14 @@ class Search:
 
     def __init__(self, entries: list[Entry], events: list[int], model: Model, *, use_c: bool = True):
         self.entries, self.events, self.model = entries, events, model
-        self._c = _start_c(entries, events, model) if use_c and _wglc is not None else None
+        self._c = None
+        if use_c and _wglc is not None:
+            self._c = start_c([e.op for e in entries], bytes(e.determinate for e in entries), events, model)
         self._allowed = 0
 
     def run(self, budget: Budget) -> SearchResult:
         if self._c is not None:
-            return _run_c(self._c, budget)
+            return run_c(self._c, budget)
         if budget.max_steps:
             self._allowed += budget.max_steps
             budget = replace(budget, max_steps=self._allowed)
@@ -211,10 +218,9 @@ class _CSearch:
     determinate: int
 
 
-def _start_c(entries: list[Entry], events: list[int], model: Model) -> _CSearch:
-    """The C search, with states numbered here; the model is asked once per (state, op)."""
-    ops = [e.op for e in entries]
-    determinate = bytes(e.determinate for e in entries)
+def start_c(ops: list[models.ModelOp], determinate: bytes, events: list[int], model: Model) -> _CSearch:
+    """The C search over `ops` (`determinate`: a byte per op), with states numbered here; the
+    model is asked once per (state, op)."""
     states: list[Any] = [model.init()]
     numbers: dict[Any, int] = {states[0]: 0}
     step = model.step
@@ -233,7 +239,7 @@ def _start_c(entries: list[Entry], events: list[int], model: Model) -> _CSearch:
     return _CSearch(_wglc.start(events, determinate, spec), states, sum(determinate))
 
 
-def _run_c(search: _CSearch, budget: Budget) -> SearchResult:
+def run_c(search: _CSearch, budget: Budget) -> SearchResult:
     time_left = max(budget.deadline - time.monotonic(), 0.0) if budget.deadline is not None else -1.0
     status = _wglc.run(search.handle, time_left, budget.memory_limit or 0, budget.cancelled, budget.max_steps or 0)
     best, best_state_nos, failed, steps, cache_entries = _wglc.result(search.handle)

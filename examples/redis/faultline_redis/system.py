@@ -10,7 +10,8 @@ primary killed and restarted still holds every write it acknowledged. Replicas f
 Modes (see `faultline_redis.client`): `primary` sends every op to n1, a single copy, so it is
 linearizable under partitions, kills and pauses. `replica-reads` reads from the node a client
 is bound to: a replica cut off from the primary serves values the primary has since
-overwritten, which the stale-reads and linearizability checkers catch.
+overwritten, which the stale-reads and linearizability checkers catch. `counter-retry` is the
+seeds' counter (`faultline_redis.counter`): INCR behind a blind retry, which over-counts.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 
 from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
 from faultline_redis.client import RedisClient
+from faultline_redis.counter import CounterClient
 from faultline_redis.resp import Connection, ReplyError, parse_info
 
 PORT = 6379
-MODES = ("primary", "replica-reads")
+MODES = ("primary", "replica-reads", "counter-retry")
 PROBE_TIMEOUT = 1.0
 
 
@@ -39,7 +41,7 @@ def find_server() -> str:
 class Redis:
     name = "redis"
     modes = MODES
-    workloads = ("register",)
+    workloads = ("register", "counter")  # counter: mode counter-retry
     # `kill`: the primary's append-only file is fsynced before each reply, and a restarted
     # replica resynchronises from the primary. `pause`: SIGSTOP stops the whole server. Not
     # `clock`: nothing here checks that redis-server honours the libfaketime preload.
@@ -56,6 +58,8 @@ class Redis:
                     why="one copy at the primary, fsynced before each reply"),
         SelftestRow("replica-reads", "register", "partition:primary", 3, False, ("stale-read",),
                     nemesis_interval=3.0, why="a replica cut off from the primary answers reads from old data"),
+        SelftestRow("counter-retry", "counter", "pause:primary", 3, False, ("over-count",),
+                    why="INCRs sent to a paused primary time out and are retried; on resume Redis runs them all"),
     )
     description = (
         "Redis 7 (Debian's redis-server): n1 is the primary, the other nodes asynchronous "
@@ -127,6 +131,8 @@ class Redis:
         return cluster.nodes[0].name
 
     def client(self, cluster: Cluster) -> RedisClient:
+        if self.mode == "counter-retry":
+            return CounterClient(self.port)
         return RedisClient(self.mode, self.port)
 
     def collect(self, cluster: Cluster) -> dict[str, Any]:

@@ -1,0 +1,174 @@
+"""The lean path from a journal's bytes to a "valid" verdict, for keyed register histories.
+
+The general path builds an `Op` per line, checks the history's shape, pairs the ops into
+`Entry` records and splits them by key: on a 1M-op history that is most of the time and memory,
+while the search itself is a small part. Most keyed histories are valid and easy, so this path
+decodes the file a block of lines at a time (one orjson call a block, the cycle collector off),
+checks the same shape rules on the decoded maps while pairing invocations with completions in
+one pass in C (`_wglc.scan_rows`), keeps small call records instead of the maps, splits them by
+key and gives each key's ops straight to the C search.
+
+It only ever answers "valid". Anything else sends the caller to the general path, which then
+gives the answer, the evidence and the error messages: a line it does not take as it is (not
+the journal's form, an extra field, a value that is not [key, value] of plain values, any
+break of `harness.history_check`'s rules), a key the search finds invalid, or one that takes
+more than KEY_STEPS steps (a hard key). What that costs at most is one pass over the file and
+KEY_STEPS steps. The verdicts are the same as the general path's because the search is exact
+and the ops are built as `prepare.partitions` builds them, with the model's own step function.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from . import models
+from .models import ModelOp
+from .wgl import VALID, Budget, _wglc, accelerated, run_c, start_c
+
+# A key whose search has not ended after this many steps is left to the general path, which
+# has the fast reads-from checks and worker processes for it.
+KEY_STEPS = 200_000
+BLOCK_BYTES = 1 << 20
+_PLAIN = (int, str, type(None))
+
+
+def check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | None:
+    """(the checker's result, the history's stats) when the file is a keyed register journal
+    that is linearizable, found the lean way; None when the general path must decide."""
+    # Millions of new maps and tuples, none of them cyclic: the cycle collector, woken every
+    # few hundred allocations, would take two thirds of the decoding time for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _check_file(path, options)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | None:
+    model = models.MODELS.get(options.get("model") or "cas-register")
+    if model not in (models.register, models.cas_register) or not options.get("keyed"):
+        return None
+    if options.get("initial") is not None or options.get("engine") == "python" or not accelerated():
+        return None
+    failed_cas = options.get("failed_cas") or "absent"
+    deadline = time.monotonic() + float(options["time_limit"]) if options.get("time_limit") is not None else None
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) != b'{"':
+                return None
+            f.seek(0)
+            split = _split(_decoded_blocks(f), model, failed_cas)
+    except OSError:
+        return None
+    if split is None:
+        return None
+    parts, stats = split
+    budget = Budget(deadline, options.get("memory_limit"), None, KEY_STEPS)
+    op_count = 0
+    for ops, determinate, timed in parts.values():
+        op_count += len(ops)
+        if not any(determinate):
+            continue
+        timed.sort()
+        search = start_c(ops, bytes(determinate), [code for _, code in timed], model)
+        if run_c(search, budget).status != VALID:
+            return None
+    result = {"model": model.name, "op_count": op_count, "keys_checked": len(parts), "valid": True,
+              "algorithm": "wgl",
+              "reason": f"linearizable: all {op_count} operations in {len(parts)} partition(s) fit the "
+                        f"{model.name} model"}
+    return result, stats
+
+
+def _decoded_blocks(f: Any) -> Iterator[list | None]:
+    """The file's lines decoded, a block of lines at a time (so the decoded maps of the whole
+    file never live at once); None, and the end, at a block orjson refuses."""
+    import orjson
+
+    rest = b""
+    while True:
+        block = f.read(BLOCK_BYTES)
+        if not block:
+            break
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            rest = block
+            continue
+        block, rest = block[:cut - 1], block[cut:]
+        try:
+            rows = orjson.loads(b"[" + block.replace(b"\n", b",") + b"]")
+        except orjson.JSONDecodeError:
+            yield None  # a blank line, bad JSON: the general reader says which
+            return
+        if len(rows) != block.count(b"\n") + 1:  # a line holding two values, "{...}, {...}"
+            yield None
+            return
+        yield rows
+    if rest:
+        try:
+            yield [orjson.loads(rest)]  # a last line without a newline
+        except orjson.JSONDecodeError:
+            yield None  # a torn last line: the general reader warns of it
+
+
+def _split(blocks: Iterator[list | None], model: models.Model, failed_cas: str) -> tuple[dict, dict] | None:
+    """Check the shape rules, pair and split by key in one pass: {key: (ops, determinate bytes,
+    [(position, event code)])} and the history's stats; None at the first thing not taken."""
+    # position, has index, last index, nemesis events, invoke, ok, fail, info, last time
+    state: list[Any] = [-1, None, -1, 0, 0, 0, 0, 0, None]
+    open_calls: dict[int, list] = {}
+    calls: list[list] = []  # [f, invocation's value, position, time, outcome, completion's value, position]
+    for rows in blocks:
+        if rows is None or not _wglc.scan_rows(rows, state, open_calls, calls):
+            return None  # the C pass applies harness.history_check's rules to each decoded map
+    pos, _, _, nemesis, invokes, oks, fails, infos, last_time = state
+    if pos < 0:
+        return None
+    stats = {"ops": invokes, "ok": oks, "fail": fails, "info": infos,
+             "nemesis_events": nemesis, "duration_s": round((last_time or 0) / 1e9, 3)}
+
+    end = pos + 1
+    parts: dict[Any, tuple[list, list, list]] = {}
+    shape, observes_only = model.shape, model.observes_only
+    for f, sent, call_pos, _, outcome, got, return_pos in calls:
+        if outcome == "fail" and not (failed_cas == "observed" and f == "cas"):
+            continue
+        if type(sent) is not list or len(sent) != 2:
+            return None
+        key, raw = sent
+        if outcome == "ok":
+            if type(got) is not list or len(got) != 2:
+                return None
+            raw = got[1]
+        if type(key) not in _PLAIN or key is None:
+            return None
+        if type(raw) is list:  # a cas's [expected, new]
+            if len(raw) != 2 or type(raw[0]) not in _PLAIN or type(raw[1]) not in _PLAIN:
+                return None
+            raw = tuple(raw)
+        elif type(raw) not in _PLAIN:
+            return None
+        op = ModelOp(f, raw, outcome)
+        if f != "read" and f != "write" and shape(op) is not None:  # both models take any read and write
+            return None
+        determinate = outcome != "info"
+        if not determinate:
+            if observes_only(op):
+                continue
+            return_pos = end
+            end += 1
+        part = parts.get(key)
+        if part is None:
+            part = parts[key] = ([], [], [])
+        ops, flags, timed = part
+        i = len(ops)
+        ops.append(op)
+        flags.append(determinate)
+        timed += ((call_pos, 2 * i), (return_pos, 2 * i + 1))
+    return parts, stats

@@ -1,0 +1,1 @@
+"""counterd: a counter service with idempotency keys."""

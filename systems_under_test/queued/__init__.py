@@ -1,0 +1,1 @@
+"""queued: a durable FIFO broker with leased dequeue, ack and redelivery."""
