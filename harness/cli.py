@@ -34,7 +34,8 @@ class _LazyGroup(click.Group):
 
     lazy: dict[str, str] = {"report": "harness.report.commands:report_command",
                             "serve": "harness.report.commands:serve_command",
-                            "new-system": "harness.scaffold:new_system_command"}
+                            "new-system": "harness.scaffold:new_system_command",
+                            "campaign": "harness.campaign.cli:campaign_group"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._importable()})
@@ -133,7 +134,10 @@ class _ProgressView:
 @main_group.command("analyze")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--checker", "checker_names", multiple=True, help="Checker to run (repeatable); default: the run's own.")
-@click.option("--model", default=None, help="Model for the linearizable checker, e.g. cas-register.")
+@click.option("--model", multiple=True, help="Model for the linearizable checker, e.g. cas-register; for list-append / "
+              "rw-register a consistency model, e.g. serializable (repeatable).")
+@click.option("--anomalies", default=None, help="list-append / rw-register: anomaly classes to look for, e.g. G1,G2.")
+@click.option("--writes-follow-reads", is_flag=True, default=None, help="rw-register: a txn's write follows the version it read.")
 @click.option("--failed-cas", type=click.Choice(["absent", "observed"]), default=None, help="How to read a failed cas.")
 @click.option("--keyed", is_flag=True, default=None, help="Values are [key, value] pairs: check each key alone.")
 @click.option("--initial", callback=lambda ctx, param, v: _json_option("--initial", v), default=None,
@@ -152,6 +156,7 @@ def analyze_command(paths: Sequence[Path], checker_names: Sequence[str], as_json
     A re-check writes beside the run, never over it: the run's own results.json and report.html
     stay what the run recorded (its facts, such as an interruption, with them), and the line
     says where the re-check's results went."""
+    opts["model"] = (opts["model"][0] if len(opts["model"]) == 1 else list(opts["model"])) if opts["model"] else None
     checker_options = {k: v for k, v in opts.items() if v is not None}
     if out is not None and len(paths) == 1 and _holds_results(out):
         raise HarnessError(f"--out {out}: it already holds results (or is a run directory), which a re-check "
@@ -371,10 +376,12 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.option("--store", "store_dir", default="store", show_default=True, type=click.Path(file_okay=False))
 @click.option("--list", "list_only", is_flag=True, help="Print the matrix and the command of each row; run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Runs at once (a campaign's --parallel).")
 def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: bool, seeds: list[int],
-                     time_limit: float | None, store_dir: str, list_only: bool, as_json: bool) -> None:
+                     time_limit: float | None, store_dir: str, list_only: bool, as_json: bool, jobs: int) -> None:
     """Run the self-test matrix: every correct mode must pass, every buggy mode must be caught
-    with its anomaly named. Exits 0 when every run ended as its row expects, 1 otherwise."""
+    with its anomaly named. Exits 0 when every run ended as its row expects, 1 otherwise.
+    Runs as the shipped campaign harness/campaign/selftest.toml, in store/selftest-TIME/."""
     from harness import selftest
 
     cases = selftest.select(selftest.matrix(), system, mode, quick, buggy)
@@ -389,24 +396,24 @@ def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: b
             expected = "valid" if case.valid else "caught: " + " or ".join(case.anomalies)
             click.echo(f"{case.label:<36} {expected}{'  [quick]' if case.quick else ''}\n    {case.command(seeds[0])}")
         return
-    failures = 0
-    for case in cases:
-        for seed in seeds:
-            if not as_json:
-                console.print(f"[bold]{case.label}[/] seed {seed}: {case.command(seed, time_limit)}")
-            outcome = selftest.run_case(case, seed, store_dir, time_limit)
-            failures += not outcome.as_expected
-            if as_json:
-                click.echo(json.dumps(outcome.to_dict()))
-                continue
-            word, style = ("as expected", "green") if outcome.as_expected else ("NOT AS EXPECTED", "bold red")
-            found = ", ".join(outcome.anomalies) or "no anomaly"
-            when = f", first at {outcome.first_anomaly_s:.1f} s" if outcome.first_anomaly_s is not None else ""
-            console.print(f"  [{style}]{word}[/]: verdict {verdict(outcome.valid)[0]}, {found}{when} ({outcome.run_dir})")
-    if not as_json:
-        runs = len(cases) * len(seeds)
-        console.print(f"{runs - failures} of {runs} runs as expected")
-    sys.exit(1 if failures else 0)
+    from harness.campaign.cli import run_selftest
+
+    def line(result: Any) -> None:  # as selftest has always printed a run
+        test = result.test
+        row = {"system": test.system, "mode": test.mode, "seed": test.options["seed"], "expected": str(test.expect),
+               "valid": result.valid, "anomalies": result.anomalies, "as_expected": result.as_expected,
+               "first_anomaly_s": result.first_anomaly_s, "run_dir": result.run_dir}
+        if as_json:
+            click.echo(json.dumps(row))
+            return
+        word, style = ("as expected", "green") if result.as_expected else ("NOT AS EXPECTED", "bold red")
+        when = f", first at {result.first_anomaly_s:.1f} s" if result.first_anomaly_s is not None else ""
+        console.print(f"[bold]{test.system}/{test.mode}[/] seed {row['seed']}: [{style}]{word}[/]: verdict "
+                      f"{verdict(result.valid)[0]}, {', '.join(result.anomalies) or 'no anomaly'}{when} ({result.run_dir})")
+
+    table = {"rows": "quick" if quick else "all", "seeds": seeds, "buggy": buggy,
+             **({"system": system} if system else {}), **({"mode": mode} if mode else {})}
+    sys.exit(run_selftest(table, time_limit, store_dir, as_json, jobs, line))
 
 
 

@@ -35,6 +35,14 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def parse_peer(text: str) -> tuple[str, tuple[str, int]]:
+    """A `--peer NAME=ADDR:PORT` argument, for argparse."""
+    name, sep, address = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=ADDR:PORT, got {text!r}")
+    return name, parse_address(address)
+
+
 def encode(message: dict[str, Any]) -> bytes:
     return (json.dumps(message, separators=(",", ":")) + "\n").encode()
 

@@ -43,6 +43,13 @@ def find_runs(store: Path) -> list[RunSummary]:
     return runs
 
 
+def find_campaigns(store: Path) -> list[str]:
+    """Campaign pages in the store (a campaign's own store, or campaigns kept under it), as
+    paths relative to the store."""
+    pages = [store / "campaign.html"] + sorted(store.glob("*/campaign.html"))
+    return [p.relative_to(store).as_posix() for p in pages if p.is_file() and not p.is_symlink() and not p.parent.is_symlink()]
+
+
 def _summarise(store: Path, run_dir: Path) -> RunSummary:
     test = _load(store, run_dir / "test.json")
     results = _load(store, run_dir / "results.json")
@@ -97,6 +104,7 @@ def render_index(store: Path) -> str:
             f'<td title="{esc(run.reason)}"><span class="verdict verdict-{esc(run.verdict.replace(" ", "-"))}">{esc(run.verdict)}</span></td>'
             f"<td>{link}</td></tr>"
         )
+    campaigns = "".join(f'<li><a href="/{esc(quote(page))}">{esc(page)}</a></li>' for page in find_campaigns(store))
     body = "".join(rows) or '<tr><td colspan="8">No runs in this store yet: run `faultline test` first.</td></tr>'
     headers = ["time", "test", "system", "mode", "workload", "nemesis", "verdict", ""]
     ths = "".join(f'<th data-column="{n}">{esc(h)}</th>' for n, h in enumerate(headers))
@@ -111,6 +119,7 @@ def render_index(store: Path) -> str:
 <select id="verdict" aria-label="verdict"><option value="">any verdict</option><option>valid</option><option>invalid</option><option>unknown</option><option>no results</option></select>
 <span id="shown">{len(runs)} runs</span>
 </div>
+{'<h2>campaigns</h2><ul id="campaigns">' + campaigns + '</ul>' if campaigns else ''}
 <table id="runs"><thead><tr>{ths}</tr></thead><tbody>{body}</tbody></table>
 <script>{_INDEX_JS}</script>
 </body></html>"""

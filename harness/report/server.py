@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from harness.campaign.outputs import PAGE_FILE as CAMPAIGN_PAGE, page_policy as campaign_page_policy
 from harness.report.index import index_policy, render_index
 from harness.report.page import report_policy
 from harness.report.writer import REPORT_NAME, ReportError, write_report
@@ -57,7 +58,7 @@ def is_page(root: str, real: str) -> bool:
     """A faultline report: named report.html and not among a run's node files, which any
     system under test may write."""
     parts = Path(os.path.relpath(real, root)).parts
-    return parts[-1] == REPORT_NAME and NODES_DIR not in parts[:-1]
+    return parts[-1] in (REPORT_NAME, CAMPAIGN_PAGE) and NODES_DIR not in parts[:-1]
 
 
 class StoreHandler(SimpleHTTPRequestHandler):
@@ -132,7 +133,8 @@ class StoreHandler(SimpleHTTPRequestHandler):
                 self.send_error(HTTPStatus.NOT_FOUND, "no such file in the store")
                 return
             if page:
-                self.policy = report_policy() + "; frame-ancestors 'none'"
+                own = campaign_page_policy() if os.path.basename(real) == CAMPAIGN_PAGE else report_policy()
+                self.policy = own + "; frame-ancestors 'none'"
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "text/html; charset=utf-8" if page else _TEXT_TYPE)
             self.send_header("Content-Length", str(info.st_size))

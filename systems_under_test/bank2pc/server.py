@@ -324,18 +324,11 @@ class Node:
         return handler(m)
 
 
-def parse_peer(text: str) -> tuple[str, tuple[str, int]]:
-    name, sep, address = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=ADDR:PORT, got {text!r}")
-    return name, wire.parse_address(address)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bank2pc", description="One shard and coordinator of the bank2pc bank.")
     parser.add_argument("--id", required=True)
     parser.add_argument("--listen", required=True, type=wire.parse_address)
-    parser.add_argument("--peer", action="append", default=[], type=parse_peer)
+    parser.add_argument("--peer", action="append", default=[], type=wire.parse_peer)
     parser.add_argument("--mode", choices=MODES, default=MODES[0])
     parser.add_argument("--data-dir", required=True, type=Path)
     parser.add_argument("--accounts", type=int, default=8)

@@ -146,18 +146,11 @@ class Node:
             return {"status": "error", "error": f"broker {self.broker_id}: {e}", "definite": not e.sent}
 
 
-def parse_peer(text: str) -> tuple[str, tuple[str, int]]:
-    name, sep, address = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=ADDR:PORT, got {text!r}")
-    return name, wire.parse_address(address)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="queued", description="One node of the queued message broker.")
     parser.add_argument("--id", required=True, help="this node's name, e.g. n1")
     parser.add_argument("--listen", required=True, type=wire.parse_address, help="ADDR:PORT to serve on")
-    parser.add_argument("--peer", action="append", default=[], type=parse_peer, help="NAME=ADDR:PORT, repeated")
+    parser.add_argument("--peer", action="append", default=[], type=wire.parse_peer, help="NAME=ADDR:PORT, repeated")
     parser.add_argument("--mode", choices=MODES, default=MODES[0])
     parser.add_argument("--data-dir", required=True, type=Path, help="where the broker keeps its log")
     args = parser.parse_args(argv)

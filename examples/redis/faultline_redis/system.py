@@ -22,10 +22,12 @@ from typing import Any
 from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
 from faultline_redis.client import RedisClient
 from faultline_redis.counter import CounterClient
+from faultline_redis.lock import RedisLockClient
 from faultline_redis.resp import Connection, ReplyError, parse_info
 
 PORT = 6379
-MODES = ("primary", "replica-reads", "counter-retry")
+# counter-retry: faultline_redis.counter; the lock modes: faultline_redis.lock
+MODES = ("primary", "replica-reads", "counter-retry", "lock", "fenced-lock")
 PROBE_TIMEOUT = 1.0
 
 
@@ -41,7 +43,7 @@ def find_server() -> str:
 class Redis:
     name = "redis"
     modes = MODES
-    workloads = ("register", "counter")  # counter: mode counter-retry
+    workloads = ("register", "counter", "lock")  # counter: mode counter-retry; lock: the lock modes
     # `kill`: the primary's append-only file is fsynced before each reply, and a restarted
     # replica resynchronises from the primary. `pause`: SIGSTOP stops the whole server. Not
     # `clock`: nothing here checks that redis-server honours the libfaketime preload.
@@ -60,6 +62,10 @@ class Redis:
                     nemesis_interval=3.0, why="a replica cut off from the primary answers reads from old data"),
         SelftestRow("counter-retry", "counter", "pause:primary", 3, False, ("over-count",),
                     why="INCRs sent to a paused primary time out and are retried; on resume Redis runs them all"),
+        SelftestRow("lock", "lock", "pause-client", 3, False, ("stale-token-accepted",), concurrency=2, rate=20.0,
+                    nemesis_interval=4.0, why="a holder paused past its TTL wakes and writes after the next holder"),
+        SelftestRow("fenced-lock", "lock", "pause-client,partition,kill:primary,pause:primary", 3, True,
+                    concurrency=3, rate=20.0, why="the store script refuses a token below the highest seen"),
     )
     description = (
         "Redis 7 (Debian's redis-server): n1 is the primary, the other nodes asynchronous "
@@ -130,9 +136,11 @@ class Redis:
         """Fixed: n1 is the primary for the whole test (no failover here)."""
         return cluster.nodes[0].name
 
-    def client(self, cluster: Cluster) -> RedisClient:
+    def client(self, cluster: Cluster) -> RedisClient | CounterClient | RedisLockClient:
         if self.mode == "counter-retry":
             return CounterClient(self.port)
+        if self.mode in ("lock", "fenced-lock"):
+            return RedisLockClient(self.mode, self.port)
         return RedisClient(self.mode, self.port)
 
     def collect(self, cluster: Cluster) -> dict[str, Any]:

@@ -551,7 +551,42 @@
     moreNote(box, item.rows.length, item.count, "rows");
   }
 
+  // The cycle as a small graph: transactions on a circle, one labelled arrow per edge.
+  function cycleSvg(steps) {
+    const NS = "http://www.w3.org/2000/svg", n = steps.length, r = 70 + 12 * n, size = 2 * r + 120;
+    const mk = (tag, attrs, text) => {
+      const node = document.createElementNS(NS, tag);
+      for (const k in attrs) node.setAttribute(k, attrs[k]);
+      if (text !== undefined) node.textContent = text;
+      return node;
+    };
+    const svg = mk("svg", { width: size, height: size, viewBox: "0 0 " + size + " " + size, class: "cycle-graph" });
+    const defs = mk("defs", {});
+    const marker = mk("marker", { id: "cycle-arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: "auto" });
+    marker.appendChild(mk("path", { d: "M0,0 L10,5 L0,10 z", fill: "#444" }));
+    defs.appendChild(marker);
+    svg.appendChild(defs);
+    const at = (i) => [size / 2 + r * Math.cos(2 * Math.PI * i / n - Math.PI / 2), size / 2 + r * Math.sin(2 * Math.PI * i / n - Math.PI / 2)];
+    const colour = { ww: "#1f77b4", wr: "#2ca02c", rw: "#d62728", process: "#9467bd", realtime: "#ff7f0e" };
+    steps.forEach((step, i) => {
+      const [x1, y1] = at(i), [x2, y2] = at((i + 1) % n), len = Math.hypot(x2 - x1, y2 - y1) || 1;
+      const ux = (x2 - x1) / len, uy = (y2 - y1) / len, gap = 24;
+      svg.appendChild(mk("line", { x1: x1 + ux * gap, y1: y1 + uy * gap, x2: x2 - ux * gap, y2: y2 - uy * gap,
+        stroke: colour[step.edge] || "#444", "stroke-width": 2, "marker-end": "url(#cycle-arrow)" }));
+      svg.appendChild(mk("text", { x: (x1 + x2) / 2 - uy * 14, y: (y1 + y2) / 2 + ux * 14 + 4, "text-anchor": "middle",
+        "font-size": 12, fill: colour[step.edge] || "#444" }, step.edge));
+    });
+    steps.forEach((step, i) => {
+      const [x, y] = at(i);
+      svg.appendChild(mk("circle", { cx: x, cy: y, r: 20, fill: "#fff", stroke: "#333", "stroke-width": 1.5 }));
+      const index = step.from && step.from.index !== undefined ? step.from.index : i;
+      svg.appendChild(mk("text", { x: x, y: y + 4, "text-anchor": "middle", "font-size": 12 }, "T" + index));
+    });
+    return svg;
+  }
+
   function drawCycle(item, box) {
+    if (item.steps.length > 1 && item.steps.length <= 12) box.appendChild(cycleSvg(item.steps));
     box.appendChild(el("ol", { className: "cycle" }, item.steps.map((step) => el("li", null, [
       opLink(step.from), " —" + step.edge + "→ ", opLink(step.to), step.why ? ": " + step.why : "",
     ]))));

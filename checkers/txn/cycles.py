@@ -1,0 +1,167 @@
+"""Cycle search and classification.
+
+Classes are decided through strongly connected components rather than by enumerating cycles:
+- G0: a ww edge inside a component of the ww graph (one search decides it);
+- G1c: a wr edge inside a component of the ww+wr graph (one search decides it);
+- G-single: an rw edge a->b inside a component of the whole graph with a ww/wr path b -> a
+  (one breadth-first search per rw edge, until one is found: the costly search, bounded
+  by the deadline);
+- G2-item: an rw edge whose every path back has another rw edge.
+The witness is the edge plus a breadth-first shortest path back, so cycles are short.
+`-process` / `-realtime` variants are the same searches with those edges added, reported
+when the plain search found nothing of that class. G-nonadjacent is not told apart from
+G2-item (a G-nonadjacent cycle is reported as G2-item)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, Deadline, Graph, shortest_path, strongly_connected
+
+VARIANTS = {0: "", PROCESS: "-process", REALTIME: "-realtime"}
+
+
+@dataclass
+class Cycle:
+    anomaly: str
+    steps: list[tuple[int, int, int]]  # (from txn id, kind, to txn id)
+
+
+def _component_of(comps: list[list[int]]) -> dict[int, int]:
+    return {node: c for c, comp in enumerate(comps) for node in comp}
+
+
+def _witness(graph: Graph, name: str, extra: int, edge_kind: int, inner: dict[int, int],
+             outer_mask: int, outer: dict[int, int], path_mask: int, comps: list[list[int]],
+             same_inner: bool | None, deadline: Deadline) -> Cycle | None:
+    """The first `edge_kind` edge a->b with a, b in one `outer` component (and, when
+    `same_inner` is given, in the same / different `inner` component), closed by a shortest
+    path b -> a over `path_mask` edges."""
+    for a in range(graph.n):
+        ca = outer.get(a)
+        if ca is None:
+            continue
+        for b, kinds in graph.out[a].items():
+            if not kinds & edge_kind or outer.get(b) != ca:
+                continue
+            if same_inner is not None:
+                together = inner.get(a) is not None and inner.get(a) == inner.get(b)
+                if together != same_inner:
+                    continue
+            path = shortest_path(graph, b, a, path_mask, set(comps[ca]), deadline)
+            if path is None:
+                continue
+            steps = [(a, edge_kind, b)]
+            for i, (node, kind) in enumerate(path):
+                to = path[i + 1][0] if i + 1 < len(path) else a
+                steps.append((node, kind, to))
+            used = 0
+            for _, kind, _ in steps:
+                used |= kind
+            suffix = "-realtime" if used & REALTIME else "-process" if used & PROCESS else ""
+            return Cycle(name + suffix, steps)
+        deadline.check()
+    return None
+
+
+def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[list[Cycle], list[str]]:
+    """One witness per anomaly class found, for each set of extra edges in `extras` (0 first).
+    Returns (cycles, classes not searched because time ran out)."""
+    from checkers.txn.graph import OutOfTime
+    found: dict[str, Cycle] = {}
+    unfinished: list[str] = []
+    everything = WW | WR | RW
+    for extra in extras:
+        everything |= extra
+    try:
+        if not strongly_connected(graph, everything, deadline):
+            return [], []  # no cycle of any kind: the common case, one pass over the graph
+    except OutOfTime:
+        return [], [n + VARIANTS[e] for e in extras for n in ("G0", "G1c", "G-single", "G2-item")]
+    # process order lies inside real-time order, so no real-time cycle means no process cycle
+    extras = sorted(extras, key=lambda e: (e != 0, e != REALTIME))
+    for extra in extras:
+        if extra == PROCESS and REALTIME in extras and not any(c.anomaly.endswith("-realtime") for c in found.values()):
+            continue
+        plan = [("G0",), ("G1c",), ("G-single",), ("G2-item",)]
+        try:
+            ww = strongly_connected(graph, WW | extra, deadline)
+            wwr = strongly_connected(graph, WW | WR | extra, deadline)
+            full = strongly_connected(graph, WW | WR | RW | extra, deadline)
+        except OutOfTime:
+            unfinished.extend(name + VARIANTS[extra] for name, in plan)
+            continue
+        maps = {"ww": _component_of(ww), "wwr": _component_of(wwr), "full": _component_of(full)}
+        searches = [
+            ("G0", WW, maps["ww"], ww, WW | extra, None),
+            ("G1c", WR, maps["wwr"], wwr, WW | WR | extra, None),
+        ]
+        for name, kind, outer, comps, path_mask, same_inner in searches:
+            if name in found:
+                continue  # the plain class already has a witness
+            try:
+                cycle = _witness(graph, name, extra, kind, maps["wwr"], 0, outer, path_mask, comps,
+                                     same_inner, deadline)
+            except OutOfTime:
+                unfinished.append(name + VARIANTS[extra])
+                continue
+            if cycle is not None and cycle.anomaly not in found:
+                found[cycle.anomaly] = cycle
+        if "G-single" in found and "G2-item" in found:
+            continue
+        try:
+            single, item = _rw_cycles(graph, maps["full"], full, extra, deadline)
+        except OutOfTime:
+            unfinished.extend(n + VARIANTS[extra] for n in ("G-single", "G2-item") if n not in found)
+            continue
+        for cycle in (single, item):
+            base = cycle.anomaly.split("-realtime")[0].split("-process")[0] if cycle else None
+            if cycle is not None and base not in found and cycle.anomaly not in found:
+                found[cycle.anomaly] = cycle
+    return list(found.values()), unfinished
+
+
+def _rw_cycles(graph: Graph, full: dict[int, int], comps: list[list[int]], extra: int,
+               deadline: Deadline) -> tuple[Cycle | None, Cycle | None]:
+    """(G-single, G2-item) witnesses: for each rw edge a->b inside a component, a ww/wr path
+    back b -> a makes a G-single cycle; when there is none, any path back has another rw edge,
+    a G2-item cycle. Stops once both are found."""
+    single = item = None
+    members = [set(c) for c in comps]
+    for a in range(graph.n):
+        ca = full.get(a)
+        if ca is None:
+            continue
+        for b, kinds in graph.out[a].items():
+            if not kinds & RW or full.get(b) != ca:
+                continue
+            if single is None:
+                path = shortest_path(graph, b, a, WW | WR | extra, members[ca], deadline)
+                if path is not None:
+                    single = _cycle("G-single", a, b, path)
+                    continue
+            elif item is not None:
+                return single, item
+            if item is None and (single is not None or path is None):
+                if single is not None and shortest_path(graph, b, a, WW | WR | extra, members[ca], deadline):
+                    continue
+                path = shortest_path(graph, b, a, WW | WR | RW | extra, members[ca], deadline)
+                if path is not None:
+                    item = _cycle("G2-item", a, b, path)
+            if single is not None and item is not None:
+                return single, item
+        deadline.check()
+    return single, item
+
+
+def _cycle(name: str, a: int, b: int, path: list[tuple[int, int]]) -> Cycle:
+    steps = [(a, RW, b)]
+    for i, (node, kind) in enumerate(path):
+        to = path[i + 1][0] if i + 1 < len(path) else a
+        steps.append((node, kind, to))
+    used = 0
+    for _, kind, _ in steps:
+        used |= kind
+    suffix = "-realtime" if used & REALTIME else "-process" if used & PROCESS else ""
+    return Cycle(name + suffix, steps)

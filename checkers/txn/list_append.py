@@ -1,0 +1,133 @@
+"""list-append: version orders from reads, non-cycle anomalies, and ww / wr / rw edges.
+
+Each key's version order is its longest read; every other read must be a prefix of it
+(else `incompatible-order`). Appends are unique per key, so a value names its writer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkers.txn.graph import RW, WR, WW, Deadline, Graph
+from checkers.txn.transactions import Txn
+
+Anomalies = dict[str, list[dict[str, Any]]]
+
+
+def _reads(txn: Txn) -> list[tuple[Any, list]]:
+    """The external reads of an ok txn: each read with the txn's own earlier appends to that
+    key taken off its tail (what the txn saw of others)."""
+    own: dict[Any, list] = {}
+    out = []
+    for f, k, v in txn.mops:
+        if f == "append":
+            own.setdefault(k, []).append(v)
+        elif f == "r":
+            seen = list(v or [])
+            mine = own.get(k, [])
+            if mine and seen[-len(mine):] == mine:
+                seen = seen[:-len(mine)]
+            out.append((k, seen))
+    return out
+
+
+def analyse(txns: list[Txn], graph: Graph, deadline: Deadline) -> Anomalies:
+    """Fill `graph` with the data edges among ok txns (node ids are txn ids); return the
+    non-cycle anomalies found, each a list of {"txns": [...], "why": sentence}."""
+    found: Anomalies = {}
+
+    def note(name: str, txn_ids: list[int], why: str) -> None:
+        found.setdefault(name, []).append({"txns": txn_ids, "why": why})
+
+    writer: dict[tuple[Any, Any], Txn] = {}
+    last_append: dict[tuple[int, Any], Any] = {}  # (txn, key) -> its final append to key
+    for t in txns:
+        for f, k, v in t.mops:
+            if f == "append":
+                if (k, v) in writer:
+                    note("duplicate-appends", [writer[(k, v)].id, t.id], f"value {v!r} was appended to key {k!r} twice")
+                writer[(k, v)] = t
+                last_append[(t.id, k)] = v
+    longest: dict[Any, list] = {}
+    ok = [t for t in txns if t.outcome == "ok"]
+    for t in ok:
+        if t.id & 4095 == 0:
+            deadline.check()
+        _internal(t, note)
+        for k, seen in _reads(t):
+            if len(set(seen)) != len(seen):
+                note("duplicate-elements", [t.id], f"T{t.index} read key {k!r} as {seen!r}, with a value twice")
+            for v in seen:
+                w = writer.get((k, v))
+                if w is None:
+                    note("garbage", [t.id], f"T{t.index} read {v!r} in key {k!r}, which nobody appended")
+                elif w.outcome == "fail":
+                    note("G1a", [w.id, t.id], f"T{t.index} read {v!r} in key {k!r}, appended by T{w.index}, which failed")
+            if seen:
+                w = writer.get((k, seen[-1]))
+                if w is not None and w.id != t.id and w.outcome != "fail" and last_append.get((w.id, k)) != seen[-1]:
+                    note("G1b", [w.id, t.id], f"T{t.index} read key {k!r} ending in {seen[-1]!r}, an intermediate "
+                                               f"append of T{w.index}, which appended {last_append[(w.id, k)]!r} later")
+            best = longest.get(k)
+            if best is None or len(seen) > len(best):
+                longest[k] = seen
+    # every read must be a prefix of the longest
+    for t in ok:
+        for k, seen in _reads(t):
+            best = longest[k]
+            if best[:len(seen)] != seen:
+                note("incompatible-order", [t.id], f"key {k!r}: T{t.index} read {seen!r}, not a prefix of {best!r}")
+    # edges
+    for k, order in longest.items():
+        for i in range(1, len(order)):
+            a, b = writer.get((k, order[i - 1])), writer.get((k, order[i]))
+            if a is not None and b is not None and a.outcome == "ok" and b.outcome == "ok":
+                graph.add(a.id, b.id, WW, k, order[i])
+    # a committed append no read saw is still in the key's final list, so after all of the
+    # longest read: it follows that read's last writer, and every read of the whole longest list
+    # missed it
+    unseen: dict[Any, list[tuple[Txn, Any]]] = {}
+    observed = {k: set(order) for k, order in longest.items()}
+    for (k, v), w in writer.items():
+        if w.outcome == "ok" and k in longest and v not in observed[k]:
+            unseen.setdefault(k, []).append((w, v))
+    for k, ws in unseen.items():
+        best = longest[k]
+        last = writer.get((k, best[-1])) if best else None
+        for w, v in ws:
+            if last is not None and last.outcome == "ok":
+                graph.add(last.id, w.id, WW, k, v)
+    deadline.check()
+    for t in ok:
+        for k, seen in _reads(t):
+            if seen == longest[k]:
+                for w, v in unseen.get(k, ()):
+                    graph.add(t.id, w.id, RW, k, v)
+            if seen:
+                w = writer.get((k, seen[-1]))
+                if w is not None and w.outcome == "ok":
+                    graph.add(w.id, t.id, WR, k, seen[-1])
+            best = longest[k]
+            if best[:len(seen)] == seen and len(best) > len(seen):
+                w = writer.get((k, best[len(seen)]))
+                if w is not None and w.outcome == "ok":
+                    graph.add(t.id, w.id, RW, k, best[len(seen)])
+    return found
+
+
+def _internal(t: Txn, note) -> None:
+    """A read inconsistent with the txn's own earlier reads and appends of that key."""
+    expect: dict[Any, list | None] = {}
+    own: dict[Any, list] = {}
+    for f, k, v in t.mops:
+        if f == "append":
+            if expect.get(k) is not None:
+                expect[k] = expect[k] + [v]
+            own.setdefault(k, []).append(v)
+        elif f == "r":
+            seen = list(v or [])
+            want = expect.get(k)
+            if want is not None and seen != want:
+                note("internal", [t.id], f"T{t.index} read key {k!r} as {seen!r}, but its own earlier ops imply {want!r}")
+            elif want is None and own.get(k) and seen[-len(own[k]):] != own[k]:
+                note("internal", [t.id], f"T{t.index} read key {k!r} as {seen!r}, without its own appends {own[k]!r} at the end")
+            expect[k] = seen

@@ -1,0 +1,1 @@
+"""lockd: a lease lock service with a fenced storage server."""

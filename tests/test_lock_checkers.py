@@ -1,0 +1,75 @@
+"""The mutex and fencing checkers on small scripted histories: what they must catch, and the
+histories (expiry, info acquires, refused writes) where they must not cry wolf."""
+
+from __future__ import annotations
+
+from checkers import fencing, mutex
+from harness.history import Op
+
+S = 1_000_000_000
+
+
+def history(*calls):
+    """calls: (process, f, invoke_s, complete_s, type, value); ops indexed in time order."""
+    ops = []
+    for process, f, start, end, kind, value in calls:
+        ops.append(Op("invoke", f, {"name": "L", "ttl": 2.0} if f == "acquire" else None, process, int(start * S)))
+        ops.append(Op(kind, f, value, process, int(end * S)))
+    ops.sort(key=lambda op: op.time)
+    for i, op in enumerate(ops):
+        op.index = i
+    return ops
+
+
+def grant(token):
+    return {"name": "L", "ttl": 2.0, "token": token, "owner": f"o{token}"}
+
+
+def test_a_grant_inside_a_certain_hold_is_two_holders():
+    h = history((0, "acquire", 0.0, 0.1, "ok", grant(1)), (1, "acquire", 0.5, 0.6, "ok", grant(2)))
+    result = mutex.check(h)
+    assert result["valid"] is False and result["anomalies"] == ["two-holders"]
+    assert h[result["first_anomaly_index"]].value["token"] == 2
+
+
+def test_expiry_and_release_end_a_hold():
+    expired = history((0, "acquire", 0.0, 0.1, "ok", grant(1)), (1, "acquire", 2.1, 2.2, "ok", grant(2)))
+    released = history((0, "acquire", 0.0, 0.1, "ok", grant(1)), (0, "release", 0.5, 0.6, "ok", None),
+                       (1, "acquire", 0.55, 0.7, "ok", grant(2)))
+    assert mutex.check(expired)["valid"] is True
+    assert mutex.check(released)["valid"] is True
+
+
+def test_a_failed_release_ends_nothing_and_info_acquires_never_hold():
+    failed_release = history((0, "acquire", 0.0, 0.1, "ok", grant(1)), (0, "release", 0.5, 0.6, "fail", None),
+                             (1, "acquire", 0.8, 0.9, "ok", grant(2)))
+    assert mutex.check(failed_release)["valid"] is False
+    info = history((0, "acquire", 0.0, 0.1, "info", None), (1, "acquire", 0.5, 0.6, "ok", grant(2)))
+    assert mutex.check(info)["valid"] is True
+
+
+def test_a_grant_that_may_have_come_after_expiry_is_not_blamed():
+    # Invoked inside the hold but completed after it ended: it may have been granted after.
+    h = history((0, "acquire", 0.0, 0.1, "ok", grant(1)), (1, "acquire", 1.9, 2.3, "ok", grant(2)))
+    assert mutex.check(h)["valid"] is True
+
+
+def write(token):
+    return {"token": token, "owner": f"o{token}", "seq": 1}
+
+
+def test_an_older_token_landing_after_a_newer_one_is_stale():
+    h = history((0, "acquire", 0.0, 0.1, "ok", grant(1)), (1, "acquire", 2.5, 2.6, "ok", grant(2)),
+                (1, "write", 2.7, 2.8, "ok", write(2)), (0, "write", 3.0, 3.1, "ok", write(1)))
+    result = fencing.check(h)
+    assert result["valid"] is False and result["anomalies"] == ["stale-token-accepted"]
+    assert h[result["first_anomaly_index"]].value == write(1)
+    row = result["evidence"][0]["rows"][0]
+    assert h[row[0]].value["token"] == 1 and h[row[5]].value["token"] == 2  # both holders' acquires
+
+
+def test_refused_and_concurrent_writes_are_not_stale():
+    refused = history((1, "write", 2.7, 2.8, "ok", write(2)), (0, "write", 3.0, 3.1, "fail", write(1)))
+    concurrent = history((1, "write", 2.7, 3.2, "ok", write(2)), (0, "write", 3.0, 3.1, "ok", write(1)))
+    assert fencing.check(refused)["valid"] is True
+    assert fencing.check(concurrent)["valid"] is True

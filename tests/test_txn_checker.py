@@ -1,0 +1,104 @@
+"""The transactional checker on Elle's own histories (verdicts from ../shared/corpora/README.md)
+and on small hand-made histories, one per anomaly class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import resource
+
+import pytest
+
+from checkers.txn import check_list_append, check_rw_register
+from harness.history import Op
+from harness.history_reader import read_history
+
+ELLE = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "corpora" / "elle"
+ELLE = ELLE if ELLE.exists() else Path("/work/shared/corpora/elle")
+
+
+def _elle(name: str) -> list[Op]:
+    return list(read_history(ELLE / name))
+
+
+def test_si_without_g_single_is_only_g2_item_and_si_holds() -> None:
+    r = check_list_append(_elle("si-without-g-single.edn"), {"model": ["snapshot-isolation", "repeatable-read"]})
+    assert r["anomaly-types"] == ["G2-item"]
+    assert r["not"] == ["repeatable-read"]
+    assert "snapshot-isolation" not in r["not"] + r["also-not"]
+    si = check_list_append(_elle("si-without-g-single.edn"), {"model": "snapshot-isolation"})
+    assert si["valid"] is True
+    cycle = next(e for e in r["evidence"] if e["kind"] == "cycle")
+    assert cycle["label"] == "G2-item" and [s["edge"] for s in cycle["steps"]].count("rw") >= 2
+    assert all(s["why"] for s in cycle["steps"])
+
+
+def test_huge_scc_is_invalid_with_g2_item_realtime_in_bounded_time() -> None:
+    r = check_list_append(_elle("huge-scc.edn"), {"model": "strict-serializable", "time-limit": 120})
+    assert r["valid"] is False
+    assert "G2-item-realtime" in r["anomaly-types"]
+    assert r["not"] == ["strong-snapshot-isolation"]  # as the README says: strong SI is violated
+
+
+def test_huge_scc_says_what_it_did_not_finish_when_out_of_time() -> None:
+    r = check_list_append(_elle("huge-scc.edn"), {"model": "strict-serializable", "time-limit": 0.001})
+    assert r["valid"] in ("unknown", False)
+    assert r.get("unfinished")
+
+
+def test_paper_example_has_no_cycle_under_serializability() -> None:
+    r = check_list_append(_elle("paper-example.edn"), {"model": "serializable"})
+    assert not [a for a in r["anomaly-types"] if a.startswith("G")]
+
+
+def _txn(process: int, kind: str, invoke: list, done: list) -> list[Op]:
+    return [Op("invoke", "txn", invoke, process), Op(kind, "txn", done, process)]
+
+
+def _h(*pairs: list[Op]) -> list[Op]:
+    ops = [op for pair in pairs for op in pair]
+    for i, op in enumerate(ops):
+        op.index = i
+    return ops
+
+
+def test_g0_write_cycle() -> None:
+    h = _h(_txn(0, "ok", [["append", 1, 1], ["append", 2, 2]], [["append", 1, 1], ["append", 2, 2]]),
+           _txn(1, "ok", [["append", 1, 3], ["append", 2, 4]], [["append", 1, 3], ["append", 2, 4]]),
+           _txn(2, "ok", [["r", 1, None], ["r", 2, None]], [["r", 1, [1, 3]], ["r", 2, [4, 2]]]))
+    r = check_list_append(h, {"model": "read-uncommitted"})
+    assert r["valid"] is False and "G0" in r["anomaly-types"]
+
+
+def test_g1a_aborted_read() -> None:
+    h = _h(_txn(0, "fail", [["append", 1, 1]], [["append", 1, 1]]),
+           _txn(1, "ok", [["r", 1, None]], [["r", 1, [1]]]))
+    r = check_list_append(h, {"model": "read-committed"})
+    assert r["valid"] is False and r["anomaly-types"] == ["G1a"] and r["not"] == ["read-committed"]
+
+
+def test_g_single_read_skew_rules_out_si() -> None:
+    h = _h(_txn(0, "ok", [["r", 1, None], ["r", 2, None]], [["r", 1, []], ["r", 2, [5]]]),
+           _txn(1, "ok", [["append", 1, 4], ["append", 2, 5]], [["append", 1, 4], ["append", 2, 5]]))
+    r = check_list_append(h, {"model": "snapshot-isolation"})
+    assert r["valid"] is False and "G-single" in r["anomaly-types"] and r["not"] == ["snapshot-isolation"]
+
+
+def test_internal_and_garbage() -> None:
+    h = _h(_txn(0, "ok", [["append", 1, 1], ["r", 1, None]], [["append", 1, 1], ["r", 1, [9]]]))
+    r = check_list_append(h, {"model": "serializable"})
+    assert {"internal", "garbage"} <= set(r["anomaly-types"])
+
+
+def test_rw_register_write_skew_needs_initial_state_only() -> None:
+    h = _h(_txn(0, "ok", [["r", 1, None], ["w", 2, 1]], [["r", 1, None], ["w", 2, 1]]),
+           _txn(1, "ok", [["r", 2, None], ["w", 1, 1]], [["r", 2, None], ["w", 1, 1]]))
+    r = check_rw_register(h, {"model": ["serializable", "snapshot-isolation"]})
+    assert r["anomaly-types"] == ["G2-item"] and r["not"] == ["repeatable-read"]
+
+
+def test_the_memory_ceiling_holds_only_while_the_check_runs() -> None:
+    """A process that checks a history and then does other work (a test run writing its report,
+    a pytest run opening a browser) gets its address-space limit back afterwards."""
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    check_list_append([], {"memory-mb": 512})
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
