@@ -22,12 +22,15 @@ and faultline at the same paths (true of `faultline ssh-lab`, whose hosts share 
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import socket
 import stat
 import subprocess
+import threading
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -93,14 +96,40 @@ def read_hosts(path: Path) -> HostsFile:
     return HostsFile(path, hosts, data.get("known_hosts"), data.get("netns"), str(data.get("root", DEFAULT_ROOT)))
 
 
+# The command helper: one long-lived process per host, on one channel of the connection, that
+# runs the harness's commands and answers each on its own line. An exec channel per command
+# makes sshd start a session and a shell every time (about 1.4 s each on a loaded machine); the
+# helper costs one fork. Requests `[id, argv]`, answers `[id, returncode, stdout, stderr]`, as
+# JSON lines; commands run in threads, so a slow one never holds up the others.
+_HELPER = r"""
+import json, subprocess, sys, threading
+lock = threading.Lock()
+def serve(rid, argv):
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+        answer = [rid, p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")]
+    except OSError as e:
+        answer = [rid, 127, "", str(e)]
+    with lock:
+        sys.stdout.write(json.dumps(answer) + "\n"); sys.stdout.flush()
+sys.stdout.write("ready\n"); sys.stdout.flush()
+for line in sys.stdin:
+    rid, argv = json.loads(line)
+    threading.Thread(target=serve, args=(rid, argv), daemon=True).start()
+"""
+
+
 class Connection:
-    """One SSH connection to a host, shared by the node's commands (a channel each)."""
+    """One SSH connection to a host, kept for the whole run: every command of the node goes to
+    the host's command helper on it (or, where the host has no python3, an exec channel each);
+    files go over one SFTP channel on it."""
 
     def __init__(self, host: Host, hosts: HostsFile, connector: NamespaceConnector | None, insecure: bool):
         try:
             import paramiko
         except ImportError:
             raise HarnessError("the ssh runtime needs paramiko: pip install 'faultline[ssh]'") from None
+        self.host = host
         self.client = paramiko.SSHClient()
         if insecure:
             self.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
@@ -116,9 +145,72 @@ class Connection:
                                 sock=sock, timeout=10, allow_agent=False, look_for_keys=not host.key)
         except paramiko.SSHException as e:
             raise HarnessError(f"ssh to {host.user}@{host.address}:{host.port} failed: {e}") from None
-        self.sftp = self.client.open_sftp()
+        self._sftp: Any = None
+        self._lock = threading.Lock()
+        self._waiting: dict[int, list[Any]] = {}
+        self._next_id = 0
+        self._helper = self._start_helper()
+
+    @property
+    def sftp(self) -> Any:
+        """The SFTP channel, opened on first use (most runs move files only at teardown)."""
+        with self._lock:
+            if self._sftp is None:
+                self._sftp = self.client.open_sftp()
+            return self._sftp
+
+    def _start_helper(self) -> Any:
+        channel = self.client.get_transport().open_session()
+        channel.exec_command(shlex.join(["python3", "-I", "-S", "-u", "-c", _HELPER]))  # -S: the standard library only, a quicker start
+        reader = channel.makefile("r")
+        channel.settimeout(30)
+        try:
+            first = reader.readline()
+        except OSError:
+            first = ""
+        channel.settimeout(None)
+        if first.strip() != "ready":
+            channel.close()
+            return None
+        threading.Thread(target=self._read_answers, args=(reader,), daemon=True).start()
+        return channel
+
+    def _read_answers(self, reader: Any) -> None:
+        try:
+            for line in reader:
+                rid, code, out, err = json.loads(line)
+                with self._lock:
+                    slot = self._waiting.pop(rid, None)
+                if slot is not None:
+                    slot[1] = (code, out, err)
+                    slot[0].set()
+        except Exception:
+            pass
+        with self._lock:  # the helper is gone: nobody waits for an answer that cannot come
+            self._helper = None
+            for slot in self._waiting.values():
+                slot[0].set()
+            self._waiting.clear()
 
     def run(self, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        with self._lock:
+            helper = self._helper
+            if helper is not None:
+                self._next_id += 1
+                rid = self._next_id
+                slot: list[Any] = [threading.Event(), None]
+                self._waiting[rid] = slot
+                helper.sendall((json.dumps([rid, list(argv)]) + "\n").encode())
+        if helper is None:
+            return self._run_on_channel(argv, timeout)
+        if not slot[0].wait(timeout) or slot[1] is None:
+            with self._lock:
+                self._waiting.pop(rid, None)
+            raise HarnessError(f"no answer from {self.host.address} to {shlex.join(argv)} within {timeout:.0f} s")
+        code, out, err = slot[1]
+        return subprocess.CompletedProcess(list(argv), code, out, err)
+
+    def _run_on_channel(self, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
         _, stdout, stderr = self.client.exec_command(shlex.join(argv), timeout=timeout)
         out = stdout.read().decode(errors="replace")
         err = stderr.read().decode(errors="replace")
@@ -212,12 +304,17 @@ class SshRuntime:
                                                             "hosts": [h.address for h in used]})
             if hosts.netns:
                 cluster.connector = NamespaceConnector(hosts.netns)
-            for name, host in zip(node_names, used):
+
+            def open_node(name: str, host: Host) -> SshNode:
                 conn = Connection(host, hosts, cluster.connector, insecure)
                 node_dir = Path(hosts.root) / prefix / name
                 node = SshNode(name=name, address=host.address, conn=conn, data_dir=node_dir / "data", log_dir=node_dir)
-                cluster.nodes.append(node)
+                cluster.nodes.append(node)  # before any step that can fail, so destroy closes it
                 node.exec(["mkdir", "-p", str(node.data_dir)])
+                return node
+
+            _on_each(list(zip(node_names, used)), lambda pair: open_node(*pair))
+            cluster.nodes.sort(key=lambda n: list(node_names).index(n.name))
         except BaseException:
             self.destroy(cluster)
             raise
@@ -240,11 +337,10 @@ class SshRuntime:
         # the run's whole directory on its host.
         for step in (lambda n: (n.kill(), _copy_logs(n, cluster.run_dir / "nodes" / n.name)),
                      lambda n: n.exec(["sh", "-c", _SCRUB, "sh", cluster.prefix, cluster.hosts.root], timeout=60)):
-            for node in cluster.nodes:
-                try:
-                    step(node)
-                except Exception:
-                    scrubbed = False  # the record stays, so `faultline cleanup --runtime ssh` tries again
+            try:
+                _on_each(cluster.nodes, step)
+            except Exception:
+                scrubbed = False  # the record stays, so `faultline cleanup --runtime ssh` tries again
         for node in cluster.nodes:
             node.conn.close()
         cluster.nodes = []
@@ -288,6 +384,17 @@ class SshRuntime:
             runs.release(record)
             report.append(f"run record {record.path} (controller pid {record.pid})")
         return report
+
+
+def _on_each(items: Sequence[Any], step: Any) -> list[Any]:
+    """`step` on every item at once (hosts answer in parallel); every step runs to its end, then
+    the first error is raised."""
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        futures = [pool.submit(step, item) for item in items]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
+    return [f.result() for f in futures]
 
 
 def _copy_logs(node: SshNode, local_dir: Path) -> None:
