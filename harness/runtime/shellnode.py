@@ -28,6 +28,7 @@ class ShellNode:
     `_last_spawn`."""
 
     name: str
+    passed_env: tuple[str, ...] = PASSED_ENV
     _pid: int | None
     _last_spawn: tuple[list[str], dict[str, str] | None, str] | None
 
@@ -48,7 +49,7 @@ class ShellNode:
     def spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None, log_name: str = "server.log") -> int:
         if self.is_running():
             raise HarnessError(f"node {self.name} already runs pid {self.pid}")
-        passed = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        passed = {k: os.environ[k] for k in self.passed_env if k in os.environ}
         full_env = {**passed, **self.spawn_env, **(env or {})}  # type: ignore[attr-defined]
         log_dir, data_dir = str(self.log_dir), str(self.data_dir)  # type: ignore[attr-defined]
         result = self._sh(_SPAWN, log_dir, data_dir, f"{log_dir}/{log_name}", "env",

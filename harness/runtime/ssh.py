@@ -15,9 +15,11 @@ sets; default `hosts.toml`):
 Node i is the i-th host. A node's data and logs live on its host under `root/<run id>/<node>`;
 at teardown its logs are copied into the store and the directory removed. Servers start under
 a shell on the host in a session of their own (their pid kept on the host in `server.pid`); the
-faults use the host's iptables, signals, libfaketime and cgroups, as on the local runtime. The
-node runs the same commands the controller would run here, so each host needs the same Python
-and faultline at the same paths (true of `faultline ssh-lab`, whose hosts share this machine).
+faults use the host's iptables, signals, libfaketime and cgroups, as on the local runtime. Each
+host gets faultline from the controller: its wheels and its dependencies', installed into a
+virtual environment under `root/env/<source hash>` (see `ssh_install`); the host needs python3
+of the controller's version with `venv`, and iptables, tc, ss, flock. A host runs one test at a
+time.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.runtime import runs
+from harness.runtime import runs, ssh_install
+from harness.runtime.ssh_install import HostEnv
 from harness.runtime.local import LocalRuntime
 from harness.runtime.netns import NamespaceConnector
 from harness.runtime.shellnode import ShellNode
@@ -227,12 +230,14 @@ class SshNode(ShellNode):
     conn: Connection
     data_dir: Path
     log_dir: Path
+    env: HostEnv
     spawn_env: dict[str, str] = field(default_factory=dict)
     _pid: int | None = field(default=None, repr=False)
     _last_spawn: tuple[list[str], dict[str, str] | None, str] | None = field(default=None, repr=False)
+    passed_env = ()  # the host has its own faultline: the controller's PYTHONPATH and PATH mean nothing there
 
     def _run(self, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
-        return self.conn.run(argv, timeout)
+        return self.conn.run(self.env.translate(argv), timeout)
 
     def spawn(self, argv: Sequence[str], env: Any = None, log_name: str = "server.log") -> int:
         pid = super().spawn(argv, env, log_name)
@@ -298,6 +303,7 @@ class SshRuntime:
             raise HarnessError(f"{len(node_names)} nodes asked for, but {hosts.path} lists {len(hosts.hosts)} hosts")
         cluster = SshCluster(prefix=prefix, run_dir=run_dir, hosts=hosts)
         insecure = os.environ.get(INSECURE_VAR) == "1"
+        digest, wheels = ssh_install.build_wheels()
         try:
             used = hosts.hosts[: len(node_names)]
             cluster.record = runs.claim(prefix, self.name, {"run_dir": str(run_dir), "hosts_file": str(hosts.path),
@@ -307,8 +313,13 @@ class SshRuntime:
 
             def open_node(name: str, host: Host) -> SshNode:
                 conn = Connection(host, hosts, cluster.connector, insecure)
+                try:
+                    env = ssh_install.install(conn, hosts.root, digest, wheels, f"{prefix}-{name}")
+                except BaseException:
+                    conn.close()
+                    raise
                 node_dir = Path(hosts.root) / prefix / name
-                node = SshNode(name=name, address=host.address, conn=conn, data_dir=node_dir / "data", log_dir=node_dir)
+                node = SshNode(name=name, address=host.address, conn=conn, data_dir=node_dir / "data", log_dir=node_dir, env=env)
                 cluster.nodes.append(node)  # before any step that can fail, so destroy closes it
                 node.exec(["mkdir", "-p", str(node.data_dir)])
                 return node
