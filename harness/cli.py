@@ -377,8 +377,10 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.option("--list", "list_only", is_flag=True, help="Print the matrix and the command of each row; run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Runs at once (a campaign's --parallel).")
+@click.option("--runtime", default=None, help="Run every row on this runtime (local, docker, ssh); default: local.")
 def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: bool, seeds: list[int],
-                     time_limit: float | None, store_dir: str, list_only: bool, as_json: bool, jobs: int) -> None:
+                     time_limit: float | None, store_dir: str, list_only: bool, as_json: bool, jobs: int,
+                     runtime: str | None) -> None:
     """Run the self-test matrix: every correct mode must pass, every buggy mode must be caught
     with its anomaly named. Exits 0 when every run ended as its row expects, 1 otherwise.
     Runs as the shipped campaign harness/campaign/selftest.toml, in store/selftest-TIME/."""
@@ -413,7 +415,7 @@ def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: b
 
     table = {"rows": "quick" if quick else "all", "seeds": seeds, "buggy": buggy,
              **({"system": system} if system else {}), **({"mode": mode} if mode else {})}
-    sys.exit(run_selftest(table, time_limit, store_dir, as_json, jobs, line))
+    sys.exit(run_selftest(table, time_limit, store_dir, as_json, jobs, line, runtime))
 
 
 
