@@ -67,3 +67,19 @@ def test_sigkill_then_cleanup_leaves_nothing(runtime: str, tmp_path: Path) -> No
     assert leftovers(runtime, prefix) == [], out.stdout
     assert not [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
                 if ns.startswith(prefix + "-")]
+
+
+def test_ssh_lab_down_leaves_no_sshd_namespace_or_file() -> None:
+    up = subprocess.run([FAULTLINE, "ssh-lab", "up", "2"], capture_output=True, text=True, timeout=300)
+    assert up.returncode == 0, up.stderr
+    lab = Path(up.stdout.strip().splitlines()[-1]).parent
+    prefix = lab.name
+    try:
+        assert len(subprocess.run(["pgrep", "-f", f"{lab}/sshd_"], capture_output=True, text=True).stdout.split()) == 2
+    finally:
+        down = subprocess.run([FAULTLINE, "ssh-lab", "down", "--prefix", prefix], capture_output=True, text=True, timeout=300)
+    assert down.returncode == 0, down.stderr
+    assert subprocess.run(["pgrep", "-f", f"{lab}/sshd_"], capture_output=True, text=True).stdout.split() == []
+    assert not [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+                if ns.startswith(prefix + "-")]
+    assert not lab.exists() and not Path(f"/run/faultline/{prefix}.json").exists()
