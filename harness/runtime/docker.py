@@ -35,7 +35,7 @@ from harness.runtime import dockerd, runs
 from harness.runtime.interrupts import HeldSignals
 from harness.runtime.local import GUARD_PROTO, LocalRuntime, _free_subnet, _ip, _remove_netns, remove_run_cgroups
 from harness.runtime.netns import NamespaceConnector
-from harness.runtime.shellnode import ShellNode
+from harness.runtime.shellnode import ShellCluster, ShellNode
 from harness.seams import HarnessError
 
 LABEL = "faultline.run"
@@ -134,7 +134,7 @@ def _host_pid(init_host_pid: int, container_pid: int) -> int | None:
 
 
 @dataclass
-class DockerCluster:
+class DockerCluster(ShellCluster):
     prefix: str
     run_dir: Path
     subnet: str = ""
@@ -145,25 +145,10 @@ class DockerCluster:
     guard_added: bool = False
     record: runs.RunRecord | None = None
 
-    @property
-    def run_id(self) -> str:
-        return self.prefix
-
-    def node(self, name: str) -> DockerNode:
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        raise HarnessError(f"no node named {name!r}; nodes: {', '.join(n.name for n in self.nodes)}")
-
     def connect(self, node: DockerNode, port: int, timeout: float) -> Any:
         if self.connector is None:
             raise HarnessError("the cluster is not up")
         return self.connector.connect(node.address, port, timeout)
-
-    def firewall(self, node: DockerNode, argv: Sequence[str]) -> None:
-        result = node.exec(["iptables", "-w", *argv])
-        if result.returncode != 0:
-            raise HarnessError(f"iptables {' '.join(argv)} on {node.name} failed: {result.stderr.strip()}")
 
 
 class DockerRuntime:

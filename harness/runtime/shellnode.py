@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from harness.seams import HarnessError
 
@@ -103,3 +103,26 @@ class ShellNode:
         self.kill()
         argv, env, log_name = self._last_spawn
         return self.spawn(argv, env, log_name)
+
+
+class ShellCluster:
+    """Mixed into a cluster dataclass with `prefix` and `nodes` (of ShellNodes): the Cluster
+    seam's lookups, and the firewall as iptables run on the node."""
+
+    prefix: str
+    nodes: list
+
+    @property
+    def run_id(self) -> str:
+        return self.prefix
+
+    def node(self, name: str) -> Any:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise HarnessError(f"no node named {name!r}; nodes: {', '.join(n.name for n in self.nodes)}")
+
+    def firewall(self, node: Any, argv: Sequence[str]) -> None:
+        result = node.exec(["iptables", "-w", *argv])
+        if result.returncode != 0:
+            raise HarnessError(f"iptables {' '.join(argv)} on {node.name} failed: {result.stderr.strip()}")

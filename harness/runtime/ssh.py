@@ -41,7 +41,7 @@ from harness.runtime import runs, ssh_install
 from harness.runtime.ssh_install import HostEnv
 from harness.runtime.local import LocalRuntime
 from harness.runtime.netns import NamespaceConnector
-from harness.runtime.shellnode import ShellNode
+from harness.runtime.shellnode import ShellCluster, ShellNode
 from harness.seams import HarnessError
 
 HOSTS_VAR = "FAULTLINE_SSH_HOSTS"
@@ -252,7 +252,7 @@ class SshNode(ShellNode):
 
 
 @dataclass
-class SshCluster:
+class SshCluster(ShellCluster):
     prefix: str
     run_dir: Path
     hosts: HostsFile
@@ -260,25 +260,10 @@ class SshCluster:
     connector: NamespaceConnector | None = None
     record: runs.RunRecord | None = None
 
-    @property
-    def run_id(self) -> str:
-        return self.prefix
-
-    def node(self, name: str) -> SshNode:
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        raise HarnessError(f"no node named {name!r}; nodes: {', '.join(n.name for n in self.nodes)}")
-
     def connect(self, node: SshNode, port: int, timeout: float) -> socket.socket:
         if self.connector is not None:
             return self.connector.connect(node.address, port, timeout)
         return socket.create_connection((node.address, port), timeout)
-
-    def firewall(self, node: SshNode, argv: Sequence[str]) -> None:
-        result = node.exec(["iptables", "-w", *argv])
-        if result.returncode != 0:
-            raise HarnessError(f"iptables {' '.join(argv)} on {node.name} failed: {result.stderr.strip()}")
 
 
 def _hosts_path() -> Path:
