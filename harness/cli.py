@@ -9,6 +9,7 @@ naming the file, line or option; `--debug` adds the traceback.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 import time
@@ -79,8 +80,15 @@ def _csv(ctx: click.Context, param: click.Parameter, value: str | None) -> list[
 @click.option("--name", default=None, help="Test name (store folder); default: system-mode-workload.")
 @click.option("--server-arg", "server_args", multiple=True,
               help="Extra flag for every node's server, repeatable: --server-arg=--n=5 (see the system's server --help).")
+@click.option("--hosts", default=None, type=click.Path(dir_okay=False), help="--runtime ssh: the hosts file (default hosts.toml).")
+@click.option("--insecure-host-keys", is_flag=True, help="--runtime ssh: do not check host keys against known_hosts.")
 def test_command(store_dir: str, **kw: Any) -> None:
     """Run one test against a real cluster and print the verdict."""
+    hosts, insecure = kw.pop("hosts"), kw.pop("insecure_host_keys")
+    if hosts:
+        os.environ["FAULTLINE_SSH_HOSTS"] = hosts  # read by the ssh runtime, in this process only
+    if insecure:
+        os.environ["FAULTLINE_SSH_INSECURE"] = "1"
     if kw["seed"] is None:
         kw["seed"] = secrets.randbelow(2**31)
     kw["server_args"] = list(kw["server_args"])
@@ -269,7 +277,7 @@ def systems_command(as_json: bool) -> None:
     for s in catalogue["systems"]:
         table.add_row(s["name"], ", ".join(s["modes"]), ", ".join(s["workloads"]), ", ".join(s["capabilities"]), s["description"])
     console.print(table)
-    for kind in ("workloads", "nemeses", "checkers"):
+    for kind in ("workloads", "nemeses", "checkers", "runtimes"):
         rows = catalogue[kind]
         console.print(f"[bold]{kind}[/]: " + ", ".join(_listed(r) for r in rows))
 
@@ -369,8 +377,10 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.option("--list", "list_only", is_flag=True, help="Print the matrix and the command of each row; run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Runs at once (a campaign's --parallel).")
+@click.option("--runtime", default=None, help="Run every row on this runtime (local, docker, ssh); default: local.")
 def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: bool, seeds: list[int],
-                     time_limit: float | None, store_dir: str, list_only: bool, as_json: bool, jobs: int) -> None:
+                     time_limit: float | None, store_dir: str, list_only: bool, as_json: bool, jobs: int,
+                     runtime: str | None) -> None:
     """Run the self-test matrix: every correct mode must pass, every buggy mode must be caught
     with its anomaly named. Exits 0 when every run ended as its row expects, 1 otherwise.
     Runs as the shipped campaign harness/campaign/selftest.toml, in store/selftest-TIME/."""
@@ -405,9 +415,15 @@ def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: b
 
     table = {"rows": "quick" if quick else "all", "seeds": seeds, "buggy": buggy,
              **({"system": system} if system else {}), **({"mode": mode} if mode else {})}
-    sys.exit(run_selftest(table, time_limit, store_dir, as_json, jobs, line))
+    sys.exit(run_selftest(table, time_limit, store_dir, as_json, jobs, line, runtime))
 
 
+
+
+from harness.runtime.commands import docker_group, ssh_lab_group  # noqa: E402
+
+main_group.add_command(docker_group)
+main_group.add_command(ssh_lab_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

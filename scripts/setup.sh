@@ -11,6 +11,10 @@ want_tests=0
 apt_packages=(iproute2 iptables procps)
 # redis-server: the Redis example under examples/redis, which the suite installs and runs.
 [ "$want_tests" = 1 ] && apt_packages+=(chromium redis-server)
+# docker.io, debootstrap: the docker runtime's tests (a private dockerd, a node image built from
+# Debian packages); openssh-server: the ssh runtime's tests (ssh-lab). Their services are not
+# started here either: the tests start and stop their own.
+[ "$want_tests" = 1 ] && apt_packages+=(docker.io debootstrap openssh-server)
 
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -32,8 +36,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
         chmod 755 "$temporary_policy"
         trap 'rm -f "$temporary_policy"' EXIT
     fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Another apt may hold the dpkg lock on a shared machine: wait for it rather than fail.
+    apt-get update -qq -o DPkg::Lock::Timeout=300
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
+        "${missing[@]}" >/dev/null
     if [ -n "$temporary_policy" ]; then
         rm -f "$temporary_policy"
         trap - EXIT

@@ -376,6 +376,17 @@ def test_any_of_takes_the_earliest_op():
     assert op.f == "now"
 
 
+def test_any_of_ties_go_round_so_no_generator_starves():
+    # Two fault packages that wait 0.1 s between ops, on a nemesis whose ops take ~1 s: both are
+    # ready again whenever it is free, so every choice is a tie; the second package gets turns.
+    def package(f: str) -> Generator:
+        return cycle([sleep(0.1), {"f": f}])
+
+    gen = time_limit(20, nemesis(any_of(package("a"), package("b"))))
+    ops = [op.f for op in invokes(simulate(gen, 1, latency_ns=S, tick_ns=MS))]
+    assert ops.count("a") >= 5 and ops.count("b") >= 5, ops
+
+
 # -- outcomes: retirement, until_ok ----------------------------------------------------------
 
 

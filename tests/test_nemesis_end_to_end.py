@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from controller import kill_controller
+from remote_runtimes import docker_engine, leftovers, runtime, ssh_hosts  # noqa: F401  (runtime: local, docker, ssh)
 from harness.history_reader import read_history
 from harness.runtime.local import list_namespaces
 
@@ -23,9 +24,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.root]
 FAULTLINE = str(Path(sys.executable).parent / "faultline")
 
 
-def faultline_test(store: Path, nemeses: str, time_limit: float, seed: int) -> subprocess.Popen:
+def faultline_test(store: Path, nemeses: str, time_limit: float, seed: int, runtime: str = "local") -> subprocess.Popen:
     return subprocess.Popen(
-        [FAULTLINE, "test", "--system", "raftkv", "--workload", "register", "--nemesis", nemeses,
+        [FAULTLINE, "test", "--runtime", runtime, "--system", "raftkv", "--workload", "register", "--nemesis", nemeses,
          "--nemesis-interval", "0.7", "--time-limit", str(time_limit), "--seed", str(seed),
          "--rate", "20", "--store", str(store)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -48,8 +49,9 @@ def faults_in_force(run_dir: Path) -> set[str]:
     return {p for p, on in active.items() if on}
 
 
-def assert_nothing_left(run_dir: Path) -> None:
+def assert_nothing_left(run_dir: Path, runtime: str = "local") -> None:
     prefix = json.loads((run_dir / "test.json").read_text())["prefix"]
+    assert leftovers(runtime, prefix) == []
     assert not [ns for ns in list_namespaces() if ns.startswith(prefix + "-")], "namespaces left"
     for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/cpu"):
         if os.path.isdir(root):
@@ -60,8 +62,8 @@ def assert_nothing_left(run_dir: Path) -> None:
     assert not shims.split(), f"delay shims still running: {shims}"
 
 
-def test_combined_packages_run_record_and_heal(tmp_path: Path) -> None:
-    proc = faultline_test(tmp_path, "partition:mixed,kill:minority,pause,clock,network,slow", 10, seed=11)
+def test_combined_packages_run_record_and_heal(tmp_path: Path, runtime: str) -> None:
+    proc = faultline_test(tmp_path, "partition:mixed,kill:minority,pause,clock,network,slow", 10, seed=11, runtime=runtime)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode in (0, 1, 2), out
     run_dir = (tmp_path / "latest").resolve()
@@ -78,11 +80,11 @@ def test_combined_packages_run_record_and_heal(tmp_path: Path) -> None:
             assert set(op.value["offsets"]) == set(op.value["nodes"])
     assert json.loads((run_dir / "test.json").read_text())["seed"] == 11
     assert set(json.loads((run_dir / "results.json").read_text())["clock"]) == {"n1", "n2", "n3"}
-    assert_nothing_left(run_dir)
+    assert_nothing_left(run_dir, runtime)
 
 
-def test_ctrl_c_with_faults_in_force_leaves_nothing(tmp_path: Path) -> None:
-    proc = faultline_test(tmp_path, "network:latency,slow,clock", 300, seed=4)
+def test_ctrl_c_with_faults_in_force_leaves_nothing(tmp_path: Path, runtime: str) -> None:
+    proc = faultline_test(tmp_path, "network:latency,slow,clock", 300, seed=4, runtime=runtime)
     try:
         deadline = time.monotonic() + 180
         run_dir = None
@@ -102,4 +104,4 @@ def test_ctrl_c_with_faults_in_force_leaves_nothing(tmp_path: Path) -> None:
             kill_controller(proc, tmp_path)
     assert proc.returncode == 4, out  # interrupted
     assert "Ctrl-C" in json.loads((run_dir / "results.json").read_text())["reason"]
-    assert_nothing_left(run_dir)
+    assert_nothing_left(run_dir, runtime)

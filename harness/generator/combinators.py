@@ -671,12 +671,17 @@ def each_thread(gen: Any) -> Generator:
 
 
 class AnyOf(Generator):
-    """All of `gens` run side by side; each op comes from whichever offers the earliest."""
+    """All of `gens` run side by side; each op comes from whichever offers the earliest. Ties go
+    round: the generator after the last one that emitted is asked first. Otherwise, where ops
+    take longer than the generators' waits (nemesis ops on a slow runtime: every package is
+    ready again by the time the nemesis is free), the first generator would win every tie and
+    the others would never run."""
 
-    __slots__ = ("gens",)
+    __slots__ = ("gens", "first")
 
-    def __init__(self, gens: tuple[Generator, ...]):
+    def __init__(self, gens: tuple[Generator, ...], first: int = 0):
         self.gens = gens
+        self.first = first
 
     def op(self, ctx: Context):
         gens = self.gens
@@ -684,7 +689,10 @@ class AnyOf(Generator):
         best_index = -1
         changed = None
         pending = False
-        for i, gen in enumerate(gens):
+        count = len(gens)
+        for k in range(count):
+            i = (self.first + k) % count
+            gen = gens[i]
             answer = gen.op(ctx)
             if answer is None:
                 continue
@@ -703,11 +711,11 @@ class AnyOf(Generator):
         if best is None:
             if not pending:
                 return None
-            return PENDING, (self if changed is None else AnyOf(tuple(changed)))
+            return PENDING, (self if changed is None else AnyOf(tuple(changed), self.first))
         if changed is None:
             changed = list(gens)
         changed[best_index] = best[1]
-        return best[0], AnyOf(tuple(changed))
+        return best[0], AnyOf(tuple(changed), (best_index + 1) % count)
 
     def update(self, ctx: Context, event: Op) -> Generator:
         changed = None
@@ -717,7 +725,7 @@ class AnyOf(Generator):
                 if changed is None:
                     changed = list(self.gens)
                 changed[i] = after
-        return self if changed is None else AnyOf(tuple(changed))
+        return self if changed is None else AnyOf(tuple(changed), self.first)
 
     def __repr__(self) -> str:
         return f"AnyOf({list(self.gens)!r})"

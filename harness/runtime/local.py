@@ -280,6 +280,9 @@ class LocalRuntime:
         seen = set(records) | {_run_of(ns) for ns in namespaces if ns.startswith(PREFIX)}
         seen |= {_run_of(g[len(CGROUP_START):]) for g in groups}
         seen.discard("")
+        # Namespaces of runs another runtime recorded (docker's client namespace, an ssh-lab's
+        # hosts) are that runtime's to remove.
+        seen -= {r.run_id for r in runs.all_records() if r.runtime != self.name}
         if prefix is not None:
             seen &= {prefix}
         for run_id in sorted(seen):
