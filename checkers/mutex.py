@@ -102,6 +102,12 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         "grants_checked": len(grants),
         "violation_count": len(pairs),
         "evidence": [
+            evidence.intervals(
+                f"token {first.token} and token {second.token} held the lock at once (solid: certainly held; pale: acquire in flight)",
+                [evidence.interval(f"token {h.token} ({h.acquire.invoke.process})", h.start, h.end, h.acquire.invoke.time, h.end,
+                                   [h.acquire.completion.index], lane=str(h.acquire.invoke.process)) for h in (first, second)],
+                (second.start, min(first.end, second.end)),
+                marks=[(second.acquire.completion.index, "granted while the first held")]),
             evidence.table("two holders at once (first holder certainly held from its acquire's completion to its end)",
                            ["holder acquire", "token", "held from s", "held until s",
                             "second acquire", "second token", "invoked s", "granted by s"],

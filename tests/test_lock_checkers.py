@@ -64,8 +64,13 @@ def test_an_older_token_landing_after_a_newer_one_is_stale():
     result = fencing.check(h)
     assert result["valid"] is False and result["anomalies"] == ["stale-token-accepted"]
     assert h[result["first_anomaly_index"]].value == write(1)
-    row = result["evidence"][0]["rows"][0]
+    chart, table = result["evidence"]
+    row = table["rows"][0]
     assert h[row[0]].value["token"] == 1 and h[row[5]].value["token"] == 2  # both holders' acquires
+    # Drawn: both holders, overlapping from the new grant to the stale write, which is marked.
+    assert chart["kind"] == "intervals" and [b["label"] for b in chart["bars"]] == ["token 1 holder", "token 2 holder"]
+    assert chart["overlap"] == [h[row[5]].time, h[row[1]].time - 100_000_000]
+    assert chart["marks"][0]["op"] == result["first_anomaly_index"]
 
 
 def test_refused_and_concurrent_writes_are_not_stale():
