@@ -19,7 +19,7 @@ from harness.seams import SelftestRow
 from harness.selftest import Case, Outcome, anomalies_of, first_anomaly_seconds, matrix, select
 
 FAULTLINE = str(Path(sys.executable).parent / "faultline")
-SHIPPED = ("seedkv", "raftkv", "dynkv", "bank2pc", "queued", "counterd", "txkv", "lockd")
+SHIPPED = ("seedkv", "raftkv", "dynkv", "bank2pc", "queued", "counterd", "txkv", "lockd", "electd")
 
 # For each quick buggy row: the window, found in the run's history, that makes its anomaly
 # certain (see tests/exposure.py for why each is). The schedule is fixed by the seed but the
