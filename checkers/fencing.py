@@ -71,12 +71,17 @@ def _believed_holds(stale: Any, newer: Any, granted: Mapping[Any, Any]) -> list[
     new_acquire = granted.get(newer.completion.value["token"])
     if old_acquire is None or new_acquire is None:
         return []
-    bars = [evidence.interval(f"token {write.completion.value['token']} holder", acquire.completion.time, write.invoke.time,
+    def lease_end(acquire: Any, write: Any) -> int:
+        ttl = (acquire.completion.value or {}).get("ttl")
+        end = write.invoke.time if ttl is None else min(write.invoke.time, acquire.invoke.time + int(float(ttl) * NS))
+        return max(acquire.completion.time, end)
+
+    bars = [evidence.interval(f"token {write.completion.value['token']} holder", acquire.completion.time, lease_end(acquire, write),
                               acquire.invoke.time, write.completion.time, [acquire.completion.index, write.completion.index],
                               lane=str(acquire.invoke.process))
             for acquire, write in ((old_acquire, stale), (new_acquire, newer))]
     return [evidence.intervals("two clients acted as holder at once; the stale write should have been refused "
-                               "(solid: from the grant to the write's invocation; pale: ops in flight)", bars,
+                               "(solid: the lease certainly held; pale: the client still acted as holder)", bars,
                                (new_acquire.completion.time, stale.invoke.time),
                                marks=[(stale.completion.index, "stale write, accepted"),
                                       (newer.completion.index, "newer write, accepted first")])]
