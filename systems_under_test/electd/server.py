@@ -214,7 +214,9 @@ class Candidate:
         self.store_call({"type": "heartbeat", "node": self.node, "epoch": epoch})
 
     def stop(self) -> None:
-        """Step down (the seed's `stop()`), then stay quiet for two TTLs so another node leads."""
+        """Step down (the seed's `stop()`), then stay quiet for half a TTL so another node (which
+        campaigns every TICK) takes over rather than this one again. Longer would leave a
+        three-node cluster short of candidates: the node that resigned before is often quiet."""
         with self.mutex:
             epoch = self.epoch
             self.leader = False  # stop acting as leader before the lease can pass to anyone
@@ -227,7 +229,7 @@ class Candidate:
             self.store_call({"type": "release", "node": self.node, "epoch": epoch})
         with self.mutex:
             self.resigning = False
-            self.quiet_until = time.monotonic() + 2 * self.ttl
+            self.quiet_until = time.monotonic() + self.ttl / 2
         log(f"{self.node} resigned epoch {epoch}")
 
     # --- Bully, with no quorum ---------------------------------------------------------------------
