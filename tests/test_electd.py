@@ -61,3 +61,14 @@ def test_a_restarted_store_keeps_the_holder_and_the_counter(tmp_path):
     restarted = LeaseStore("correct", tmp_path)
     assert restarted.handle("campaign", {"node": "n2", "ttl": 5.0})["status"] == "held"
     assert restarted.counter == 1
+
+
+def test_bully_declares_itself_when_no_higher_node_answers(tmp_path):
+    def call(address, message, timeout):
+        if address == ("n2", 0):
+            raise __import__("systems_under_test.wire", fromlist=["WireError"]).WireError("cut off")
+        return {"status": "ok"}
+
+    lower = Candidate("n1", "bully-no-quorum", 1.0, call, ("store", 0), {"n2": ("n2", 0)})
+    lower.bully_round()
+    assert lower.status()["leader"] and lower.epoch == "n1/1", "no quorum asked; a term of its own"

@@ -19,8 +19,9 @@ Modes (the first is correct):
 - `stop-toctou` (L-e, S4:573-580): `stop()` is GET, then (after draining in-flight work, which
   takes longer than the lease) an unconditional DELETE; the lease ran out during the drain, so
   the DELETE removes the next leader's key and a third node is elected beside it.
-- `bully-no-quorum` (L-f, S2:705-744): no lease store; a node that hears from no higher-ID node
-  declares itself leader, with an epoch of its own counting. Under a partition each side elects.
+- `bully-no-quorum` (L-f, S2:705-744): no lease store and no epochs; a node that hears from no
+  higher-ID node declares itself leader (its term named `node/k`, shared with no one). Under a
+  partition each side elects.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ class Candidate:
         self.node, self.mode, self.ttl, self.call, self.store, self.peers = node, mode, ttl, call, store, peers
         self.mutex = threading.Lock()
         self.leader = False
-        self.epoch: int | None = None
+        self.epoch: int | str | None = None
+        self.count = 0  # bully: how many times this node declared itself
         self.deadline = 0.0  # monotonic; the lease modes' end of trusted leadership
         self.quiet_until = 0.0  # no campaign before this, after resigning
         self.resigning = False
@@ -248,8 +250,11 @@ class Candidate:
             if answered:
                 self.leader = False
             elif not self.leader:
-                self.leader, self.epoch = True, (self.epoch or 0) + 1
-                log(f"{self.node} declares itself coordinator (epoch {self.epoch} of its own)")
+                # Bully has no epochs: the node names each of its own terms "n3/2" (its second
+                # time), which no other node can share, so only real-time overlap shows the flaw.
+                self.count += 1
+                self.leader, self.epoch = True, f"{self.node}/{self.count}"
+                log(f"{self.node} declares itself coordinator ({self.epoch})")
 
 
 def node_number(name: str) -> int:

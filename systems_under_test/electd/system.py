@@ -66,8 +66,9 @@ class Electd:
                 status = request(cluster, node, self.port, {"type": "status"}, 1.0)
             except (wire.WireError, ValueError):
                 continue
-            if status.get("leader") and (best is None or int(status.get("epoch") or 0) > best[0]):
-                best = (int(status.get("epoch") or 0), node.name)
+            epoch = status.get("epoch") if isinstance(status.get("epoch"), int) else 0  # bully's terms are names
+            if status.get("leader") and (best is None or epoch > best[0]):
+                best = (epoch, node.name)
         return best[1] if best else None
 
     def client(self, cluster: Cluster) -> ElectdClient:
