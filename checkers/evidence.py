@@ -40,3 +40,29 @@ def table(label: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], op_
     if op_columns:
         item["op_columns"] = list(op_columns)
     return item
+
+
+def interval(label: str, start: int, end: int, lo: int | None = None, hi: int | None = None,
+             ops: Iterable[int] = (), lane: str | None = None) -> dict[str, Any]:
+    """One bar of an `intervals` item, in history nanoseconds (like `Op.time`): certain from
+    `start` to `end`, possibly from `lo` to `hi`; `ops` are the history indices it rests on."""
+    bar: dict[str, Any] = {"label": label, "start": start, "end": end, "ops": list(ops)}
+    if lo is not None:
+        bar["from"] = lo
+    if hi is not None:
+        bar["to"] = hi
+    if lane is not None:
+        bar["lane"] = lane
+    return bar
+
+
+def intervals(label: str, bars: Sequence[dict[str, Any]], overlap: Sequence[int] | None = None,
+              marks: Iterable[tuple[int, str]] = (), limit: int = LIMIT) -> dict[str, Any]:
+    """Intervals over time (holders, leaders) as bars, with the span where two overlapped and
+    the ops to mark (history index, note): the report draws them as a chart."""
+    bars = list(bars)
+    item: dict[str, Any] = {"kind": "intervals", "label": label, "bars": bars[:limit], "count": len(bars),
+                            "marks": [{"op": index, "note": note} for index, note in marks]}
+    if overlap is not None:
+        item["overlap"] = [int(overlap[0]), int(overlap[1])]
+    return item

@@ -47,6 +47,7 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         return acquire.completion.index if acquire is not None else None
 
     w, v = stale[0]
+    drawn = _believed_holds(w, v, granted)
     rows = [[holder(s), s.completion.index, s.completion.value["token"], s.completion.value.get("owner"), round(s.invoke.time / NS, 3),
              holder(n), n.completion.index, n.completion.value["token"], round(n.completion.time / NS, 3)] for s, n in stale]
     return {
@@ -57,7 +58,30 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         "first_anomaly_index": w.completion.index,
         "writes_checked": len(writes),
         "violation_count": len(stale),
-        "evidence": [evidence.table("writes the store should have refused", ["old holder's acquire", "stale write", "token", "owner", "invoked s",
+        "evidence": drawn + [evidence.table("writes the store should have refused", ["old holder's acquire", "stale write", "token", "owner", "invoked s",
                                      "new holder's acquire", "newer write", "newer token", "newer done s"],
                                     rows, op_columns=["old holder's acquire", "stale write", "new holder's acquire", "newer write"])],
     }
+
+
+def _believed_holds(stale: Any, newer: Any, granted: Mapping[Any, Any]) -> list[dict[str, Any]]:
+    """The two holders as intervals: each from its acquire to its write (solid from the grant's
+    completion), overlapping from the new holder's grant to the stale write, which is marked."""
+    old_acquire = granted.get(stale.completion.value["token"])
+    new_acquire = granted.get(newer.completion.value["token"])
+    if old_acquire is None or new_acquire is None:
+        return []
+    def lease_end(acquire: Any, write: Any) -> int:
+        ttl = (acquire.completion.value or {}).get("ttl")
+        end = write.invoke.time if ttl is None else min(write.invoke.time, acquire.invoke.time + int(float(ttl) * NS))
+        return max(acquire.completion.time, end)
+
+    bars = [evidence.interval(f"token {write.completion.value['token']} holder", acquire.completion.time, lease_end(acquire, write),
+                              acquire.invoke.time, write.completion.time, [acquire.completion.index, write.completion.index],
+                              lane=str(acquire.invoke.process))
+            for acquire, write in ((old_acquire, stale), (new_acquire, newer))]
+    return [evidence.intervals("two clients acted as holder at once; the stale write should have been refused "
+                               "(solid: the lease certainly held; pale: the client still acted as holder)", bars,
+                               (new_acquire.completion.time, stale.invoke.time),
+                               marks=[(stale.completion.index, "stale write, accepted"),
+                                      (newer.completion.index, "newer write, accepted first")])]

@@ -9,6 +9,9 @@ is two holders:
 - the grant took effect somewhere in [acquire invoked, acquire completed], and the server's
   lease runs `ttl` from that moment, so the lock was certainly held from the acquire's
   completion until `ttl` after its invocation;
+- an ok `extend` by the same holder (owner-checked: accepted only while its lease was live)
+  lengthens it to at least `ttl` after the extend's invocation; an extend that failed or may
+  not have happened (info) lengthens nothing;
 - it ends early at the invocation of the process's next release that may have taken effect
   (ok, info, or never completed); a release that failed (refused, nothing sent) ends nothing.
 
@@ -19,7 +22,8 @@ grant is blamed only when its whole span lies inside, so the verdict is sound wh
 message delays. The lease bound assumes the server's clock runs at real rate, which is the claim
 under test (a server timing leases on a jumped wall clock breaks it, and is caught).
 
-Ops (the `lock` workload): `acquire` ok with `{name, ttl, token, owner}`; `release`.
+Ops (the `lock` workload): `acquire` ok with `{name, ttl, token, owner}`; `extend` ok with
+`{name, ttl, ...}`; `release`.
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ def holds(history: Sequence[Op]) -> dict[Any, list[Hold]]:
             for later in process_calls[i + 1:]:
                 if later.invoke.f == "acquire":
                     break
+                if later.invoke.f == "extend" and later.outcome == OK:
+                    # Accepted only while the lease was live, and renewed from then on.
+                    end = max(end, later.invoke.time + int(float((later.completion.value or {}).get("ttl", later.invoke.value["ttl"])) * NS))
                 if later.invoke.f == "release" and later.outcome in (OK, INFO):
                     end = min(end, later.invoke.time)
                     break
@@ -102,6 +109,12 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
         "grants_checked": len(grants),
         "violation_count": len(pairs),
         "evidence": [
+            evidence.intervals(
+                f"token {first.token} and token {second.token} held the lock at once (solid: certainly held; pale: acquire in flight)",
+                [evidence.interval(f"token {h.token} ({h.acquire.invoke.process})", h.start, h.end, h.acquire.invoke.time, h.end,
+                                   [h.acquire.completion.index], lane=str(h.acquire.invoke.process)) for h in (first, second)],
+                (second.start, min(first.end, second.end)),
+                marks=[(second.acquire.completion.index, "granted while the first held")]),
             evidence.table("two holders at once (first holder certainly held from its acquire's completion to its end)",
                            ["holder acquire", "token", "held from s", "held until s",
                             "second acquire", "second token", "invoked s", "granted by s"],

@@ -461,6 +461,10 @@ EVIDENCE_KINDS: Mapping[str, str] = {
               "ops are op dicts (invocations and completions) or history indices",
     "cycle": "a dependency cycle of transactions: {'kind': 'cycle', 'label': 'G2-item', "
              "'steps': [{'op': index, 'edge': 'rw', 'to': index, 'why': text}, ...], 'count': n}",
+    "intervals": "intervals over time (holders, leaders), drawn as a chart: {'kind': 'intervals', 'label', "
+                 "'bars': [{'label', 'start': ns, 'end': ns, 'from': ns, 'to': ns, 'ops': [index, ...], 'lane'}, ...], "
+                 "'overlap': [ns, ns], 'marks': [{'op': index, 'note': text}], 'count': n}; times as Op.time, "
+                 "start..end certain, from..to possible",
     "table": "facts as rows: {'kind': 'table', 'label', 'columns': [...], 'rows': [[...], ...], "
              "'op_columns': [names of columns whose cells are history indices], 'count': n}",
 }

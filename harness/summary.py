@@ -125,6 +125,16 @@ def _table(item: dict[str, Any]) -> str:
     return text
 
 
+def _intervals(item: dict[str, Any]) -> str:
+    bars, total = _listed(item, "bars")
+    names = [_text(b.get("label")) for b in bars if isinstance(b, dict)]
+    text = f"{total} interval{'s' if total != 1 else ''}: {_some(names, total)}"
+    overlap = item.get("overlap")
+    if isinstance(overlap, list) and len(overlap) == 2 and all(isinstance(t, (int, float)) for t in overlap):
+        text += f"; overlapping from {overlap[0] / 1e9:.3f} s to {overlap[1] / 1e9:.3f} s"
+    return text
+
+
 def _op_text(op: Any) -> str:
     if isinstance(op, dict):
         f, value, process, index = (_text(op.get(k)) for k in ("f", "value", "process", "index"))
@@ -143,4 +153,5 @@ _LINES: dict[str, Callable[[dict[str, Any]], str]] = {
     "window": _window,
     "cycle": _cycle,
     "table": _table,
+    "intervals": _intervals,
 }

@@ -48,7 +48,7 @@ from harness.seams import Cluster, HarnessError, NemesisOptions, NemesisPackage,
 from harness.startup import restart_nodes
 from nemeses.schedule import start_stop
 from nemeses.targets import choose, resolve
-from nemeses.variants import Family
+from nemeses.variants import Family, schedule_key
 
 CONTROL_FILE = "faketime.rc"  # in the node's log dir, beside (not in) its data dir
 SHM_DIR = Path("/dev/shm")
@@ -268,6 +268,12 @@ def clock_fault(nodes: Sequence[str], rng: Any) -> dict[str, Any]:
     return {"f": "drift", "value": {"nodes": targets, "rate": round(2 ** rng.uniform(-1, 1), 3)}}
 
 
+def forward_fault(nodes: Sequence[str], rng: Any) -> dict[str, Any]:
+    """The `forward` variant: every node's clock jumps 2..16 s ahead at once, so a timer on the
+    wall clock (a lease, a timeout) ends early for certain, whichever node keeps it."""
+    return {"f": "bump", "value": {"nodes": list(nodes), "delta": round(2 ** rng.uniform(1, 4), 3)}}
+
+
 def _build(variant: str, name: str, options: NemesisOptions) -> NemesisPackage:
     if "clock" not in options.capabilities:
         raise HarnessError(f"--nemesis {name}: this system does not declare the `clock` capability")
@@ -277,12 +283,15 @@ def _build(variant: str, name: str, options: NemesisOptions) -> NemesisPackage:
         name=name,
         nemesis=ClockNemesis(),
         fs=frozenset({"bump", "strobe", "drift", "reset-clock"}),
-        generator=start_stop("clock", options.seed, options.interval, lambda rng: clock_fault(nodes, rng), {"f": "reset-clock"}),
+        generator=start_stop(schedule_key(name), options.seed, options.interval,
+                             lambda rng: (forward_fault if variant == "forward" else clock_fault)(nodes, rng), {"f": "reset-clock"}),
         final_generator={"f": "reset-clock"},
         draw={f: {"start": f, "stop": "reset-clock", "color": "#c0a0e8"} for f in ("bump", "strobe", "drift")},
-        options={"interval": options.interval, "faults": "bump ±1/16..256 s, strobe, drift x0.5..x2, reset",
-                 "targets": "one, a minority or all", "timeline": "results.json `clock`: each node's offset over time"},
+        options={"interval": options.interval,
+                 "faults": "bump +2..16 s, reset" if variant == "forward" else "bump ±1/16..256 s, strobe, drift x0.5..x2, reset",
+                 "targets": "all" if variant == "forward" else "one, a minority or all", "timeline": "results.json `clock`: each node's offset over time"},
     )
 
 
-clock = Family("clock", (), _build)
+# `clock` (mixed faults) or `clock:forward` (forward jumps on every node, a targeted schedule).
+clock = Family("clock", ("mixed", "forward"), _build)

@@ -62,6 +62,10 @@ def outside_check(history: list[Op], options: Mapping[str, Any]) -> dict[str, An
                 {"op": 2, "edge": "rw", "to": 4, "why": "the read missed 2"},
                 {"op": 4, "edge": "wr", "to": 0, "why": "the read saw 1"},
             ]},
+            {"kind": "intervals", "label": "two holders", "bars": [
+                {"label": "holder A", "start": 4_000_000, "end": 20_000_000, "from": 0, "ops": [1]},
+                {"label": "holder B", "start": 14_000_000, "end": 34_000_000, "from": 10_000_000, "ops": [3, 7], "lane": "B"},
+            ], "overlap": [14_000_000, 20_000_000], "marks": [{"op": 3, "note": "granted while A held"}, {"op": 5, "note": "a read"}]},
             {"kind": "table", "label": "writes " + EVIL, "columns": ["write", "value"],
              "rows": [[0, 1], [2, 2], [6, EVIL]], "op_columns": ["write"]},
         ],
@@ -81,8 +85,8 @@ def test_the_report_data_draws_each_kind_resolved_to_calls():
     ops = history()
     evidence = build_report_data(ops, {}, results_of(ops)).evidence
     assert [(e["checker"], e["kind"]) for e in evidence] == [
-        (NAME, "elements"), (NAME, "ops"), (NAME, "window"), (NAME, "cycle"), (NAME, "table")]
-    elements, reads, window, cycle, table = evidence
+        (NAME, "elements"), (NAME, "ops"), (NAME, "window"), (NAME, "cycle"), (NAME, "intervals"), (NAME, "table")]
+    elements, reads, window, cycle, intervals, table = evidence
     assert elements["label"] == "vanished" and elements["count"] == 30 and elements["elements"][:2] == ["100", "101"]
     [read] = reads["ops"]
     assert (read["call"], read["f"], read["cv"], read["note"]) == (2, "read", 1, "read 1 after 2 was written")
@@ -92,6 +96,10 @@ def test_the_report_data_draws_each_kind_resolved_to_calls():
     assert window["reason"] == "the acme checker found everything at once"
     assert [(s["from"]["call"], s["edge"], s["to"]["call"]) for s in cycle["steps"]] == [
         (0, "ww", 1), (1, "rw", 2), (2, "wr", 0)]
+    a, b = intervals["bars"]
+    assert (a["start"], a["end"], a["from"], a["to"]) == (4000, 20000, 0, 20000), "µs from the start; from/to default to the span"
+    assert [op["call"] for op in b["ops"]] == [1, 3] and b["lane"] == "B" and intervals["overlap"] == [14000, 20000]
+    assert [(m["op"]["call"], m["note"]) for m in intervals["marks"]] == [(1, "granted while A held"), (2, "a read")]
     assert table["columns"] == ["write", "value"]
     assert [[cell.get("call") for cell in row] for row in table["rows"]] == [[0, None], [1, None], [3, None]]
     assert table["rows"][2][1]["text"] == EVIL, "carried as text, shown as text"
@@ -114,6 +122,7 @@ def test_the_summary_prints_each_kind_of_the_outside_checkers_evidence():
     assert "suspicious reads: 1 op, at history index 4" in text
     assert "acme window: 3 ops; model acme-register; key k; could not place read 1 by process 2 (op 5)" in text
     assert "G-acme: cycle of 3 steps: op 0 -ww-> op 2 -rw-> op 4 -wr-> op 0" in text
+    assert "two holders: 2 intervals: holder A, holder B; overlapping from 0.014 s to 0.020 s" in text
     assert f"writes {EVIL}: 3 rows; first: write 0, value 1" in text
 
 
@@ -176,7 +185,7 @@ def test_the_outside_checkers_evidence_is_drawn_in_a_real_browser_and_links_into
         assert section.is_visible()
         items = section.locator(".evidence-item")
         assert [items.nth(i).get_attribute("data-kind") for i in range(items.count())] == [
-            "elements", "ops", "window", "cycle", "table"]
+            "elements", "ops", "window", "cycle", "intervals", "table"]
         assert all(items.nth(i).get_attribute("data-checker") == NAME for i in range(items.count()))
 
         def item(kind: str):
@@ -190,6 +199,9 @@ def test_the_outside_checkers_evidence_is_drawn_in_a_real_browser_and_links_into
         assert item("window").locator("table.prefix tr.jump").count() == 2
         assert item("cycle").locator("li").count() == 3
         assert "—rw→" in item("cycle").text_content()
+        chart = item("intervals").locator("svg.intervals-chart")
+        assert chart.locator("rect.certain").count() == 2 and chart.locator("rect.overlap").count() == 1
+        assert chart.locator("rect.mark").count() == 2, "one on holder B's row, one (not a bar's op) on a row of its own"
         assert item("table").locator("td", has_text=EVIL).count() == 1
         assert page.locator("img").count() == 0, "a hostile cell stays text"
 
@@ -201,6 +213,8 @@ def test_the_outside_checkers_evidence_is_drawn_in_a_real_browser_and_links_into
         wait_for(page, "document.querySelector('#details').textContent.includes('history index 6')")
         item("cycle").locator("span.jump").first.click()
         wait_for(page, "document.querySelector('#details').textContent.includes('history index 0')")
+        chart.locator("rect.mark").first.click()
+        wait_for(page, "document.querySelector('#details').textContent.includes('history index 2')")
         page.screenshot(path=str(tmp_path / "outside-evidence.png"), full_page=True)
         assert watch.problems == [], watch.problems
         assert watch.dialogs == []

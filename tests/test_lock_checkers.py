@@ -64,8 +64,13 @@ def test_an_older_token_landing_after_a_newer_one_is_stale():
     result = fencing.check(h)
     assert result["valid"] is False and result["anomalies"] == ["stale-token-accepted"]
     assert h[result["first_anomaly_index"]].value == write(1)
-    row = result["evidence"][0]["rows"][0]
+    chart, table = result["evidence"]
+    row = table["rows"][0]
     assert h[row[0]].value["token"] == 1 and h[row[5]].value["token"] == 2  # both holders' acquires
+    # Drawn: both holders, overlapping from the new grant to the stale write, which is marked.
+    assert chart["kind"] == "intervals" and [b["label"] for b in chart["bars"]] == ["token 1 holder", "token 2 holder"]
+    assert chart["overlap"] == [h[row[5]].time, h[row[1]].time - 100_000_000]
+    assert chart["marks"][0]["op"] == result["first_anomaly_index"]
 
 
 def test_refused_and_concurrent_writes_are_not_stale():
@@ -73,3 +78,14 @@ def test_refused_and_concurrent_writes_are_not_stale():
     concurrent = history((1, "write", 2.7, 3.2, "ok", write(2)), (0, "write", 3.0, 3.1, "ok", write(1)))
     assert fencing.check(refused)["valid"] is True
     assert fencing.check(concurrent)["valid"] is True
+
+
+def test_an_ok_extend_lengthens_the_hold_and_a_failed_one_does_not():
+    # ttl 2: the hold would end at 2.0; the extend at 1.5 keeps it to at least 3.5.
+    def run(kind):
+        h = history((0, "acquire", 0.0, 0.1, "ok", grant(1)), (0, "extend", 1.5, 1.6, kind, grant(1)),
+                    (1, "acquire", 2.5, 2.6, "ok", grant(2)))
+        h[2].value = {"name": "L", "ttl": 2.0}  # the extend's invocation
+        return mutex.check(h)
+    assert run("ok")["anomalies"] == ["two-holders"]
+    assert run("fail")["valid"] is True and run("info")["valid"] is True

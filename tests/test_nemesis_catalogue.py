@@ -31,7 +31,7 @@ FAMILIES = {
     "partition": ("halves", "one", "majority", "ring", "bridge", "primary", "one-way", "mixed"),
     "network": ("mixed", "loss", "duplicate", "bandwidth", "latency", "reset"),
     "disk": ("all", "lose-unsynced", "corrupt"),
-    "clock": (),
+    "clock": ("mixed", "forward"),
     "slow": (),
     "pause-client": (),
 }
@@ -139,8 +139,8 @@ def test_one_factory_per_family_with_its_variants():
 def test_an_unknown_variant_names_the_valid_ones():
     with pytest.raises(HarnessError, match="kill:most.*kill:minority.*kill:primary"):
         build("kill:most")
-    with pytest.raises(HarnessError, match="clock has no variants"):
-        build("clock:fast")
+    with pytest.raises(HarnessError, match="slow has no variants"):
+        build("slow:fast")
 
 
 def test_the_loader_reads_family_variant_and_the_old_hyphen_names():
@@ -209,3 +209,14 @@ def test_systems_json_lists_every_family_with_its_variants_and_options():
         assert "error" not in rows[name], rows[name]
         assert rows[name]["options"]["interval"] == 5.0 and rows[name]["fs"]
         assert tuple(rows[name]["variants"]) == variants
+
+
+def test_clock_forward_jumps_every_node_ahead_by_more_than_a_second():
+    import random
+
+    from nemeses.clock import forward_fault
+
+    rng = random.Random(3)
+    for _ in range(100):
+        fault = forward_fault(NODES, rng)
+        assert fault["f"] == "bump" and fault["value"]["nodes"] == list(NODES) and 2 <= fault["value"]["delta"] <= 16

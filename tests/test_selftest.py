@@ -20,7 +20,7 @@ from harness.selftest import Case, Outcome, anomalies_of, first_anomaly_seconds,
 from remote_runtimes import docker_engine, runtime, ssh_hosts  # noqa: F401  (runtime: local, docker, ssh)
 
 FAULTLINE = str(Path(sys.executable).parent / "faultline")
-SHIPPED = ("seedkv", "raftkv", "dynkv", "bank2pc", "queued", "counterd", "txkv", "lockd")
+SHIPPED = ("seedkv", "raftkv", "dynkv", "bank2pc", "queued", "counterd", "txkv", "lockd", "electd")
 
 # For each quick buggy row: the window, found in the run's history, that makes its anomaly
 # certain (see tests/exposure.py for why each is). The schedule is fixed by the seed but the

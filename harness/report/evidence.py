@@ -181,6 +181,30 @@ def _draw_cycle(item: dict[str, Any], result: dict[str, Any], resolver: _Resolve
     return {"kind": "cycle", "steps": drawn, "count": total}
 
 
+def _draw_intervals(item: dict[str, Any], result: dict[str, Any], resolver: _Resolver) -> dict[str, Any]:
+    """Bars in microseconds from the run's start, like the timeline's calls."""
+    def us(ns: Any) -> int | None:
+        return (int(ns) - resolver.start_ns) // 1000 if isinstance(ns, (int, float)) and not isinstance(ns, bool) else None
+
+    bars, total = _listed(item, "bars")
+    drawn = []
+    for bar in bars:
+        start, end = us(bar.get("start")), us(bar.get("end"))
+        if start is None or end is None:
+            raise ValueError("an interval needs a start and an end")
+        lo, hi = us(bar.get("from")), us(bar.get("to"))
+        drawn.append({"label": as_text(bar.get("label") or ""), "lane": as_text(bar.get("lane") or bar.get("label") or ""),
+                      "start": start, "end": end, "from": start if lo is None else min(lo, start),
+                      "to": end if hi is None else max(hi, end), "ops": resolver.entries(bar.get("ops") or [])})
+    overlap = item.get("overlap")
+    window = [us(overlap[0]), us(overlap[1])] if isinstance(overlap, list) and len(overlap) == 2 else None
+    marks = item.get("marks") if isinstance(item.get("marks"), list) else []
+    return {"kind": "intervals", "bars": drawn, "count": total,
+            "overlap": window if window and None not in window else None,
+            "marks": [{"op": resolver.entry(m.get("op")), "note": as_text(m.get("note") or "")}
+                      for m in marks[:ENTRIES_SHOWN] if isinstance(m, dict)]}
+
+
 def _draw_window(item: dict[str, Any], result: dict[str, Any], resolver: _Resolver) -> dict[str, Any]:
     """The failing window with real invoke/complete times, the op that could not be placed
     outlined, and the end of the longest linearizable prefix."""
@@ -227,5 +251,6 @@ _DRAW: dict[str, Callable[[dict[str, Any], dict[str, Any], _Resolver], dict[str,
     "ops": _draw_ops,
     "table": _draw_table,
     "cycle": _draw_cycle,
+    "intervals": _draw_intervals,
     "window": _draw_window,
 }

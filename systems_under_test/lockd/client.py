@@ -7,6 +7,8 @@ the workload's ops need no arguments:
 - `write`: writes `(owner, token, seq)` to the fenced store on the last node with the token it
   holds (or last held: a client paused past its lease still believes it holds); ok with
   `{token, owner, seq}`, fail when the store refuses the token or the client never held one.
+- `extend {name, ttl}`: owner-checked renewal of what it holds, a fresh `ttl` from when n1
+  handles it; ok with `{name, ttl, token, owner}`, fail when the lease had already gone.
 - `release`: owner-checked release of what it holds; the client forgets its token either way.
 
 Every request goes on a fresh connection, so a node that is down refuses the connection and
@@ -61,6 +63,14 @@ class LockdClient:
                 if reply.get("status") != "ok":
                     return op.complete("fail", value=value, error=reply.get("status"))
                 return op.complete("ok", value=value)
+            if op.f == "extend":
+                if self.held is None:
+                    return op.complete("fail", error="holds nothing; nothing sent")
+                ttl = float(op.value["ttl"])
+                reply = self.call(locks, {"type": "extend", "name": self.held["name"], "owner": self.held["owner"], "ttl": ttl})
+                if reply.get("status") != "ok":
+                    return op.complete("fail", error=reply.get("status"))
+                return op.complete("ok", value={**self.held, "ttl": ttl})
             if op.f == "release":
                 held, self.held = self.held, None
                 if held is None:

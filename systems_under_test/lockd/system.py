@@ -33,8 +33,8 @@ class Lockd:
         SelftestRow("unconditional-release", "lock", "pause-client", 2, False, ("two-holders",), concurrency=3,
                     rate=20.0, nemesis_interval=4.0,
                     why="a holder paused past its TTL wakes and releases the next holder's lock"),
-        SelftestRow("wallclock-ttl", "lock", "clock", 2, False, ("two-holders",), concurrency=3, rate=20.0,
-                    nemesis_interval=4.0, why="a forward clock jump on n1 expires the held lease early"),
+        SelftestRow("wallclock-ttl", "lock", "clock:forward", 2, False, ("two-holders",), concurrency=3, rate=20.0,
+                    nemesis_interval=4.0, why="every forward jump (2..16 s, far past the 1 s TTL) on n1 expires the held lease early"),
         SelftestRow("volatile", "lock", "kill:primary", 2, False, ("two-holders",), concurrency=3, rate=20.0,
                     nemesis_interval=4.0, why="a restarted n1 forgets the held lock and grants it again"),
     )

@@ -1,5 +1,6 @@
 """The seeds' Redis lock (S4:403-495) for the `lock` workload: `SET NX` with a expiry to
-acquire, a Lua compare-and-delete to release, all on the primary (n1).
+acquire, a Lua compare-and-delete to release, a compare-and-PEXPIRE to extend, all on the
+primary (n1).
 
 To give fencing something to fence with, a grant also takes a token from `INCR` in the same
 script, and writes go to a list on the primary:
@@ -31,6 +32,12 @@ return 0
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 """
@@ -79,6 +86,12 @@ class RedisLockClient:
                 else:
                     accepted = self.redis._call(primary, ("RPUSH", WRITES, entry))
                 return op.complete("ok", value=value) if accepted else op.complete("fail", value=value, error="stale token")
+            if op.f == "extend":  # the seed's owner-checked extend (S4:454-469)
+                if self.held is None:
+                    return op.complete("fail", error="holds nothing; nothing sent")
+                ttl = float(op.value["ttl"])
+                done = self.redis._call(primary, ("EVAL", EXTEND, 1, f"lock:{self.held['name']}", self.held["owner"], int(ttl * 1000)))
+                return op.complete("ok", value={**self.held, "ttl": ttl}) if done else op.complete("fail", error="not-owner")
             if op.f == "release":
                 held, self.held = self.held, None
                 if held is None:

@@ -593,6 +593,74 @@
     moreNote(box, item.steps.length, item.count, "steps");
   }
 
+  // Intervals (holders, leaders) as bars on one time axis: pale where the interval may have
+  // been, solid where it certainly was, the overlap as a red band, marked ops outlined in red.
+  function intervalsSvg(item) {
+    const NS = "http://www.w3.org/2000/svg", ROW = 26, LEFT = 150, W = 900, TOP = 22;
+    const mk = (tag, attrs, text) => {
+      const node = document.createElementNS(NS, tag);
+      for (const k in attrs) node.setAttribute(k, attrs[k]);
+      if (text !== undefined) node.textContent = text;
+      return node;
+    };
+    const rowOf = (call) => item.bars.findIndex((b) => b.ops.some((op) => op.call >= 0 && op.call === call));
+    const loose = item.marks.filter((m) => rowOf(m.op.call) < 0);
+    const rows = item.bars.length + (loose.length ? 1 : 0), H = TOP + rows * ROW + 8;
+    let t0 = Infinity, t1 = -Infinity;
+    for (const b of item.bars) { t0 = Math.min(t0, b.from); t1 = Math.max(t1, b.to); }
+    for (const m of item.marks) if (m.op.call >= 0) { t0 = Math.min(t0, m.op.t0); t1 = Math.max(t1, m.op.t1 >= 0 ? m.op.t1 : m.op.t0); }
+    const pad = Math.max(1000, (t1 - t0) * 0.04);
+    t0 -= pad; t1 += pad;
+    const x = (t) => LEFT + ((t - t0) / (t1 - t0)) * (W - LEFT - 10);
+    const svg = mk("svg", { width: "100%", viewBox: "0 0 " + W + " " + H, class: "intervals-chart", preserveAspectRatio: "xMinYMin meet" });
+    const step = niceStep(t1 - t0, 6);
+    for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+      svg.appendChild(mk("line", { x1: x(t), y1: TOP - 4, x2: x(t), y2: H - 4, stroke: "#eee" }));
+      svg.appendChild(mk("text", { x: x(t), y: 12, "text-anchor": "middle", "font-size": 10, fill: "#777" }, fmtTick(t, step)));
+    }
+    if (item.overlap) {
+      const [a, b] = item.overlap;
+      svg.appendChild(mk("rect", { x: x(a), y: TOP - 4, width: Math.max(2, x(b) - x(a)), height: rows * ROW + 4,
+        fill: "rgba(211,47,47,0.18)", stroke: "#d32f2f", "stroke-dasharray": "3,2", class: "overlap", "pointer-events": "none" }));
+      svg.appendChild(mk("text", { x: x(a) + 2, y: H - 1, "font-size": 10, fill: "#d32f2f" }, "overlap " + fmtTime(b - a)));
+    }
+    const palette = ["#3b7dd8", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"], lanes = [];
+    item.bars.forEach((b, n) => {
+      if (!lanes.includes(b.lane)) lanes.push(b.lane);
+      const colour = palette[lanes.indexOf(b.lane) % palette.length], y = TOP + n * ROW;
+      svg.appendChild(mk("text", { x: LEFT - 6, y: y + 15, "text-anchor": "end", "font-size": 11, fill: "#333" }, b.label));
+      svg.appendChild(mk("rect", { x: x(b.from), y: y + 5, width: Math.max(1, x(b.to) - x(b.from)), height: 12, fill: withAlpha(colour, 0.25), "pointer-events": "none" }));
+      const bar = mk("rect", { x: x(b.start), y: y + 3, width: Math.max(2, x(b.end) - x(b.start)), height: 16, fill: colour, class: "certain" });
+      const first = b.ops.find((op) => op.call >= 0);
+      if (first) { bar.style.cursor = "pointer"; bar.addEventListener("click", () => reveal(first.call)); }
+      bar.appendChild(mk("title", {}, b.label + ": certainly " + fmtTime(b.start) + " – " + fmtTime(b.end)));
+      svg.appendChild(bar);
+    });
+    item.marks.forEach((m) => {
+      if (m.op.call < 0) return;
+      const row = rowOf(m.op.call), y = TOP + (row >= 0 ? row : item.bars.length) * ROW;
+      const end = m.op.t1 >= 0 ? m.op.t1 : t1;
+      const box = mk("rect", { x: x(m.op.t0), y: y + 1, width: Math.max(3, x(end) - x(m.op.t0)), height: 20, fill: "none",
+        stroke: "#d32f2f", "stroke-width": 2.5, class: "mark", "pointer-events": "all" });
+      box.style.cursor = "pointer";
+      box.addEventListener("click", () => reveal(m.op.call));
+      box.appendChild(mk("title", {}, m.note + ": op " + m.op.index));
+      svg.appendChild(box);
+      if (row < 0) svg.appendChild(mk("text", { x: LEFT - 6, y: y + 15, "text-anchor": "end", "font-size": 11, fill: "#d32f2f" }, m.note));
+    });
+    return svg;
+  }
+
+  function drawIntervals(item, box) {
+    if (item.bars.length) box.appendChild(intervalsSvg(item));
+    const lines = item.bars.map((b) => el("li", null, [b.label + ": certainly " + fmtTime(b.start) + " – " + fmtTime(b.end) +
+      ", possibly " + fmtTime(b.from) + " – " + fmtTime(b.to) + "; "].concat(b.ops.map((op, n) => n ? el("span", null, [", ", opLink(op)]) : opLink(op)))));
+    for (const m of item.marks) lines.push(el("li", { className: "marked" }, [m.note + ": ", opLink(m.op)]));
+    box.appendChild(el("ul", { className: "intervals" }, lines));
+    if (item.overlap) box.appendChild(el("p", { className: "hint", text: "Overlap (red band): " + fmtTime(item.overlap[0]) + " – " + fmtTime(item.overlap[1]) + " into the run." }));
+    moreNote(box, item.bars.length, item.count, "intervals");
+  }
+
   function drawOther(item, box) {
     box.appendChild(el("pre", { text: item.text }));
   }
@@ -641,7 +709,7 @@
     }
   }
 
-  const DRAW_EVIDENCE = { window: drawWindow, elements: drawElements, ops: drawOps, table: drawTable, cycle: drawCycle };
+  const DRAW_EVIDENCE = { window: drawWindow, elements: drawElements, ops: drawOps, table: drawTable, cycle: drawCycle, intervals: drawIntervals };
 
   function drawEvidence(items) {
     if (!items || !items.length) return;
