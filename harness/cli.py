@@ -9,7 +9,6 @@ naming the file, line or option; `--debug` adds the traceback.
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 import time
 import traceback
@@ -82,6 +81,7 @@ def _csv(ctx: click.Context, param: click.Parameter, value: str | None) -> list[
 def test_command(store_dir: str, **kw: Any) -> None:
     """Run one test against a real cluster and print the verdict."""
     if kw["seed"] is None:
+        import secrets
         kw["seed"] = secrets.randbelow(2**31)
     kw["server_args"] = list(kw["server_args"])
     from rich.console import Console

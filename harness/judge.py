@@ -16,7 +16,6 @@ from typing import Any, Mapping, Sequence
 
 from harness import plugins, store
 from harness.history import Op
-from harness.history_reader import read_history
 from harness.hooks import extra_checkers
 from harness.seams import HarnessError, System, Workload
 from harness.spec import exit_code_for
@@ -115,6 +114,7 @@ def analyze(history_path: Path, checkers: Mapping[str, Mapping[str, Any]], syste
     if lean is not None:
         lean["exit_code"] = exit_code_for(lean)
         return {**_run_facts(history_path.parent / store.RESULTS_FILE), **lean}
+    from harness.history_reader import read_history  # the reader (EDN, shape rules) only when needed
     history = read_history(history_path)
     results = {**_run_facts(history_path.parent / store.RESULTS_FILE), **check_history(history, checkers, system_data)}
     results["stats"] = history_stats(history)

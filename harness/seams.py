@@ -44,11 +44,13 @@ on every runtime. Nothing outside `harness/runtime/` reads a runtime's own attri
 
 from __future__ import annotations
 
-import socket
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:  # annotations only: importing them costs start-up of every command
+    import socket
+    import subprocess
 
 from harness.history import Op
 

@@ -218,6 +218,13 @@ class _CSearch:
     determinate: int
 
 
+def start_c_register(values: list[Any], spec: tuple[bytes, bytes, bytes], determinate: bytes,
+                     events: list[int]) -> _CSearch:
+    """The C search with register / cas-register stepped in C, from `_wglc.split_register`'s
+    output: `values` by number (0: None), a kind and two value numbers per op in `spec`."""
+    return _CSearch(_wglc.start(events, determinate, spec), values, sum(determinate))
+
+
 def start_c(ops: list[models.ModelOp], determinate: bytes, events: list[int], model: Model) -> _CSearch:
     """The C search over `ops` (`determinate`: a byte per op), with states numbered here; the
     model is asked once per (state, op)."""
