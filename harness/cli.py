@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -427,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_HARNESS)
     except (HarnessError, HistoryError) as e:
         if debug:
+            import traceback
             traceback.print_exc()
         click.echo(f"faultline: error: {e}", err=True)
         sys.exit(EXIT_HARNESS)
@@ -435,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as e:
         if debug:
+            import traceback
             traceback.print_exc()
         click.echo(f"faultline: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
         sys.exit(EXIT_HARNESS)
