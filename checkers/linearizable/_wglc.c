@@ -383,6 +383,7 @@ typedef struct {
     PyObject *step; /* a callable (state, op) -> state or -1, a kv spec tuple or a register one */
     int native_kv, native_reg;
     Reg reg;
+    int32_t *twin; /* per op: an earlier-invoked crashed op the model cannot tell apart, or -1 */
     size_t n, nwords;
     unsigned char *determinate;
     int32_t *code, *nxt, *prv, *return_node;
@@ -413,13 +414,14 @@ static void search_free(PyObject *capsule) {
     free(s->cache.arena); free(s->cache.offsets); free(s->cache.slots);
     kv_free(&s->kv);
     free(s->reg.kind); free(s->reg.a); free(s->reg.b);
+    free(s->twin);
     free(s);
 }
 
 static PyObject *start(PyObject *Py_UNUSED(self), PyObject *args) {
-    PyObject *events_obj, *step;
+    PyObject *events_obj, *step, *twins = NULL;
     Py_buffer det;
-    if (!PyArg_ParseTuple(args, "Oy*O", &events_obj, &det, &step)) return NULL;
+    if (!PyArg_ParseTuple(args, "Oy*O|S", &events_obj, &det, &step, &twins)) return NULL;
     Search *s = calloc(1, sizeof(Search));
     if (!s) { PyBuffer_Release(&det); return PyErr_NoMemory(); }
     PyObject *capsule = PyCapsule_New(s, "wglc.Search", search_free);
@@ -458,6 +460,15 @@ static PyObject *start(PyObject *Py_UNUSED(self), PyObject *args) {
     memcpy(s->determinate, det.buf, n);
     if (s->native_kv && kv_init(&s->kv, step, n) < 0) goto fail;
     if (s->native_reg && reg_init(&s->reg, step, n) < 0) goto fail;
+    if (twins) {
+        if ((size_t)PyBytes_GET_SIZE(twins) != 4 * n) {
+            PyErr_SetString(PyExc_ValueError, "twins must hold one int32 per entry");
+            goto fail;
+        }
+        s->twin = malloc(4 * n + 4);
+        if (!s->twin) { PyErr_NoMemory(); goto fail; }
+        memcpy(s->twin, PyBytes_AS_STRING(twins), 4 * n);
+    }
     for (Py_ssize_t k = 0; k < n_nodes; k++) {
         long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(events, k));
         if (v == -1 && PyErr_Occurred()) goto fail;
@@ -530,7 +541,13 @@ static const char *advance(Search *s, double time_limit, long long memory_limit,
             uint64_t key = ((uint64_t)(uint32_t)state << 32) | (uint32_t)i;
             int32_t after;
             MemoSlot *known = NULL;
-            if (s->native_reg) {
+            int32_t t = s->twin ? s->twin[i] : -1;
+            if (t >= 0 && !((bits->words[(size_t)t >> 6] >> (t & 63)) & 1)) {
+                /* Symmetry: crashed ops the model cannot tell apart are placed earliest-invoked
+                 * first. A placement that uses this one but not its unplaced twin, invoked
+                 * before it and pending as long, has the same outcome with the twin instead. */
+                after = -1;
+            } else if (s->native_reg) {
                 after = reg_step(&s->reg, state, i);
             } else if (s->native_kv && s->kv.kind[i] == KV_GET) {
                 after = kv_step(&s->kv, state, i); /* a comparison: cheaper than the memo */
