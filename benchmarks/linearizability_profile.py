@@ -71,7 +71,7 @@ def lean(path: Path) -> None:
 
     from checkers.linearizable import lean as lean_path
     from checkers.linearizable import models
-    from checkers.linearizable.wgl import Budget, run_c, start_c
+    from checkers.linearizable.wgl import Budget, run_c, start_c_register
     stages.mark("imports")
     gc.disable()
     with open(path, "rb") as f:
@@ -84,9 +84,8 @@ def lean(path: Path) -> None:
     stages.mark(f"decode by blocks, check, pair, split: {len(parts)} keys")
     budget = Budget(None, None, None, lean_path.KEY_STEPS)
     statuses = []
-    for ops, determinate, timed in parts.values():
-        timed.sort()
-        statuses.append(run_c(start_c(ops, bytes(determinate), [c for _, c in timed], models.cas_register), budget).status)
+    for values, spec, determinate, events in parts.values():
+        statuses.append(run_c(start_c_register(values, spec, determinate, events), budget).status)
     stages.mark(f"C search per key ({statuses.count('valid')} valid)")
 
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -90,6 +88,7 @@ def test_command(store_dir: str, **kw: Any) -> None:
     if insecure:
         os.environ["FAULTLINE_SSH_INSECURE"] = "1"
     if kw["seed"] is None:
+        import secrets
         kw["seed"] = secrets.randbelow(2**31)
     kw["server_args"] = list(kw["server_args"])
     from rich.console import Console
@@ -443,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_HARNESS)
     except (HarnessError, HistoryError) as e:
         if debug:
+            import traceback
             traceback.print_exc()
         click.echo(f"faultline: error: {e}", err=True)
         sys.exit(EXIT_HARNESS)
@@ -451,6 +451,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as e:
         if debug:
+            import traceback
             traceback.print_exc()
         click.echo(f"faultline: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
         sys.exit(EXIT_HARNESS)

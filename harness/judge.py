@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from harness import plugins, store
 from harness.history import Op
-from harness.history_reader import read_history
 from harness.hooks import extra_checkers
 from harness.seams import HarnessError, System, Workload
 from harness.spec import exit_code_for
+
+if TYPE_CHECKING:  # annotations only: logging is a noticeable part of start-up
+    import logging
 
 # Keys of results.json that say how a check or a run ended (the verdict, a harness error, an
 # interruption); every other key is a fact of the run (its time origin, what a nemesis kept) and
@@ -115,6 +116,7 @@ def analyze(history_path: Path, checkers: Mapping[str, Mapping[str, Any]], syste
     if lean is not None:
         lean["exit_code"] = exit_code_for(lean)
         return {**_run_facts(history_path.parent / store.RESULTS_FILE), **lean}
+    from harness.history_reader import read_history  # the reader (EDN, shape rules) only when needed
     history = read_history(history_path)
     results = {**_run_facts(history_path.parent / store.RESULTS_FILE), **check_history(history, checkers, system_data)}
     results["stats"] = history_stats(history)

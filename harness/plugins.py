@@ -5,13 +5,20 @@ The shipped plug-ins are registered in pyproject.toml exactly as an outside pack
 its own, so nothing here knows any plug-in by name. A plug-in that breaks its contract (a
 missing attribute, a constructor of the wrong shape, an unknown capability, a name another
 package registered too) is reported as one HarnessError naming its package and entry point.
+
+One exception, for start-up time: the checkers faultline ships are also listed in
+BUILT_IN_CHECKERS, and `load("checker", name)` of one of those imports it straight away, without
+scanning every installed distribution's entry points (`importlib.metadata` and `inspect` are
+a large part of `faultline analyze`'s start-up on a small history). An outside package's checker
+is still found through its entry point, under any name that is not built in.
+tests/test_plugins.py checks that the list equals the entry points and that each built-in
+checker keeps its contract.
 """
 
 from __future__ import annotations
 
-import inspect
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Callable
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Callable
 
 from harness.seams import CAPABILITIES, HarnessError
 
@@ -23,15 +30,40 @@ GROUPS = {
     "runtime": "faultline.runtimes",
 }
 
+# The same targets as faultline's own "faultline.checkers" entry points in pyproject.toml.
+BUILT_IN_CHECKERS = {
+    "set": "checkers.set:check",
+    "convergence": "checkers.convergence:check",
+    "stale-reads": "checkers.stale_reads:check",
+    "election-safety": "checkers.election_safety:check",
+    "log-agreement": "checkers.log_agreement:check",
+    "linearizable": "checkers.linearizable:check",
+    "queue": "checkers.queue:check",
+    "counter": "checkers.counter:check",
+    "list-append": "checkers.txn:check_list_append",
+    "rw-register": "checkers.txn:check_rw_register",
+    "bank": "checkers.bank:check",
+    "mutex": "checkers.mutex:check",
+    "fencing": "checkers.fencing:check",
+}
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
 
 def names(kind: str) -> list[str]:
     """Registered names of one kind, sorted."""
+    from importlib.metadata import entry_points
     return sorted({ep.name for ep in entry_points(group=GROUPS[kind])})
 
 
 def load(kind: str, name: str) -> Any:
     """The object an entry point names, checked against its seam; an unknown name is a
     HarnessError listing the known ones."""
+    if kind == "checker" and name in BUILT_IN_CHECKERS:
+        module, attribute = BUILT_IN_CHECKERS[name].split(":")
+        return getattr(import_module(module), attribute)
+    from importlib.metadata import entry_points
     found = [ep for ep in entry_points(group=GROUPS[kind]) if ep.name == name]
     if not found:
         known = ", ".join(names(kind)) or "none"
@@ -95,6 +127,7 @@ def _where(kind: str, ep: EntryPoint) -> str:
 
 
 def _accepts(fn: Callable[..., Any], *args: Any) -> bool:
+    import inspect
     try:
         inspect.signature(fn).bind(*args)
     except TypeError:
@@ -111,6 +144,7 @@ def _missing(obj: Any, attributes: tuple[str, ...], methods: tuple[str, ...]) ->
 
 
 def _check_system(cls: Any) -> list[str]:
+    import inspect
     if not inspect.isclass(cls):
         return [f"the entry point must name a class, not {type(cls).__name__}"]
     problems = _missing(cls, ("name", "modes", "workloads", "capabilities", "description"),
@@ -135,6 +169,7 @@ def _check_system(cls: Any) -> list[str]:
 
 
 def _check_workload(cls: Any) -> list[str]:
+    import inspect
     if not inspect.isclass(cls):
         return [f"the entry point must name a class, not {type(cls).__name__}"]
     problems = _missing(cls, ("name", "description"), ("generator", "final_generator", "checkers"))
@@ -159,6 +194,7 @@ def _check_checker(check: Any) -> list[str]:
 
 
 def _check_runtime(cls: Any) -> list[str]:
+    import inspect
     if not inspect.isclass(cls):
         return [f"the entry point must name a class, not {type(cls).__name__}"]
     problems = _missing(cls, ("name",), ("check_prerequisites", "new_prefix", "create", "lost", "destroy", "cleanup"))

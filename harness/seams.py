@@ -44,11 +44,13 @@ on every runtime. Nothing outside `harness/runtime/` reads a runtime's own attri
 
 from __future__ import annotations
 
-import socket
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:  # annotations only: importing them costs start-up of every command
+    import socket
+    import subprocess
 
 from harness.history import Op
 
@@ -448,6 +450,12 @@ kind, never by the checker's name, so an outside checker's evidence shows like a
 Only `kind` and `label` are required; indices are `Op.index` in the history the checker was
 given; `count` is the total when a list was cut short. `checkers.evidence` builds these items.
 An item of an unknown kind is shown as its JSON.
+
+Optional hook `check.from_file(path, options) -> (result, stats) | None`: when `faultline
+analyze` runs this checker alone, `harness.judge.analyze` first offers it the history file, so
+it can answer without the history being read into `Op`s (the linearizable checker's lean path
+for large keyed journals). `stats` is what `judge.history_stats` would give; only a `valid`
+result may be given this way. None: the history is read and `check` runs as usual.
 """
 
 EVIDENCE_KINDS: Mapping[str, str] = {

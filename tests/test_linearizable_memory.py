@@ -19,9 +19,12 @@ MARGIN = 16 * 2**20
 
 
 def _hard_history(path: Path, keys: int) -> Path:
-    """Per key, 30 writes of 1 or 2 that never complete, then 31 reads alternating 1, 2: not
-    linearizable (each read needs a write of its own), but the search must try a great many
-    subsets of the crashed writes to know it, and no fast path applies (values repeat)."""
+    """Per key, 30 writes of 1 or 2 invoked, then 31 reads alternating 1, 2, then the 30 writes
+    complete: not linearizable (each read needs a write of its own), but the search must try a
+    great many subsets of the writes to know it, and no fast path applies (values repeat). The
+    writes complete, so each is its own op to the search: crashed writes of one value would be
+    merged by its symmetry rule (wgl._twins), and the same history with them crashed is decided
+    at once (test_linearizable.py)."""
     rows = []
     for k in range(keys):
         rows += [{"type": "invoke", "f": "write", "value": [k, 1 + p % 2], "process": 40 * k + p} for p in range(30)]
@@ -29,6 +32,8 @@ def _hard_history(path: Path, keys: int) -> Path:
         for k in range(keys):
             rows.append({"type": "invoke", "f": "read", "value": [k, None], "process": 1000 + k})
             rows.append({"type": "ok", "f": "read", "value": [k, 1 + j % 2], "process": 1000 + k})
+    for k in range(keys):
+        rows += [{"type": "ok", "f": "write", "value": [k, 1 + p % 2], "process": 40 * k + p} for p in range(30)]
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
     return path
 

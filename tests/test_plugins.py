@@ -160,3 +160,21 @@ def test_the_cli_exits_3_naming_a_clash(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "partition and partition-ring both handle the fault op" in result.stderr
     assert not (tmp_path / "store").exists()
+
+
+def test_the_built_in_checkers_are_the_entry_points_and_keep_their_contract() -> None:
+    """`load("checker", ...)` takes the shipped checkers from plugins.BUILT_IN_CHECKERS without
+    scanning entry points (start-up time), so that list must say what pyproject.toml says, and
+    each must pass the check an entry point's checker gets."""
+    from importlib.metadata import entry_points
+    shipped = {ep.name: ep.value for ep in entry_points(group="faultline.checkers")
+               if ep.dist is not None and ep.dist.name == "faultline"}
+    assert plugins.BUILT_IN_CHECKERS == shipped
+    for name in shipped:
+        assert plugins.CHECKS["checker"](plugins.load("checker", name)) == [], name
+
+
+def test_an_outside_checker_is_still_found_through_its_entry_point(outside: Path) -> None:
+    install_fake_package(outside, "acme-bits", "acme_bits", "def check(history, options):\n    return {'valid': True}\n",
+                         "[faultline.checkers]\nacme = acme_bits:check\n")
+    assert plugins.load("checker", "acme")([], {}) == {"valid": True}

@@ -342,9 +342,48 @@ static int kv_init(Kv *kv, PyObject *spec, size_t n) {
     return 0;
 }
 
+/* register and cas-register natively, for values the caller has numbered (0: None, never
+ * written): a step is a comparison, so neither a call into Python nor the memo is worth it. */
+enum { REG_READ, REG_WRITE, REG_CAS, REG_CAS_FAIL, REG_NEVER };
+
 typedef struct {
-    PyObject *step; /* a callable (state, op) -> state or -1, or a kv spec tuple */
-    int native_kv;
+    unsigned char *kind; int32_t *a, *b; /* per op: the value read or written; cas: expected, new */
+} Reg;
+
+static int32_t reg_step(const Reg *r, int32_t s, int32_t i) {
+    switch (r->kind[i]) {
+    case REG_READ: return r->a[i] == s ? s : -1;
+    case REG_WRITE: return r->a[i];
+    case REG_CAS: return r->a[i] == s ? r->b[i] : -1;
+    case REG_CAS_FAIL: return r->a[i] != s ? s : -1; /* observed a value other than the expected */
+    default: return -1;
+    }
+}
+
+/* spec: (kinds: bytes, a: bytes, b: bytes), a and b native int32 arrays, one entry per op. */
+static int reg_init(Reg *r, PyObject *spec, size_t n) {
+    PyObject *kinds, *a, *b;
+    if (!PyArg_ParseTuple(spec, "SSS", &kinds, &a, &b)) return -1;
+    if ((size_t)PyBytes_GET_SIZE(kinds) != n || (size_t)PyBytes_GET_SIZE(a) != n * 4
+        || (size_t)PyBytes_GET_SIZE(b) != n * 4) {
+        PyErr_SetString(PyExc_ValueError, "register spec needs one kind and two values per entry");
+        return -1;
+    }
+    r->kind = malloc(n + 1);
+    r->a = malloc(n * 4 + 4);
+    r->b = malloc(n * 4 + 4);
+    if (!r->kind || !r->a || !r->b) { PyErr_NoMemory(); return -1; }
+    memcpy(r->kind, PyBytes_AS_STRING(kinds), n);
+    memcpy(r->a, PyBytes_AS_STRING(a), n * 4);
+    memcpy(r->b, PyBytes_AS_STRING(b), n * 4);
+    return 0;
+}
+
+typedef struct {
+    PyObject *step; /* a callable (state, op) -> state or -1, a kv spec tuple or a register one */
+    int native_kv, native_reg;
+    Reg reg;
+    int32_t *twin; /* per op: an earlier-invoked crashed op the model cannot tell apart, or -1 */
     size_t n, nwords;
     unsigned char *determinate;
     int32_t *code, *nxt, *prv, *return_node;
@@ -374,19 +413,22 @@ static void search_free(PyObject *capsule) {
     free(s->memo.slots);
     free(s->cache.arena); free(s->cache.offsets); free(s->cache.slots);
     kv_free(&s->kv);
+    free(s->reg.kind); free(s->reg.a); free(s->reg.b);
+    free(s->twin);
     free(s);
 }
 
 static PyObject *start(PyObject *Py_UNUSED(self), PyObject *args) {
-    PyObject *events_obj, *step;
+    PyObject *events_obj, *step, *twins = NULL;
     Py_buffer det;
-    if (!PyArg_ParseTuple(args, "Oy*O", &events_obj, &det, &step)) return NULL;
+    if (!PyArg_ParseTuple(args, "Oy*O|S", &events_obj, &det, &step, &twins)) return NULL;
     Search *s = calloc(1, sizeof(Search));
     if (!s) { PyBuffer_Release(&det); return PyErr_NoMemory(); }
     PyObject *capsule = PyCapsule_New(s, "wglc.Search", search_free);
     if (!capsule) { free(s); PyBuffer_Release(&det); return NULL; }
     s->step = Py_NewRef(step);
-    s->native_kv = PyTuple_Check(step);
+    s->native_reg = PyTuple_Check(step) && PyTuple_GET_SIZE(step) == 3;
+    s->native_kv = PyTuple_Check(step) && !s->native_reg;
     s->status = "running";
     PyObject *events = PySequence_Fast(events_obj, "events must be a sequence of ints");
     if (!events) goto fail;
@@ -417,6 +459,16 @@ static PyObject *start(PyObject *Py_UNUSED(self), PyObject *args) {
     }
     memcpy(s->determinate, det.buf, n);
     if (s->native_kv && kv_init(&s->kv, step, n) < 0) goto fail;
+    if (s->native_reg && reg_init(&s->reg, step, n) < 0) goto fail;
+    if (twins) {
+        if ((size_t)PyBytes_GET_SIZE(twins) != 4 * n) {
+            PyErr_SetString(PyExc_ValueError, "twins must hold one int32 per entry");
+            goto fail;
+        }
+        s->twin = malloc(4 * n + 4);
+        if (!s->twin) { PyErr_NoMemory(); goto fail; }
+        memcpy(s->twin, PyBytes_AS_STRING(twins), 4 * n);
+    }
     for (Py_ssize_t k = 0; k < n_nodes; k++) {
         long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(events, k));
         if (v == -1 && PyErr_Occurred()) goto fail;
@@ -489,7 +541,15 @@ static const char *advance(Search *s, double time_limit, long long memory_limit,
             uint64_t key = ((uint64_t)(uint32_t)state << 32) | (uint32_t)i;
             int32_t after;
             MemoSlot *known = NULL;
-            if (s->native_kv && s->kv.kind[i] == KV_GET) {
+            int32_t t = s->twin ? s->twin[i] : -1;
+            if (t >= 0 && !((bits->words[(size_t)t >> 6] >> (t & 63)) & 1)) {
+                /* Symmetry: crashed ops the model cannot tell apart are placed earliest-invoked
+                 * first. A placement that uses this one but not its unplaced twin, invoked
+                 * before it and pending as long, has the same outcome with the twin instead. */
+                after = -1;
+            } else if (s->native_reg) {
+                after = reg_step(&s->reg, state, i);
+            } else if (s->native_kv && s->kv.kind[i] == KV_GET) {
                 after = kv_step(&s->kv, state, i); /* a comparison: cheaper than the memo */
             } else {
                 known = memo_find(&s->memo, key);
@@ -761,7 +821,167 @@ error:
     return NULL;
 }
 
+/* ---- split_register: the lean path's pairing output, split by key, as register specs ------- */
+
+static int plain(PyObject *v) {
+    return v == Py_None || PyLong_CheckExact(v) || PyUnicode_CheckExact(v);
+}
+
+/* The number of `value` in `numbers` (a dict value -> number) and `values` (number -> value). */
+static long number_of(PyObject *numbers, PyObject *values, PyObject *value) {
+    PyObject *known = PyDict_GetItemWithError(numbers, value);
+    if (known) return PyLong_AsLong(known);
+    if (PyErr_Occurred()) return -1;
+    PyObject *n = PyLong_FromSsize_t(PyList_GET_SIZE(values));
+    if (!n) return -1;
+    int bad = PyDict_SetItem(numbers, value, n) < 0 || PyList_Append(values, value) < 0;
+    Py_DECREF(n);
+    return bad ? -1 : (long)PyList_GET_SIZE(values) - 1;
+}
+
+typedef struct { size_t count, cap; unsigned char *kind, *det; int32_t *a, *b; uint64_t *events; } Part;
+
+static int part_push(Part *p) {
+    if (p->count < p->cap) return 0;
+    size_t cap = p->cap ? p->cap * 2 : 16;
+    unsigned char *kind = realloc(p->kind, cap); if (kind) p->kind = kind;
+    unsigned char *det = realloc(p->det, cap); if (det) p->det = det;
+    int32_t *a = realloc(p->a, cap * 4); if (a) p->a = a;
+    int32_t *b = realloc(p->b, cap * 4); if (b) p->b = b;
+    uint64_t *events = realloc(p->events, cap * 16); if (events) p->events = events;
+    if (!kind || !det || !a || !b || !events) return -1;
+    p->cap = cap;
+    return 0;
+}
+
+static int by_position(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* split_register(calls, end, cas, observe_failed_cas) -> {key: (values, spec, determinate, events)}
+ * or None for anything the lean path does not take (lean.py _split says which). */
+static PyObject *split_register(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *calls;
+    long long end;
+    int cas, observe;
+    if (!PyArg_ParseTuple(args, "O!Lpp", &PyList_Type, &calls, &end, &cas, &observe)) return NULL;
+    PyObject *index = PyDict_New(), *keys = PyList_New(0), *out = NULL;
+    PyObject *numbers = PyList_New(0), *valuess = PyList_New(0);
+    Part *parts = NULL;
+    size_t nparts = 0, cap = 0;
+    int refused = 0;
+    if (!index || !keys || !numbers || !valuess) goto done;
+    for (Py_ssize_t c = 0; c < PyList_GET_SIZE(calls); c++) {
+        PyObject *call = PyList_GET_ITEM(calls, c);
+        if (!PyList_Check(call) || PyList_GET_SIZE(call) != 7) { refused = 1; break; }
+        PyObject *f = PyList_GET_ITEM(call, 0), *sent = PyList_GET_ITEM(call, 1), *outcome = PyList_GET_ITEM(call, 4);
+        PyObject *got = PyList_GET_ITEM(call, 5);
+        if (!PyUnicode_Check(f) || !PyUnicode_Check(outcome)) { refused = 1; break; }
+        int is_read = PyUnicode_CompareWithASCIIString(f, "read") == 0;
+        int is_write = PyUnicode_CompareWithASCIIString(f, "write") == 0;
+        int is_cas = PyUnicode_CompareWithASCIIString(f, "cas") == 0;
+        int ok = PyUnicode_CompareWithASCIIString(outcome, "ok") == 0;
+        int fail = PyUnicode_CompareWithASCIIString(outcome, "fail") == 0;
+        int info = !ok && !fail;
+        if (fail && !(observe && is_cas)) continue;
+        if (!PyList_CheckExact(sent) || PyList_GET_SIZE(sent) != 2) { refused = 1; break; }
+        PyObject *key = PyList_GET_ITEM(sent, 0), *raw = PyList_GET_ITEM(sent, 1);
+        if (ok) {
+            if (!PyList_CheckExact(got) || PyList_GET_SIZE(got) != 2) { refused = 1; break; }
+            raw = PyList_GET_ITEM(got, 1);
+        }
+        if (key == Py_None || !plain(key)) { refused = 1; break; }
+        PyObject *first = NULL;
+        if (PyList_CheckExact(raw)) {
+            if (PyList_GET_SIZE(raw) != 2 || !plain(PyList_GET_ITEM(raw, 0)) || !plain(PyList_GET_ITEM(raw, 1))) {
+                refused = 1; break;
+            }
+            first = PyList_GET_ITEM(raw, 0);
+        } else if (!plain(raw)) { refused = 1; break; }
+        if (!is_read && !is_write && !(cas && is_cas && first)) { refused = 1; break; } /* a shape error */
+        if (info && is_read) continue; /* a crashed read observes nothing */
+        PyObject *known = PyDict_GetItemWithError(index, key);
+        size_t k;
+        if (known) {
+            k = PyLong_AsSize_t(known);
+        } else {
+            if (PyErr_Occurred()) goto done;
+            if (nparts == cap) {
+                size_t more = cap ? cap * 2 : 64;
+                Part *grown = realloc(parts, more * sizeof(Part));
+                if (!grown) { PyErr_NoMemory(); goto done; }
+                memset(grown + cap, 0, (more - cap) * sizeof(Part));
+                parts = grown; cap = more;
+            }
+            k = nparts++;
+            PyObject *n = PyLong_FromSize_t(k), *d = PyDict_New(), *v = PyList_New(0);
+            int bad = !n || !d || !v || PyDict_SetItem(index, key, n) < 0 || PyList_Append(keys, key) < 0
+                || PyList_Append(numbers, d) < 0 || PyList_Append(valuess, v) < 0
+                || (v && d && PyList_Append(v, Py_None) < 0);
+            if (!bad) { PyObject *zero = PyLong_FromLong(0); bad = !zero || PyDict_SetItem(d, Py_None, zero) < 0; Py_XDECREF(zero); }
+            Py_XDECREF(n); Py_XDECREF(d); Py_XDECREF(v);
+            if (bad) goto done;
+        }
+        Part *p = &parts[k];
+        if (part_push(p) < 0) { PyErr_NoMemory(); goto done; }
+        PyObject *d = PyList_GET_ITEM(numbers, k), *v = PyList_GET_ITEM(valuess, k);
+        size_t i = p->count++;
+        long a, b = 0;
+        if (first) {
+            if (is_cas) {
+                a = number_of(d, v, first);
+                b = number_of(d, v, PyList_GET_ITEM(raw, 1));
+            } else { /* a read or write of a pair: the value is the tuple */
+                PyObject *pair = PyTuple_Pack(2, first, PyList_GET_ITEM(raw, 1));
+                if (!pair) goto done;
+                a = number_of(d, v, pair);
+                Py_DECREF(pair);
+            }
+        } else {
+            a = number_of(d, v, raw);
+        }
+        if (a < 0 || b < 0) goto done;
+        p->kind[i] = is_read ? REG_READ : is_write ? REG_WRITE : fail ? REG_CAS_FAIL : REG_CAS;
+        p->a[i] = (int32_t)a; p->b[i] = (int32_t)b;
+        p->det[i] = !info;
+        long long call_pos = PyLong_AsLongLong(PyList_GET_ITEM(call, 2));
+        long long return_pos = info ? end++ : PyLong_AsLongLong(PyList_GET_ITEM(call, 6));
+        if (PyErr_Occurred()) goto done;
+        p->events[2 * i] = ((uint64_t)call_pos << 32) | (uint64_t)(2 * i);
+        p->events[2 * i + 1] = ((uint64_t)return_pos << 32) | (uint64_t)(2 * i + 1);
+    }
+    if (refused) { out = Py_NewRef(Py_None); goto done; }
+    out = PyDict_New();
+    if (!out) goto done;
+    for (size_t k = 0; k < nparts; k++) {
+        Part *p = &parts[k];
+        qsort(p->events, 2 * p->count, sizeof(uint64_t), by_position);
+        PyObject *events = PyList_New((Py_ssize_t)(2 * p->count));
+        if (!events) { Py_CLEAR(out); goto done; }
+        for (size_t e = 0; e < 2 * p->count; e++)
+            PyList_SET_ITEM(events, (Py_ssize_t)e, PyLong_FromUnsignedLong((unsigned long)(p->events[e] & 0xFFFFFFFFu)));
+        PyObject *entry = Py_BuildValue("(O(y#y#y#)y#N)", PyList_GET_ITEM(valuess, k),
+                                        (const char *)p->kind, (Py_ssize_t)p->count,
+                                        (const char *)p->a, (Py_ssize_t)(4 * p->count),
+                                        (const char *)p->b, (Py_ssize_t)(4 * p->count),
+                                        (const char *)p->det, (Py_ssize_t)p->count, events);
+        if (!entry || PyDict_SetItem(out, PyList_GET_ITEM(keys, k), entry) < 0) { Py_XDECREF(entry); Py_CLEAR(out); goto done; }
+        Py_DECREF(entry);
+    }
+done:
+    for (size_t k = 0; k < nparts; k++) {
+        free(parts[k].kind); free(parts[k].det); free(parts[k].a); free(parts[k].b); free(parts[k].events);
+    }
+    free(parts);
+    Py_XDECREF(index); Py_XDECREF(keys); Py_XDECREF(numbers); Py_XDECREF(valuess);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"split_register", split_register, METH_VARARGS,
+     "split_register(calls, end, cas, observe_failed_cas) -> {key: (values, spec, determinate, events)} or None "
+     "(lean.py)."},
     {"scan_rows", scan_rows, METH_VARARGS,
      "scan_rows(rows, state, open_calls, calls) -> taken: the lean path's pass over decoded lines (lean.py)."},
     {"start", start, METH_VARARGS,

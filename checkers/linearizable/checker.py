@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
-import pickle
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
@@ -207,6 +203,7 @@ def _start_worker(parts, model, budget, use_c, searches, allowance, cancel) -> N
 
 
 def _check_batch(indices: list[int]) -> list[tuple[int, PartitionVerdict]]:
+    import pickle
     parts, model, budget, use_c, searches, allowance = _worker_context
     verdicts = _check_in_rounds(indices, parts, model, budget, use_c, searches, allowance, 1)
     for verdict in verdicts.values():
@@ -219,6 +216,10 @@ def _check_batch(indices: list[int]) -> list[tuple[int, PartitionVerdict]]:
 
 
 def _continue_in_workers(indices, parts, model, budget, use_c, searches, allowance, workers):
+    # Imported here: most checks never fork, and these modules are a large part of start-up.
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
     context = multiprocessing.get_context("fork")
     cancel = context.Event()
     workers = min(workers, len(indices))

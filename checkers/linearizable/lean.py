@@ -25,14 +25,12 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from . import models
-from .models import ModelOp
-from .wgl import VALID, Budget, _wglc, accelerated, run_c, start_c
+from .wgl import VALID, Budget, _wglc, accelerated, run_c, start_c_register
 
 # A key whose search has not ended after this many steps is left to the general path, which
 # has the fast reads-from checks and worker processes for it.
 KEY_STEPS = 200_000
 BLOCK_BYTES = 1 << 20
-_PLAIN = (int, str, type(None))
 
 
 def check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | None:
@@ -70,13 +68,11 @@ def _check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | N
     parts, stats = split
     budget = Budget(deadline, options.get("memory_limit"), None, KEY_STEPS)
     op_count = 0
-    for ops, determinate, timed in parts.values():
-        op_count += len(ops)
+    for values, spec, determinate, events in parts.values():
+        op_count += len(determinate)
         if not any(determinate):
             continue
-        timed.sort()
-        search = start_c(ops, bytes(determinate), [code for _, code in timed], model)
-        if run_c(search, budget).status != VALID:
+        if run_c(start_c_register(values, spec, determinate, events), budget).status != VALID:
             return None
     result = {"model": model.name, "op_count": op_count, "keys_checked": len(parts), "valid": True,
               "algorithm": "wgl",
@@ -118,8 +114,10 @@ def _decoded_blocks(f: Any) -> Iterator[list | None]:
 
 
 def _split(blocks: Iterator[list | None], model: models.Model, failed_cas: str) -> tuple[dict, dict] | None:
-    """Check the shape rules, pair and split by key in one pass: {key: (ops, determinate bytes,
-    [(position, event code)])} and the history's stats; None at the first thing not taken."""
+    """Check the shape rules, pair and split by key: {key: (values, register spec, determinate
+    bytes, event codes in history order)} and the history's stats; None at the first thing not
+    taken (a value that is not an int, a str or None, or a pair of those; a key that is not an
+    int or a str; an op the model does not take)."""
     # position, has index, last index, nemesis events, invoke, ok, fail, info, last time
     state: list[Any] = [-1, None, -1, 0, 0, 0, 0, 0, None]
     open_calls: dict[int, list] = {}
@@ -133,42 +131,9 @@ def _split(blocks: Iterator[list | None], model: models.Model, failed_cas: str) 
     stats = {"ops": invokes, "ok": oks, "fail": fails, "info": infos,
              "nemesis_events": nemesis, "duration_s": round((last_time or 0) / 1e9, 3)}
 
-    end = pos + 1
-    parts: dict[Any, tuple[list, list, list]] = {}
-    shape, observes_only = model.shape, model.observes_only
-    for f, sent, call_pos, _, outcome, got, return_pos in calls:
-        if outcome == "fail" and not (failed_cas == "observed" and f == "cas"):
-            continue
-        if type(sent) is not list or len(sent) != 2:
-            return None
-        key, raw = sent
-        if outcome == "ok":
-            if type(got) is not list or len(got) != 2:
-                return None
-            raw = got[1]
-        if type(key) not in _PLAIN or key is None:
-            return None
-        if type(raw) is list:  # a cas's [expected, new]
-            if len(raw) != 2 or type(raw[0]) not in _PLAIN or type(raw[1]) not in _PLAIN:
-                return None
-            raw = tuple(raw)
-        elif type(raw) not in _PLAIN:
-            return None
-        op = ModelOp(f, raw, outcome)
-        if f != "read" and f != "write" and shape(op) is not None:  # both models take any read and write
-            return None
-        determinate = outcome != "info"
-        if not determinate:
-            if observes_only(op):
-                continue
-            return_pos = end
-            end += 1
-        part = parts.get(key)
-        if part is None:
-            part = parts[key] = ([], [], [])
-        ops, flags, timed = part
-        i = len(ops)
-        ops.append(op)
-        flags.append(determinate)
-        timed += ((call_pos, 2 * i), (return_pos, 2 * i + 1))
+    # Pairing done, the C pass splits by key, numbers each key's values and sorts its events:
+    # the same ops as prepare.partitions gives, as the C search's register model takes them.
+    parts = _wglc.split_register(calls, pos + 1, model is models.cas_register, failed_cas == "observed")
+    if parts is None:
+        return None
     return parts, stats

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+from array import array
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -218,6 +219,13 @@ class _CSearch:
     determinate: int
 
 
+def start_c_register(values: list[Any], spec: tuple[bytes, bytes, bytes], determinate: bytes,
+                     events: list[int]) -> _CSearch:
+    """The C search with register / cas-register stepped in C, from `_wglc.split_register`'s
+    output: `values` by number (0: None), a kind and two value numbers per op in `spec`."""
+    return _CSearch(_wglc.start(events, determinate, spec), values, sum(determinate))
+
+
 def start_c(ops: list[models.ModelOp], determinate: bytes, events: list[int], model: Model) -> _CSearch:
     """The C search over `ops` (`determinate`: a byte per op), with states numbered here; the
     model is asked once per (state, op)."""
@@ -236,7 +244,35 @@ def start_c(ops: list[models.ModelOp], determinate: bytes, events: list[int], mo
         return number
 
     spec: Any = _kv_spec(ops) if model is models.kv else step_numbered  # C has kv built in
-    return _CSearch(_wglc.start(events, determinate, spec), states, sum(determinate))
+    twins = _twins(ops, determinate, events)
+    handle = _wglc.start(events, determinate, spec) if twins is None else _wglc.start(events, determinate, spec, twins)
+    return _CSearch(handle, states, sum(determinate))
+
+
+def _twins(ops: list[models.ModelOp], determinate: bytes, events: list[int]) -> bytes | None:
+    """For each crashed op, the last crashed op invoked before it that the model cannot tell
+    apart from it (the same f, outcome and value, of the same type: a model's step sees only
+    those), as int32s (-1: none); None when no op has one. Such ops are pending from their invocation to the end alike, so the C search
+    places them earliest first and never stores each subset of them (30 crashed writes of one
+    value: 31 ways, not 2**30)."""
+    last: dict[Any, int] = {}
+    twin = array("i", [-1]) * len(ops)
+    found = False
+    for code in events:
+        i = code >> 1
+        if code & 1 or determinate[i]:
+            continue
+        op = ops[i]
+        try:
+            same = (op.f, op.outcome, type(op.value), op.value)
+            earlier = last.get(same)
+        except TypeError:  # a value that does not hash: no twin
+            continue
+        if earlier is not None:
+            twin[i] = earlier
+            found = True
+        last[same] = i
+    return twin.tobytes() if found else None
 
 
 def run_c(search: _CSearch, budget: Budget) -> SearchResult:
