@@ -45,6 +45,7 @@ BUILT_IN_CHECKERS = {
     "bank": "checkers.bank:check",
     "mutex": "checkers.mutex:check",
     "fencing": "checkers.fencing:check",
+    "leader": "checkers.leader:check",
 }
 
 if TYPE_CHECKING:
