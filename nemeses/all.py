@@ -19,7 +19,9 @@ fault family the system and the runtime support, one *round* after another, from
 
 Target sizes that coincide on a small cluster (one = minority = majority on 1 node) are drawn
 once. Each round rotates to the next family in a seeded order (every family comes up once per
-cycle, so no family waits long), picks one of its variants at random, and holds the fault for a
+cycle, so no family waits long), picks one of its variants at random (killing a majority or all, and the majority and
+ring partitions, twice as often as the others: they take a quorum away or split it the way
+quorum systems get wrong), and holds the fault for a
 short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval`; then it heals the fault with
 the family's own heal op and lets the system settle for 0.2-0.6 interval. One round in four adds a
 second fault of another family halfway through and heals both (a partition with a kill inside
@@ -92,6 +94,9 @@ COLORS = {"partition": "#a0c0e8", "kill": "#e8a0a0", "pause": "#e8d0a0", "clock"
 OBSERVE = "observe"
 EXPLORE = 0.2
 COMBO = 0.25
+# Faults that take a quorum away (every node down, a majority down) or split it in the ways
+# quorum systems get wrong are drawn twice as often as the other variants of their family.
+WEIGHT = {"kill:all": 2, "kill:majority": 2, "partition:majority": 2, "partition:ring": 2}
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,7 @@ class Chooser:
         families = self.families
         if not self.adaptive or number < len(families):
             family = self.order(number // len(families))[number % len(families)]
-            arm = rng.choice([a for a in self.arms if a.family == family])
+            arm = rng.choice([a for a in self.arms if a.family == family for _ in range(WEIGHT.get(a.name, 1))])
             choice: dict[str, Any] = {"policy": "adaptive" if self.adaptive else "rotate", "how": "rotate"}
         elif rng.random() < EXPLORE:
             arm = rng.choice(self.arms)
