@@ -47,7 +47,11 @@ test has a dozen rounds, too few to learn values of states, so ours keeps Mallor
 observed behaviour, which fades as it becomes familiar) and drops the state: first one round of
 every family (in the seeded order), then with probability 0.2 a random arm, otherwise the arm
 with the best mean reward plus an exploration bonus that shrinks as the arm is tried (UCB1; an
-untried variant is valued at its family's mean). Ties go by the seeded rng. Each decision, with
+untried variant is valued at its family's mean). Ties go by the seeded rng. One move comes before
+all of these, as a fuzzer mutates an input that just found new coverage: when a round brought
+at least 3 new behaviours, more than the rounds before it on average, the next round runs the
+next harder fault of the same family (a kill of one node, then of a majority, then of all; a
+partition of one node, then of a minority, ... up to the ring), while there is one. Each decision, with
 its reason and the leading scores, is in the round's `choice` field, and each observation is an
 `observe` op whose completion holds the reward and the new features, so `replay` recomputes the
 choices of a recorded run from its seed and rewards.
@@ -93,6 +97,13 @@ COLORS = {"partition": "#a0c0e8", "kill": "#e8a0a0", "pause": "#e8d0a0", "clock"
           "pause-client": "#b0d8f0"}
 OBSERVE = "observe"
 EXPLORE = 0.2
+INTENSIFY = 3.0  # new behaviours a round must bring before the next round tries a harder fault of its family
+# Each family's variants from mild to harsh, for intensifying; the others sit where EQUIVALENT puts them.
+LADDERS = {"kill": ("one", "minority", "majority", "all"), "pause": ("one", "majority", "all"),
+           "partition": ("one", "majority", "halves", "one-way", "bridge", "ring"), "clock": ("drift", "bump", "strobe"),
+           "network": ("latency", "loss", "duplicate", "reset"), "pause-client": ("one", "several")}
+EQUIVALENT = {"kill": {"primary": "one", "flurry": "majority"}, "pause": {"primary": "one"},
+              "partition": {"primary": "one"}, "network": {"bandwidth": "latency"}}
 COMBO = 0.25
 # Faults that take a quorum away (every node down, a majority down) or split it in the ways
 # quorum systems get wrong are drawn twice as often as the other variants of their family.
@@ -231,10 +242,16 @@ class Chooser:
         if number in self.decisions:
             return self.decisions[number]
         families = self.families
-        if not self.adaptive or number < len(families):
-            family = self.order(number // len(families))[number % len(families)]
+        rotated = sum(1 for n in range(number) if n in self.decisions and self.decisions[n][2]["how"] == "rotate")
+        stronger = self.stronger_after(number - 1) if self.adaptive else None
+        if stronger is not None:
+            arm = stronger
+            choice: dict[str, Any] = {"policy": "adaptive", "how": "intensify",
+                                      "after": self.decisions[number - 1][0].name}
+        elif not self.adaptive or rotated < len(families):
+            family = self.order(rotated // len(families))[rotated % len(families)]
             arm = rng.choice([a for a in self.arms if a.family == family for _ in range(WEIGHT.get(a.name, 1))])
-            choice: dict[str, Any] = {"policy": "adaptive" if self.adaptive else "rotate", "how": "rotate"}
+            choice = {"policy": "adaptive" if self.adaptive else "rotate", "how": "rotate"}
         elif rng.random() < EXPLORE:
             arm = rng.choice(self.arms)
             choice = {"policy": "adaptive", "how": "explore"}
@@ -250,6 +267,22 @@ class Chooser:
         choice = {"round": number, "arm": arm.name, **choice, **({"with": partner.name} if partner else {})}
         self.decisions[number] = (arm, partner, choice)
         return self.decisions[number]
+
+    def stronger_after(self, number: int) -> Arm | None:
+        """The next harder fault of the same family when round `number` paid off: its reward was
+        at least INTENSIFY and above the mean of the rounds before it (a kill of one node that
+        brought new errors and terms is followed by a kill of a majority, then of all)."""
+        if number not in self.rewards:
+            return None
+        earlier = [r for n, r in self.rewards.items() if n < number]
+        reward = self.rewards[number]
+        if reward < INTENSIFY or (earlier and reward <= sum(earlier) / len(earlier)):
+            return None
+        arm = self.decisions[number][0]
+        ladder = LADDERS[arm.family]
+        at = ladder.index(arm.variant) if arm.variant in ladder else ladder.index(EQUIVALENT[arm.family][arm.variant])
+        names = {a.name for a in self.arms}
+        return next((Arm(arm.family, v) for v in ladder[at + 1:] if f"{arm.family}:{v}" in names), None)
 
     def scores(self) -> dict[str, float]:
         """Mean reward plus a UCB1 bonus per arm; an untried arm counts its family's mean."""

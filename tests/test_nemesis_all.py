@@ -146,6 +146,16 @@ def test_adaptive_choices_follow_the_rewards_and_replay_from_the_seed() -> None:
     assert replay(5, chooser.arms, Shape(tuple(NODES), 5, 2.0), chooser.rewards, 40, adaptive=True) == choices
 
 
+def test_a_round_that_paid_off_is_followed_by_a_harder_fault_of_its_family() -> None:
+    chooser = _drive(2, lambda arm: 6.0 if arm.family == "kill" else 0.0, 30)
+    moves = [chooser.decisions[n][2] for n in range(30) if chooser.decisions[n][2]["how"] == "intensify"]
+    assert moves
+    ladder = ["one", "minority", "majority", "all"]
+    for move in moves:
+        before, after = move["after"].split(":")[1], move["arm"].split(":")[1]
+        assert move["arm"].startswith("kill:") and ladder.index(after) > ladder.index({"primary": "one", "flurry": "majority"}.get(before, before))
+
+
 def test_paced_load_has_bursts_and_quiet_spells() -> None:
     ops = simulate(time_limit(30, paced([(10, 10.0), (10, 0.0), (10, 1.0)], repeat({"f": "read"}), seed=1)), 2,
                    nemesis=False)
