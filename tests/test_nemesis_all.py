@@ -50,13 +50,15 @@ def test_same_seed_same_faults_and_choices(name: str) -> None:
     assert [c["round"] for c in chosen] == list(range(len(chosen))) and len(chosen) >= 10
 
 
-def test_rotation_brings_every_family_once_per_cycle() -> None:
+def test_rotation_brings_every_family_once_per_cycle_and_partitions_and_kills_twice() -> None:
     ops = nemesis_ops("all", 3, seconds=600)
     families = families_for(EVERYTHING, 5, 5)
+    cycle = sorted(families + ["partition", "kill"])
     arms = [op["choice"]["arm"] for op in ops if "round" in op.get("choice", {})]
-    for cycle in range(len(arms) // len(families)):
-        block = arms[cycle * len(families):(cycle + 1) * len(families)]
-        assert sorted(a.split(":")[0] for a in block) == sorted(families)
+    assert len(arms) >= 2 * len(cycle)
+    for number in range(len(arms) // len(cycle)):
+        block = arms[number * len(cycle):(number + 1) * len(cycle)]
+        assert sorted(a.split(":")[0] for a in block) == cycle
     drawn = set(arms)
     for expected in ("partition:majority", "partition:ring", "partition:one-way", "kill:one", "kill:majority",
                      "kill:all", "pause:one", "clock:bump", "clock:strobe", "clock:drift", "network:latency",
