@@ -19,9 +19,9 @@ fault family the system and the runtime support, one *round* after another, from
 
 Target sizes that coincide on a small cluster (one = minority = majority on 1 node) are drawn
 once. Each round rotates to the next family in a seeded order (every family comes up once per
-cycle, partitions and kills twice, so no family waits long), picks one of its variants at random (killing a majority or all, and the majority and
-ring partitions, twice as often as the others: they take a quorum away or split it the way
-quorum systems get wrong), and holds the fault for a
+cycle, partitions and kills twice, so no family waits long), picks one of its variants at random
+(killing a majority or all, and the majority and ring partitions, twice as often as the others:
+they take a quorum away or split it the way quorum systems get wrong), and holds the fault for a
 short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval`; then it heals the fault with
 the family's own heal op and lets the system settle for 0.2-0.6 interval. One round in four adds a
 second fault of another family halfway through and heals both (a partition with a kill inside
@@ -108,8 +108,8 @@ COMBO = 0.25
 # Faults that take a quorum away (every node down, a majority down) or split it in the ways
 # quorum systems get wrong are drawn twice as often as the other variants of their family.
 # Partitions and crashes are behind most published Jepsen findings and behind most of the shipped
-# buggy modes (the self-test rows of 26 of 33 use one or both; none uses network degradation), so a rotation gives
-# them two rounds each.
+# buggy modes (the self-test rows of 26 of 33 use one or both; none uses network degradation),
+# so a rotation gives them two rounds each.
 ROUNDS_PER_CYCLE = {"partition": 2, "kill": 2}
 WEIGHT = {"kill:all": 2, "kill:majority": 2, "partition:majority": 2, "partition:ring": 2}
 
