@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from harness import plugins
-from harness.generator.combinators import any_of, clients, nemesis, phases, stagger, time_limit
+from harness.generator.combinators import any_of, clients, nemesis, paced, phases, stagger, time_limit
 from harness.seams import HarnessError, NemesisOptions, NemesisPackage, Runtime, System, Workload, WorkloadOptions
 from harness.spec import TestSpec
 
@@ -71,6 +71,8 @@ def nemesis_packages(names: Sequence[str], options: NemesisOptions) -> list[Neme
                 f"{', '.join(repr(f) for f in clashes)}, so one would receive both schedules; "
                 "run one package per fault family (for several shapes at random use a `mixed` variant)")
         owner.update({f: name for f in package.fs})
+        if package.client_load and any(p.client_load for p in packages):
+            raise HarnessError(f"--nemesis {','.join(names)}: two packages each shape the client load; run one of them")
         packages.append(package)
     return packages
 
@@ -79,7 +81,10 @@ def schedule(spec: TestSpec, workload: Workload, options: WorkloadOptions, packa
     """Main phase (clients alongside faults, for the time limit), then every package's final
     heal, then the workload's final reads."""
     client_ops = workload.generator(options)
-    if spec.rate > 0:
+    load = next((p.client_load for p in packages if p.client_load), ())
+    if load:
+        client_ops = paced([(seconds, load_rate(spec.rate, factor)) for seconds, factor in load], client_ops, seed=spec.seed)
+    elif spec.rate > 0:
         client_ops = stagger(1.0 / spec.rate, client_ops, seed=spec.seed)
     main = [clients(time_limit(spec.time_limit, client_ops))]
     if packages:
@@ -92,3 +97,12 @@ def schedule(spec: TestSpec, workload: Workload, options: WorkloadOptions, packa
     if final is not None:
         stages.append(clients(final))
     return phases(*stages)
+
+
+def load_rate(rate: float, factor: float) -> float:
+    """Ops/s for a phase of a package's client load (0 = unthrottled). With `--rate 0` the
+    clients already go flat out, so only the quiet phases (factor below 1) slow them, to a
+    factor of 100 ops/s."""
+    if math.isinf(factor) or (rate == 0 and factor >= 1):
+        return 0.0
+    return (rate or 100.0) * factor

@@ -428,6 +428,10 @@ class NemesisPackage:
     # fault f -> {"start": f that begins the interval, "stop": f that ends it, "color": css}
     draw: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # described for `faultline systems`
+    # The client load over the main phase, for packages that vary it (`all`): (seconds, factor
+    # of `--rate`) pairs, repeated when they run out; factor `math.inf` = unthrottled. Empty: the
+    # steady `--rate`. At most one package of a test may set it.
+    client_load: Sequence[tuple[float, float]] = ()
 
 
 # --------------------------------------------------------------------------------------------

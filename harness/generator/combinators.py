@@ -811,3 +811,57 @@ class UntilOk(Generator):
 def until_ok(gen: Any) -> Generator:
     """Ops from `gen` until one completes ok (e.g. retry a final read): repeat inside it."""
     return UntilOk(lift(gen), frozenset(), False)
+
+
+class Paced(Generator):
+    """Like `stagger`, but the rate follows `phases`, (seconds, ops/s) pairs cycled from time 0
+    (an ops/s of 0 is unthrottled): a client load with bursts and quiet spells."""
+
+    __slots__ = ("phases", "period", "state", "next_time", "gen")
+
+    def __init__(self, phases: tuple[tuple[int, float], ...], state: int, next_time: int | None, gen: Generator):
+        self.phases = phases
+        self.period = sum(length for length, _ in phases)
+        self.state = state
+        self.next_time = next_time
+        self.gen = gen
+
+    def rate_at(self, time: int) -> float:
+        at = time % self.period if self.period else 0
+        for length, rate in self.phases:
+            if at < length:
+                return rate
+            at -= length
+        return self.phases[-1][1]
+
+    def op(self, ctx: Context):
+        answer = self.gen.op(ctx)
+        if answer is None:
+            return None
+        op, after = answer
+        if op is PENDING:
+            return PENDING, (self if after is self.gen else Paced(self.phases, self.state, self.next_time, after))
+        if self.next_time is not None and op.time < self.next_time:
+            op.time = self.next_time
+        if after is EXHAUSTED:
+            return op, after
+        rate = self.rate_at(op.time)
+        z, state = next_random(self.state)
+        gap = int(unit(z) * 2 * 1_000_000_000 / rate) if rate > 0 else 0
+        return op, Paced(self.phases, state, op.time + gap, after)
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        after = self.gen.update(ctx, event)
+        return self if after is self.gen else Paced(self.phases, self.state, self.next_time, after)
+
+    def __repr__(self) -> str:
+        return f"Paced({len(self.phases)} phases, next={self.next_time}, {self.gen!r})"
+
+
+def paced(phases: Iterable[tuple[float, float]], gen: Any, seed: int | str = 0) -> Generator:
+    """Ops at a rate that changes over time: `phases` are (seconds, ops/s) pairs, repeated from
+    the start when they run out; 0 ops/s means as fast as the clients go."""
+    steps = tuple((_ns(seconds), float(rate)) for seconds, rate in phases)
+    if not steps or any(length <= 0 or rate < 0 for length, rate in steps):
+        raise ValueError(f"paced needs phases of positive length and a rate of 0 or more, got {list(phases)!r}")
+    return Paced(steps, initial_state(seed), None, lift(gen))

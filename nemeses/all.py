@@ -1,0 +1,522 @@
+"""`--nemesis all`: one default fault mix for any system, and `--nemesis all:adaptive`, the same
+faults chosen by what the system just did.
+
+A user testing their own system does not know which fault shows its bug, so `all` runs every
+fault family the system and the runtime support, one *round* after another, from the seed:
+
+- **partition** (needs a runtime with a firewall and 2+ nodes): halves, a minority cut off from
+  the majority, one node alone, the majorities ring, a bridge, one-way (a majority stops hearing
+  a minority), and the primary alone when the system reports one (`ReportsPrimary`).
+- **kill** (capability `kill`): one node, a minority, a majority, all of them, the primary, and a
+  *flurry* (one node killed and restarted 3-6 times, a second or so apart: crash windows that are
+  milliseconds wide, such as between a vote and a commit, need many tries).
+- **pause** (capability `pause`): SIGSTOP of one node, a majority, all, the primary.
+- **clock** (capability `clock`): a bump of 1/16 s to 4 min either way, a strobe, a drift.
+- **network** (firewall, 2+ nodes): loss, duplication, latency with jitter, a bandwidth cap,
+  connection resets.
+- **pause-client** (any system): one client thread, or half of them, stalled mid-operation past
+  a lease or a timeout.
+
+Target sizes that coincide on a small cluster (one = minority = majority on 1 node) are drawn
+once. Each round rotates to the next family in a seeded order (every family comes up once per
+cycle, partitions and kills twice, so no family waits long), picks one of its variants at random
+(killing a majority or all, and the majority and ring partitions, twice as often as the others:
+they take a quorum away or split it the way quorum systems get wrong), and holds the fault for a
+short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval`; then it heals the fault with
+the family's own heal op and lets the system settle for 0.2-0.6 interval. One round in four adds a
+second fault of another family halfway through and heals both (a partition with a kill inside
+it, say), since many bugs need two faults at once. Every start op records the round's choice in
+its `choice` field; every fault is healed by its round, and the final heal heals every family
+again.
+
+The client load changes too (`NemesisPackage.client_load`): steady phases at `--rate`, bursts of
+4-10 s in which the clients go flat out (races between concurrent writes that a throttled load
+never produces), and quiet spells of 2-5 s at a tenth of the rate (so timeouts, leases and
+anti-entropy can act with little traffic). The phases are drawn from the seed and written to
+results.json under `all.load`.
+
+`all:adaptive` draws the same faults but chooses each round's family and variant (the *arm*)
+from feedback. After each round it observes the new history lines and node log lines
+(`nemeses.feedback`: new outcome and error kinds, info and fail rates, latency buckets, terms or
+epochs the clients report, new log-line templates and terms in logs, near-miss reads) and
+credits the arm with the number of behaviours never seen before in the run. The policy is a
+bandit over arms, in the spirit of Mallory (Meng et al., "Greybox Fuzzing of Distributed
+Systems", CCS 2023), which learns with Q-learning which faults lead to new abstract states of
+the system's event timeline and so reaches bugs sooner than Jepsen's random schedules. A 60 s
+test has a dozen rounds, too few to learn values of states, so ours keeps Mallory's reward (new
+observed behaviour, which fades as it becomes familiar) and drops the state: first as many
+rounds as there are families, in the rotation's order, then with probability 0.2 a random arm, otherwise the arm
+with the best mean reward plus an exploration bonus that shrinks as the arm is tried (UCB1; an
+untried variant is valued at its family's mean). Ties go by the seeded rng. One move comes before
+all of these, as a fuzzer mutates an input that just found new coverage: when a round brought
+at least 3 new behaviours, more than the rounds before it on average, the next round runs the
+next harder fault of the same family (a kill of one node, then of a majority, then of all; a
+partition of one node, then of a minority, ... up to the ring), while there is one. Each decision, with
+its reason and the leading scores, is in the round's `choice` field, and each observation is an
+`observe` op whose completion holds the reward and the new features, so `replay` recomputes the
+choices of a recorded run from its seed and rewards.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from harness.generator.combinators import lift, sequence, sleep
+from harness.generator.core import PENDING, Context, Generator
+from harness.generator.rng import Rng, derive_seed, initial_state
+from harness.history import INFO, Op
+from harness.seams import (BindsClients, ClientGates, Cluster, HarnessError, NemesisOptions, NemesisPackage,
+                           ReportsPrimary, System)
+from harness.store import HISTORY_FILE
+from nemeses.client_pause import PAUSE, RESUME, ClientPauseNemesis
+from nemeses.clock import ClockNemesis, libfaketime_path
+from nemeses.feedback import Feedback
+from nemeses.kill import KillNemesis, PauseNemesis
+from nemeses.network import NetworkNemesis
+from nemeses.network import _fault as network_fault
+from nemeses.partition import SHAPES, PartitionNemesis
+from nemeses.targets import PRIMARY, choose, shuffled
+from nemeses.variants import Family
+
+VARIANTS: Mapping[str, tuple[str, ...]] = {
+    "partition": ("halves", "majority", "one", "ring", "bridge", "one-way", "primary"),
+    "kill": ("one", "minority", "majority", "all", "primary", "flurry"),
+    "pause": ("one", "majority", "all", "primary"),
+    "clock": ("bump", "strobe", "drift"),
+    "network": ("loss", "duplicate", "latency", "bandwidth", "reset"),
+    "pause-client": ("one", "several"),
+}
+STOP = {"partition": "heal", "kill": "start", "pause": "resume", "clock": "reset-clock",
+        "network": "heal-network", "pause-client": RESUME}
+STARTS = {"partition": ("partition",), "kill": ("kill",), "pause": ("pause",), "clock": ("bump", "strobe", "drift"),
+          "network": ("loss", "duplicate", "latency", "bandwidth", "reset"), "pause-client": (PAUSE,)}
+HEAL_ORDER = ("pause-client", "pause", "partition", "network", "clock", "kill")  # restart last, when nodes can talk
+COLORS = {"partition": "#a0c0e8", "kill": "#e8a0a0", "pause": "#e8d0a0", "clock": "#c0a0e8", "network": "#a0e8c0",
+          "pause-client": "#b0d8f0"}
+OBSERVE = "observe"
+EXPLORE = 0.2
+INTENSIFY = 3.0  # new behaviours a round must bring before the next round tries a harder fault of its family
+# Each family's variants from mild to harsh, for intensifying; the others sit where EQUIVALENT puts them.
+LADDERS = {"kill": ("one", "minority", "majority", "all"), "pause": ("one", "majority", "all"),
+           "partition": ("one", "majority", "halves", "one-way", "bridge", "ring"), "clock": ("drift", "bump", "strobe"),
+           "network": ("latency", "loss", "duplicate", "reset"), "pause-client": ("one", "several")}
+EQUIVALENT = {"kill": {"primary": "one", "flurry": "majority"}, "pause": {"primary": "one"},
+              "partition": {"primary": "one"}, "network": {"bandwidth": "latency"}}
+COMBO = 0.25
+# Faults that take a quorum away (every node down, a majority down) or split it in the ways
+# quorum systems get wrong are drawn twice as often as the other variants of their family.
+# Partitions and crashes are behind most published Jepsen findings and behind most of the shipped
+# buggy modes (the self-test rows of 26 of 33 use one or both; none uses network degradation),
+# so a rotation gives them two rounds each.
+ROUNDS_PER_CYCLE = {"partition": 2, "kill": 2}
+WEIGHT = {"kill:all": 2, "kill:majority": 2, "partition:majority": 2, "partition:ring": 2}
+
+
+@dataclass(frozen=True)
+class Arm:
+    family: str
+    variant: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}:{self.variant}"
+
+
+def families_for(capabilities: frozenset[str], nodes: int, concurrency: int, firewall: bool = True) -> list[str]:
+    """The fault families a system with these capabilities can take on this runtime."""
+    out = []
+    for family in VARIANTS:
+        if family in ("partition", "network") and (not firewall or nodes < 2):
+            continue
+        if family in ("kill", "pause", "clock") and family not in capabilities:
+            continue
+        if family == "pause-client" and concurrency < 1:
+            continue
+        out.append(family)
+    return out
+
+
+def arms_for(families: Sequence[str], nodes: int, has_primary: bool) -> list[Arm]:
+    sizes = {"one": 1, "minority": max(1, (nodes - 1) // 2), "majority": nodes // 2 + 1, "all": nodes}
+    arms = []
+    for family in families:
+        seen_sizes: set[int] = set()
+        for variant in VARIANTS[family]:
+            if variant == "primary" and not has_primary:
+                continue
+            if family in ("kill", "pause") and variant in sizes:
+                if sizes[variant] in seen_sizes:
+                    continue  # the same fault as a smaller name on this cluster
+                seen_sizes.add(sizes[variant])
+            arms.append(Arm(family, variant))
+    return arms
+
+
+# -- the faults of one arm -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a round needs to know of the test."""
+
+    nodes: tuple[str, ...]
+    concurrency: int
+    interval: float
+
+
+def start_op(arm: Arm, shape: Shape, rng: Rng, hold: float) -> dict[str, Any]:
+    nodes, family, variant = list(shape.nodes), arm.family, arm.variant
+    if family == "partition":
+        grudge = {PRIMARY: [":others"]} if variant == "primary" else SHAPES[variant](nodes, rng)
+        return {"f": "partition", "value": grudge}
+    if family in ("kill", "pause"):
+        return {"f": family, "value": choose(variant, nodes, rng)}
+    if family == "clock":
+        targets = choose(["one", "minority", "all"][rng.randrange(3)], nodes, rng)
+        sign = -1 if rng.random() < 0.5 else 1
+        if variant == "bump":
+            return {"f": "bump", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-4, 8), 3)}}
+        if variant == "strobe":
+            return {"f": "strobe", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-2, 6), 3),
+                                             "period": round(rng.uniform(0.01, 0.2), 3),
+                                             "duration": round(min(hold, rng.uniform(0.5, 3)), 2)}}
+        return {"f": "drift", "value": {"nodes": targets, "rate": round(2 ** rng.uniform(-1, 1), 3)}}
+    if family == "network":
+        return network_fault(variant, nodes, rng)
+    if family == "pause-client":
+        count = 1 if variant == "one" else max(1, shape.concurrency // 2)
+        threads = sorted(rng.sample(list(range(shape.concurrency)), count))
+        return {"f": PAUSE, "value": {"threads": threads, "seconds": round(hold, 3)}}
+    raise HarnessError(f"all: unknown fault family {family!r}")
+
+
+def hold_for(shape: Shape, rng: Rng) -> float:
+    short = rng.random() < 0.5
+    return round(shape.interval * (rng.uniform(0.2, 0.6) if short else rng.uniform(0.6, 1.5)), 3)
+
+
+def round_ops(arm: Arm, partner: Arm | None, shape: Shape, rng: Rng, choice: dict[str, Any], observe: bool) -> list[Any]:
+    """One round: the fault (with `choice` recorded on its start op), held, healed, a settling
+    pause, and the observation when adaptive."""
+    hold = hold_for(shape, rng)
+    ops: list[Any] = []
+    if arm.family == "kill" and arm.variant == "flurry":
+        for i in range(3 + rng.randrange(4)):
+            op = {"f": "kill", "value": choose("one", list(shape.nodes), rng)}
+            if i == 0:
+                op["choice"] = choice
+            ops += [op, sleep(round(rng.uniform(0.3, 1.0), 3)), {"f": "start"}, sleep(round(rng.uniform(0.3, 1.0), 3))]
+    else:
+        first = {**start_op(arm, shape, rng, hold), "choice": choice}
+        if partner is None:
+            ops += [first, sleep(hold), {"f": STOP[arm.family]}]
+        else:
+            second = {**start_op(partner, shape, rng, hold / 2), "choice": {"arm": partner.name, "with": arm.name}}
+            ops += [first, sleep(hold / 2), second, sleep(hold / 2), {"f": STOP[partner.family]}, {"f": STOP[arm.family]}]
+    ops.append(sleep(round(shape.interval * rng.uniform(0.2, 0.6), 3)))
+    if observe:
+        ops.append({"f": OBSERVE, "value": {"round": choice["round"]}})
+    return ops
+
+
+# -- choosing arms ---------------------------------------------------------------------------
+
+
+@dataclass
+class Chooser:
+    """Picks each round's arm: `rotate` (the mix) or `adaptive`. Decisions are memoised by round
+    number, because a generator may be asked for the same op more than once."""
+
+    seed: int
+    arms: list[Arm]
+    adaptive: bool
+    decisions: dict[int, tuple[Arm, Arm | None, dict[str, Any]]] = field(default_factory=dict)
+    rewards: dict[int, float] = field(default_factory=dict)  # round -> reward observed after it
+
+    @property
+    def families(self) -> list[str]:
+        return list(dict.fromkeys(a.family for a in self.arms))
+
+    def cycle(self) -> list[str]:
+        """One rotation: every family, the partition and kill families twice."""
+        return [f for f in self.families for _ in range(ROUNDS_PER_CYCLE.get(f, 1))]
+
+    def order(self, cycle: int) -> list[str]:
+        return shuffled(self.cycle(), Rng(initial_state(derive_seed(self.seed, "all", "cycle", cycle))))
+
+    def decide(self, number: int, rng: Rng) -> tuple[Arm, Arm | None, dict[str, Any]]:
+        if number in self.decisions:
+            return self.decisions[number]
+        families = self.families
+        rotated = sum(1 for n in range(number) if n in self.decisions and self.decisions[n][2]["how"] == "rotate")
+        stronger = self.stronger_after(number - 1) if self.adaptive else None
+        if stronger is not None:
+            arm = stronger
+            choice: dict[str, Any] = {"policy": "adaptive", "how": "intensify",
+                                      "after": self.decisions[number - 1][0].name}
+        elif not self.adaptive or rotated < len(families):
+            size = len(self.cycle())
+            family = self.order(rotated // size)[rotated % size]
+            arm = rng.choice([a for a in self.arms if a.family == family for _ in range(WEIGHT.get(a.name, 1))])
+            choice = {"policy": "adaptive" if self.adaptive else "rotate", "how": "rotate"}
+        elif rng.random() < EXPLORE:
+            arm = rng.choice(self.arms)
+            choice = {"policy": "adaptive", "how": "explore"}
+        else:
+            scores = self.scores()
+            ranked = sorted(shuffled([a.name for a in self.arms], rng), key=lambda name: -scores[name])
+            arm = next(a for a in self.arms if a.name == ranked[0])
+            choice = {"policy": "adaptive", "how": "best", "top": [[n, round(scores[n], 2)] for n in ranked[:3]]}
+        partner = None
+        others = [a for a in self.arms if a.family != arm.family and a.variant != "flurry"]
+        if arm.variant != "flurry" and others and rng.random() < COMBO:
+            partner = rng.choice(others)
+        choice = {"round": number, "arm": arm.name, **choice, **({"with": partner.name} if partner else {})}
+        self.decisions[number] = (arm, partner, choice)
+        return self.decisions[number]
+
+    def stronger_after(self, number: int) -> Arm | None:
+        """The next harder fault of the same family when round `number` paid off: its reward was
+        at least INTENSIFY and above the mean of the rounds before it (a kill of one node that
+        brought new errors and terms is followed by a kill of a majority, then of all)."""
+        if number not in self.rewards:
+            return None
+        earlier = [r for n, r in self.rewards.items() if n < number]
+        reward = self.rewards[number]
+        if reward < INTENSIFY or (earlier and reward <= sum(earlier) / len(earlier)):
+            return None
+        arm = self.decisions[number][0]
+        ladder = LADDERS[arm.family]
+        at = ladder.index(arm.variant) if arm.variant in ladder else ladder.index(EQUIVALENT[arm.family][arm.variant])
+        names = {a.name for a in self.arms}
+        return next((Arm(arm.family, v) for v in ladder[at + 1:] if f"{arm.family}:{v}" in names), None)
+
+    def scores(self) -> dict[str, float]:
+        """Mean reward plus a UCB1 bonus per arm; an untried arm counts its family's mean."""
+        by_arm: dict[str, list[float]] = {}
+        by_family: dict[str, list[float]] = {}
+        for number, reward in self.rewards.items():
+            arm = self.decisions[number][0]
+            by_arm.setdefault(arm.name, []).append(reward)
+            by_family.setdefault(arm.family, []).append(reward)
+        everything = [r for rs in by_arm.values() for r in rs]
+        overall = sum(everything) / len(everything) if everything else 0.0
+        total = len(everything)
+        scale = max(1.0, overall)
+        out = {}
+        for arm in self.arms:
+            mine = by_arm.get(arm.name, [])
+            family = by_family.get(arm.family, [])
+            mean = sum(mine) / len(mine) if mine else (sum(family) / len(family) if family else overall)
+            out[arm.name] = mean + scale * math.sqrt(2 * math.log(total + 1) / (len(mine) + 1))
+        return out
+
+    def learn(self, number: int, reward: float) -> None:
+        if number in self.decisions:
+            self.rewards[number] = reward
+
+
+class Rounds(Generator):
+    """Rounds back to back. A round is chosen only while the nemesis is idle, so the observation
+    of the round before has completed (in the nemesis's context, all threads free means that)."""
+
+    __slots__ = ("make", "state", "current", "number")
+
+    def __init__(self, make: Callable[[int, Rng], Any], state: int, current: Generator | None, number: int):
+        self.make, self.state, self.current, self.number = make, state, current, number
+
+    def op(self, ctx: Context) -> Any:
+        state, current, number = self.state, self.current, self.number
+        while True:
+            if current is None:
+                if len(ctx.free) != len(ctx.threads):
+                    return PENDING, self
+                rng = Rng(state)
+                current = lift(self.make(number, rng))
+                state, number = rng.state, number + 1
+            answer = current.op(ctx)
+            if answer is not None:
+                op, after = answer
+                if after is self.current:
+                    return op, self
+                return op, Rounds(self.make, state, after, number)
+            current = None
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        if self.current is None:
+            return self
+        after = self.current.update(ctx, event)
+        return self if after is self.current else Rounds(self.make, self.state, after, self.number)
+
+    def __repr__(self) -> str:
+        return f"Rounds(round {self.number}, {self.current!r})"
+
+
+def round_maker(chooser: Chooser, shape: Shape) -> Callable[[int, Rng], list[Any]]:
+    def make(number: int, rng: Rng) -> list[Any]:
+        arm, partner, choice = chooser.decide(number, rng)
+        return round_ops(arm, partner, shape, rng, choice, chooser.adaptive)
+
+    return make
+
+
+def rounds_state(seed: int) -> int:
+    return initial_state(derive_seed(seed, "all", "rounds"))
+
+
+def replay(seed: int, arms: list[Arm], shape: Shape, rewards: Mapping[int, float], count: int, adaptive: bool) -> list[dict[str, Any]]:
+    """The choices of the first `count` rounds of a run with this seed, given the rewards its
+    observations recorded: what a recorded run's `choice` fields must be."""
+    chooser = Chooser(seed, arms, adaptive)
+    make = round_maker(chooser, shape)
+    state = rounds_state(seed)
+    for number in range(count):
+        rng = Rng(state)
+        make(number, rng)
+        state = rng.state
+        if number in rewards:
+            chooser.learn(number, rewards[number])
+    return [chooser.decisions[n][2] for n in range(count)]
+
+
+# -- the client load -------------------------------------------------------------------------
+
+
+def client_load(seed: int, seconds: float = 600.0) -> list[tuple[float, float]]:
+    """Steady, burst (unthrottled) and quiet (a tenth of the rate) phases from the seed, starting
+    steady, covering `seconds` (the generator repeats them after that)."""
+    rng = Rng(initial_state(derive_seed(seed, "all", "load")))
+    phases: list[tuple[float, float]] = [(round(rng.uniform(5, 12), 3), 1.0)]
+    while sum(s for s, _ in phases) < seconds:
+        draw = rng.random()
+        if draw < 0.35 and phases[-1][1] != math.inf:
+            phases.append((round(rng.uniform(4, 10), 3), math.inf))
+        elif draw < 0.6 and phases[-1][1] != 0.1:
+            phases.append((round(rng.uniform(2, 5), 3), 0.1))
+        else:
+            phases.append((round(rng.uniform(5, 12), 3), 1.0))
+    return phases
+
+
+# -- the nemesis -----------------------------------------------------------------------------
+
+
+class AllNemesis:
+    """Routes each op to the family's own nemesis; decides which families run at setup (a
+    runtime without a firewall gets no partitions or network faults) and observes the run when
+    adaptive."""
+
+    def __init__(self, families: Sequence[str], chooser: Chooser, shape: Shape, seed: int, load: list[tuple[float, float]]):
+        self.built = list(families)
+        self.chooser, self.shape, self.load = chooser, shape, load
+        self.inner: dict[str, Any] = {}
+        for family in families:
+            self.inner[family] = {"partition": lambda: PartitionNemesis("FL-P-ALL"),
+                                  "kill": KillNemesis, "pause": PauseNemesis, "clock": ClockNemesis,
+                                  "network": lambda: NetworkNemesis("FL-NET-ALL", "heal-network", seed),
+                                  "pause-client": ClientPauseNemesis}[family]()
+        self.owner = {f: family for family in families for f in (*STARTS[family], STOP[family])}
+        self.active: list[str] = []
+        self.skipped: dict[str, str] = {}
+        self.feedback: Feedback | None = None
+
+    def bind_clients(self, gates: ClientGates) -> None:
+        for nemesis in self.inner.values():
+            if isinstance(nemesis, BindsClients):
+                nemesis.bind_clients(gates)
+
+    def setup(self, cluster: Cluster, system: System) -> None:
+        for family, nemesis in self.inner.items():
+            try:
+                nemesis.setup(cluster, system)
+            except HarnessError as e:
+                if family not in ("partition", "network"):
+                    raise
+                try:
+                    nemesis.teardown(cluster, system)  # whatever part of the setup was made
+                except HarnessError:
+                    pass
+                self.skipped[family] = str(e)  # no firewall on this runtime: run the other families
+                continue
+            self.active.append(family)
+        families = [f for f in self.built if f in self.active]
+        if not families:
+            raise HarnessError("--nemesis all: this system and runtime support no fault family")
+        self.chooser.arms = arms_for(families, len(self.shape.nodes), isinstance(system, ReportsPrimary))
+        if self.chooser.adaptive:
+            self.feedback = Feedback(cluster.run_dir / HISTORY_FILE, [n.log_dir for n in cluster.nodes])
+
+    def invoke(self, cluster: Cluster, system: System, op: Op) -> Op:
+        if op.f == OBSERVE:
+            if self.feedback is None:
+                return op.complete(INFO, value={"reward": 0})
+            found = self.feedback.observe()
+            number = (op.value or {}).get("round")
+            if isinstance(number, int):
+                self.chooser.learn(number, found.reward)
+            return op.complete(INFO, value={**(op.value or {}), **found.describe()})
+        family = self.owner.get(op.f)
+        if family is None:
+            raise HarnessError(f"all nemesis cannot do f={op.f!r}")
+        if family not in self.active:
+            return op.complete(INFO, value=f"{family} not in use: {self.skipped.get(family, '')}".strip())
+        return self.inner[family].invoke(cluster, system, op)
+
+    def teardown(self, cluster: Cluster, system: System) -> None:
+        errors = []
+        for family in HEAL_ORDER:
+            if family in self.active:
+                try:
+                    self.inner[family].teardown(cluster, system)
+                except Exception as e:  # heal the rest before reporting
+                    errors.append(f"{family}: {e}")
+        if errors:
+            raise HarnessError("all nemesis teardown: " + "; ".join(errors))
+
+    def results(self, origin_wall: float) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        clock = self.inner.get("clock")
+        if clock is not None and "clock" in self.active:
+            out.update(clock.results(origin_wall))
+        out["all"] = {"policy": "adaptive" if self.chooser.adaptive else "rotate", "families": self.active,
+                      "skipped": self.skipped, "arms": [a.name for a in self.chooser.arms],
+                      "load": [[s, "unthrottled" if math.isinf(f) else f] for s, f in self.load],
+                      "rounds": [self.chooser.decisions[n][2] for n in sorted(self.chooser.decisions)],
+                      "rewards": {str(n): r for n, r in sorted(self.chooser.rewards.items())}}
+        return out
+
+
+def _build(variant: str, name: str, options: NemesisOptions) -> NemesisPackage:
+    nodes = tuple(options.nodes)
+    families = families_for(options.capabilities, len(nodes), options.concurrency)
+    if "clock" in families:
+        libfaketime_path()  # a missing libfaketime is reported before anything starts
+    adaptive = variant == "adaptive"
+    shape = Shape(nodes, options.concurrency, options.interval)
+    # Until setup knows the runtime and the system, the arms assume a firewall and no primary.
+    chooser = Chooser(options.seed, arms_for(families, len(nodes), False), adaptive)
+    load = client_load(options.seed)
+    nemesis = AllNemesis(families, chooser, shape, options.seed, load)
+    warmup: list[Any] = [sleep(round(options.interval * 0.5, 3))]
+    if adaptive:
+        warmup.append({"f": OBSERVE, "value": {"round": "baseline"}})  # what the system does unfaulted is not new
+    generator = sequence(*warmup, Rounds(round_maker(chooser, shape), rounds_state(options.seed), None, 0))
+    fs = frozenset(nemesis.owner) | ({OBSERVE} if adaptive else frozenset())
+    return NemesisPackage(
+        name=name,
+        nemesis=nemesis,
+        fs=fs,
+        generator=generator,
+        final_generator=[{"f": STOP[f]} for f in HEAL_ORDER if f in families],
+        draw={start: {"start": start, "stop": STOP[family], "color": COLORS[family]}
+              for family in families for start in STARTS[family] if start != "reset"},
+        options={"interval": options.interval, "families": ", ".join(families),
+                 "policy": "adaptive (bandit on new behaviour)" if adaptive else "rotate through the families",
+                 "load": "steady --rate, unthrottled bursts, quiet spells (results.json all.load)"},
+        client_load=tuple(load),
+    )
+
+
+all_faults = Family("all", ("rotate", "adaptive"), _build)

@@ -1,0 +1,184 @@
+"""Cheap signals of new behaviour, read while a test runs: what the adaptive `all` nemesis learns
+from after each fault (`nemeses.all`, variant `adaptive`).
+
+Everything here is read from what the harness already has, so it works for any system, ours or
+not: the history journal the controller is writing (`history.jsonl` in the run directory) and
+the nodes' log files when the runtime keeps them on this machine (`NodeHandle.log_dir`; on a
+runtime whose logs are remote the log signals are simply absent). Nothing asks the system
+anything, and nothing is sent to a node.
+
+An observation turns the stretch of history and logs since the last one into *features*, short
+hashable tuples, and counts how many were never seen before in this run:
+
+- `("outcome", f, type, error kind)`: an op kind ending in a way not seen before, e.g. the first
+  `write` that ends `info` with "connection refused", or the first `cas` that fails. Error text
+  is reduced to its kind (digits, addresses and quoted parts dropped).
+- `("latency", f, bucket)`: an op kind's latency in a power-of-two bucket of milliseconds not
+  seen before: a shift in latency (a leader that stalls, a quorum that now needs a slow node).
+- `("info-rate", tenth)` and `("fail-rate", tenth)`: the share of indeterminate and failed
+  completions in the window, in tenths: a new error regime.
+- `("epoch", key, value)`: a value never seen before of a completion field named like a term,
+  epoch, leader, view, ballot or generation, when the client reports one.
+- `("log", template)`: a node log line never seen before once numbers and hex are masked (the
+  first "became leader", "truncating log", "recovered from WAL"...), and `("log-epoch", n)`: a
+  number that follows "term", "epoch", "ballot" or "view" in a log line (a new election).
+- near misses, counted, not stored: a register-style `read [k, v]` that returned the value the
+  latest acknowledged write of `k` replaced. Such a read is legal when it overlapped that write,
+  and a stale read otherwise; either way the fault pushed the system to the edge of what it may
+  do, so the next fault should push there again.
+
+`reward` is the number of new features plus half the near misses (at most 5): the quantity the
+adaptive policy tries to make large.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import orjson
+
+EPOCH_FIELDS = ("term", "epoch", "leader", "view", "ballot", "generation")
+_LOG_EPOCH = re.compile(r"\b(?:term|epoch|ballot|view)\b\D{0,3}(\d+)", re.IGNORECASE)
+_MASK = re.compile(r"0x[0-9a-f]+|\d+(?:\.\d+)*|'[^']*'|\"[^\"]*\"", re.IGNORECASE)
+MAX_READ = 4 << 20  # bytes read per file per observation: a flood of log lines must not stall the nemesis
+MAX_NEAR_MISSES = 10
+
+
+def error_kind(error: Any) -> str:
+    """Error text without the parts that differ between occurrences of the same error."""
+    if error is None:
+        return ""
+    return _MASK.sub("#", str(error))[:80]
+
+
+def log_template(line: str) -> str:
+    return _MASK.sub("#", line.strip())[:120]
+
+
+@dataclass
+class Observation:
+    """What one observation found; `new` lists the new features (cut to 20 for the history)."""
+
+    new: list[tuple] = field(default_factory=list)
+    near_misses: int = 0
+    completions: int = 0
+
+    @property
+    def reward(self) -> float:
+        return len(self.new) + 0.5 * min(self.near_misses, MAX_NEAR_MISSES)
+
+    def describe(self) -> dict[str, Any]:
+        return {"reward": round(self.reward, 2), "new": [list(f) for f in self.new[:20]], "new_count": len(self.new),
+                "near_misses": self.near_misses, "completions": self.completions}
+
+
+class _Tail:
+    """New complete lines of a growing file, from where the last read stopped."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+
+    def lines(self) -> list[bytes]:
+        try:
+            with open(self.path, "rb") as f:
+                size = f.seek(0, 2)
+                if size < self.offset:
+                    self.offset = 0  # the file was replaced: start over
+                f.seek(self.offset)
+                data = f.read(MAX_READ)
+        except OSError:
+            return []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        return data[: end + 1].splitlines()
+
+
+class Feedback:
+    """Observes a run: call `observe()` after each fault; features persist across calls."""
+
+    def __init__(self, history: Path, log_dirs: Sequence[Path] = ()):
+        self.history = _Tail(history)
+        self.log_dirs = [d for d in log_dirs if d.is_dir()]
+        self.logs: dict[Path, _Tail] = {}
+        self.seen: set[tuple] = set()
+        self.invoked: dict[Any, tuple[Any, int]] = {}  # process -> (f, time ns) of its open invocation
+        self.last_write: dict[Any, tuple[Any, Any]] = {}  # key -> (latest acknowledged value, the one it replaced)
+
+    def observe(self) -> Observation:
+        found = Observation()
+        features: list[tuple] = []
+        self._history(features, found)
+        self._logs(features)
+        for feature in features:
+            if feature not in self.seen:
+                self.seen.add(feature)
+                found.new.append(feature)
+        return found
+
+    def _history(self, features: list[tuple], found: Observation) -> None:
+        counts = {"ok": 0, "fail": 0, "info": 0}
+        for line in self.history.lines():
+            try:
+                op = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(op, dict) or op.get("process") == "nemesis":
+                continue
+            kind, process, f, time = op.get("type"), op.get("process"), op.get("f"), op.get("time") or 0
+            if kind == "invoke":
+                self.invoked[process] = (f, time)
+                continue
+            if kind not in counts:
+                continue
+            counts[kind] += 1
+            began = self.invoked.pop(process, (f, time))[1]
+            features.append(("outcome", str(f), kind, error_kind(op.get("error"))))
+            if kind == "ok":
+                millis = max(0.0, (time - began) / 1e6)
+                features.append(("latency", str(f), int(math.log2(1 + millis))))
+            for name in EPOCH_FIELDS:
+                if name in op and isinstance(op[name], (int, str)):
+                    features.append(("epoch", name, op[name]))
+            found.near_misses += self._near_miss(op)
+        total = sum(counts.values())
+        found.completions = total
+        if total:
+            features.append(("info-rate", round(counts["info"] / total, 1)))
+            features.append(("fail-rate", round(counts["fail"] / total, 1)))
+
+    def _near_miss(self, op: dict) -> int:
+        """1 when a register read returned the value the latest acknowledged write replaced:
+        allowed if that write overlapped the read, a stale read if it ended before."""
+        value = op.get("value")
+        if op.get("type") != "ok" or not (isinstance(value, list) and len(value) == 2):
+            return 0
+        key, argument = value
+        try:
+            hash(key)
+        except TypeError:
+            return 0
+        if op.get("f") == "write":
+            previous = self.last_write.get(key, (None, 0))[0]
+            self.last_write[key] = (argument, previous)
+            return 0
+        if op.get("f") == "read" and key in self.last_write:
+            latest, replaced = self.last_write[key]
+            return int(argument != latest and replaced is not None and argument == replaced)
+        return 0
+
+    def _logs(self, features: list[tuple]) -> None:
+        for directory in self.log_dirs:
+            for path in sorted(directory.glob("*.log")):
+                tail = self.logs.setdefault(path, _Tail(path))
+                for raw in tail.lines():
+                    line = raw.decode("utf-8", "replace")
+                    features.append(("log", log_template(line)))
+                    features.extend(("log-epoch", int(n)) for n in _LOG_EPOCH.findall(line))
+

@@ -1,0 +1,261 @@
+"""`--nemesis all` and `all:adaptive` (nemeses/all.py, nemeses/feedback.py): reproducible from the
+seed, only the families a system and runtime support, every fault healed, adaptive choices in the
+history and replayable; and, on a real cluster, a known buggy mode caught under `all`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness import plugins
+from harness.generator.combinators import nemesis, paced, repeat, time_limit
+from harness.generator.rng import Rng
+from harness.generator.simulate import simulate
+from harness.history import INFO, Op
+from harness.plan import nemesis_packages
+from harness.seams import HarnessError, NemesisOptions, ReportsPrimary
+from nemeses.all import (STARTS, STOP, AllNemesis, Arm, Chooser, Shape, arms_for, families_for, replay,
+                         round_maker, rounds_state)
+from nemeses.feedback import Feedback
+
+NODES = ["n1", "n2", "n3", "n4", "n5"]
+EVERYTHING = frozenset({"kill", "pause", "clock"})
+
+
+def options(seed: int, capabilities: frozenset[str] = EVERYTHING, nodes: list[str] = NODES, concurrency: int = 5) -> NemesisOptions:
+    return NemesisOptions(seed=seed, nodes=nodes, interval=2.0, capabilities=capabilities, concurrency=concurrency)
+
+
+def nemesis_ops(name: str, seed: int, seconds: float = 120.0, **kw) -> list[dict]:
+    package = nemesis_packages([name], options(seed, **kw))[0]
+    history = simulate(nemesis(time_limit(seconds, package.generator)), 5)
+    return [{"f": op.f, "value": op.value, **op.extra} for op in history if op.type == "invoke"]
+
+
+def family_of(f: str) -> str | None:
+    return next((family for family, starts in STARTS.items() if f in starts), None)
+
+
+@pytest.mark.parametrize("name", ["all", "all:adaptive"])
+def test_same_seed_same_faults_and_choices(name: str) -> None:
+    first, again, other = nemesis_ops(name, 7), nemesis_ops(name, 7), nemesis_ops(name, 8)
+    assert first == again
+    assert first != other
+    chosen = [op["choice"] for op in first if "round" in op.get("choice", {})]
+    assert [c["round"] for c in chosen] == list(range(len(chosen))) and len(chosen) >= 10
+
+
+def test_rotation_brings_every_family_once_per_cycle_and_partitions_and_kills_twice() -> None:
+    ops = nemesis_ops("all", 3, seconds=600)
+    families = families_for(EVERYTHING, 5, 5)
+    cycle = sorted(families + ["partition", "kill"])
+    arms = [op["choice"]["arm"] for op in ops if "round" in op.get("choice", {})]
+    assert len(arms) >= 2 * len(cycle)
+    for number in range(len(arms) // len(cycle)):
+        block = arms[number * len(cycle):(number + 1) * len(cycle)]
+        assert sorted(a.split(":")[0] for a in block) == cycle
+    drawn = set(arms)
+    for expected in ("partition:majority", "partition:ring", "partition:one-way", "kill:one", "kill:majority",
+                     "kill:all", "pause:one", "clock:bump", "clock:strobe", "clock:drift", "network:latency",
+                     "pause-client:one"):
+        assert expected in drawn
+
+
+@pytest.mark.parametrize("name", ["all", "all:adaptive"])
+def test_every_fault_is_healed_by_its_round_and_by_the_final_heal(name: str) -> None:
+    package = nemesis_packages([name], options(11))[0]
+    ops = nemesis_ops(name, 11, seconds=300)
+    open_faults: dict[str, int] = {}
+    for op in ops:
+        family = family_of(op["f"])
+        if family is not None:
+            open_faults[family] = open_faults.get(family, 0) + 1
+        for family, stop in STOP.items():
+            if op["f"] == stop:
+                open_faults.pop(family, None)
+    # At most the round the time limit cut short is still open; the final heal covers every family.
+    assert len(open_faults) <= 2
+    finals = {op["f"] for op in package.final_generator}
+    assert finals == {STOP[f] for f in families_for(EVERYTHING, 5, 5)}
+
+
+def test_only_what_the_system_supports_is_drawn() -> None:
+    assert families_for(frozenset(), 1, 3) == ["pause-client"]
+    assert families_for(frozenset({"kill"}), 3, 5, firewall=False) == ["kill", "pause-client"]
+    arms = [a.name for a in arms_for(["kill", "pause"], 1, has_primary=False)]
+    assert arms == ["kill:one", "kill:flurry", "pause:one"]  # one = majority = all on one node
+    ops = nemesis_ops("all", 5, capabilities=frozenset(), nodes=["n1", "n2", "n3"])
+    assert {family_of(op["f"]) for op in ops} - {None} <= {"partition", "network", "pause-client"}
+
+
+class _NoFirewall:
+    """A cluster of a runtime without a firewall (like `loopback`)."""
+
+    def __init__(self, tmp: Path):
+        self.run_dir = tmp
+        self.nodes = [SimpleNamespace(name=n, log_dir=tmp / n) for n in ("n1", "n2", "n3")]
+
+    def firewall(self, node, argv) -> None:
+        raise HarnessError("this runtime has no firewall")
+
+
+def test_a_runtime_without_a_firewall_gets_no_partitions(tmp_path: Path) -> None:
+    package = nemesis_packages(["all:adaptive"], options(1, capabilities=frozenset({"kill"}), nodes=["n1", "n2", "n3"]))[0]
+    nemesis: AllNemesis = package.nemesis
+    nemesis.setup(_NoFirewall(tmp_path), SimpleNamespace(name="x"))
+    assert nemesis.active == ["kill", "pause-client"]
+    assert {a.family for a in nemesis.chooser.arms} == {"kill", "pause-client"}
+    healed = nemesis.invoke(_NoFirewall(tmp_path), SimpleNamespace(), Op("invoke", "heal", process="nemesis"))
+    assert healed.type == INFO and "not in use" in healed.value
+
+
+def test_all_refuses_to_share_fault_ops_with_another_package() -> None:
+    with pytest.raises(HarnessError, match="both handle the fault op"):
+        nemesis_packages(["all", "kill"], options(1))
+
+
+def _drive(seed: int, reward_of, rounds: int) -> Chooser:
+    """The adaptive chooser as the nemesis drives it: decide a round, observe, learn, repeat."""
+    chooser = Chooser(seed, arms_for(families_for(EVERYTHING, 5, 5), 5, True), adaptive=True)
+    make = round_maker(chooser, Shape(tuple(NODES), 5, 2.0))
+    state = rounds_state(seed)
+    for number in range(rounds):
+        rng = Rng(state)
+        make(number, rng)
+        state = rng.state
+        chooser.learn(number, reward_of(chooser.decisions[number][0]))
+    return chooser
+
+
+def test_adaptive_choices_follow_the_rewards_and_replay_from_the_seed() -> None:
+    def reward_of(arm: Arm) -> float:
+        return 10.0 if arm.name == "kill:all" else 0.0
+
+    chooser = _drive(5, reward_of, 40)
+    choices = [chooser.decisions[n][2] for n in range(40)]
+    assert [c["how"] for c in choices[:6]] == ["rotate"] * 6  # one of every family first
+    later = [c["arm"] for c in choices[6:]]
+    assert max(set(later), key=later.count) == "kill:all"
+    assert sum(a.startswith("kill:") for a in later) > len(later) / 2  # its siblings inherit its promise
+    assert any(c["how"] == "explore" for c in choices)  # it still tries other faults
+    again = _drive(5, reward_of, 40)
+    assert [again.decisions[n][2] for n in range(40)] == choices
+    assert replay(5, chooser.arms, Shape(tuple(NODES), 5, 2.0), chooser.rewards, 40, adaptive=True) == choices
+
+
+def test_a_round_that_paid_off_is_followed_by_a_harder_fault_of_its_family() -> None:
+    chooser = _drive(2, lambda arm: 6.0 if arm.family == "kill" else 0.0, 30)
+    moves = [chooser.decisions[n][2] for n in range(30) if chooser.decisions[n][2]["how"] == "intensify"]
+    assert moves
+    ladder = ["one", "minority", "majority", "all"]
+    for move in moves:
+        before, after = move["after"].split(":")[1], move["arm"].split(":")[1]
+        assert move["arm"].startswith("kill:") and ladder.index(after) > ladder.index({"primary": "one", "flurry": "majority"}.get(before, before))
+
+
+def test_paced_load_has_bursts_and_quiet_spells() -> None:
+    ops = simulate(time_limit(30, paced([(10, 10.0), (10, 0.0), (10, 1.0)], repeat({"f": "read"}), seed=1)), 2,
+                   nemesis=False)
+    starts = [op.time / 1e9 for op in ops if op.type == "invoke"]
+    steady = sum(1 for t in starts if t < 10)
+    burst = sum(1 for t in starts if 10 <= t < 20)
+    quiet = sum(1 for t in starts if t >= 20)
+    assert 50 <= steady <= 150 and burst > 10 * steady and quiet <= 25
+
+
+def test_feedback_counts_new_behaviour_once(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    logs = tmp_path / "n1"
+    logs.mkdir()
+
+    def write(ops: list[dict], log_lines: list[str]) -> None:
+        with open(history, "a") as f:
+            f.writelines(json.dumps(op) + "\n" for op in ops)
+        with open(logs / "server.log", "a") as f:
+            f.writelines(line + "\n" for line in log_lines)
+
+    feedback = Feedback(history, [logs])
+    write([{"type": "invoke", "process": 0, "f": "write", "value": [1, 5], "time": 0},
+           {"type": "ok", "process": 0, "f": "write", "value": [1, 5], "time": 1_000_000},
+           {"type": "invoke", "process": 0, "f": "write", "value": [1, 6], "time": 2_000_000},
+           {"type": "ok", "process": 0, "f": "write", "value": [1, 6], "time": 3_000_000}],
+          ["12:00:01 n1 became leader in term 3"])
+    first = feedback.observe()
+    assert ("log-epoch", 3) in first.new and ("log", "#:#:# n# became leader in term #") in first.new
+    write([{"type": "invoke", "process": 1, "f": "read", "value": [1, None], "time": 4_000_000},
+           {"type": "ok", "process": 1, "f": "read", "value": [1, 5], "time": 5_000_000},
+           {"type": "invoke", "process": 2, "f": "write", "value": [1, 7], "time": 6_000_000}],
+          ["12:00:09 n1 became leader in term 4"])
+    second = feedback.observe()
+    assert second.near_misses == 1  # the read returned the value the latest write replaced
+    assert second.new and ("log-epoch", 4) in second.new and not any(f[0] == "log" for f in second.new)
+    with open(history, "a") as f:
+        f.write('{"type": "info", "process": 2, "f": "write", "value": [1, 7], "time": 9000000, "error": "n3: timed out af')
+    third = feedback.observe()  # a half-written line waits for its end
+    assert third.completions == 0
+    with open(history, "a") as f:
+        f.write('ter 2 s"}\n')
+    fourth = feedback.observe()
+    assert ("outcome", "write", "info", "n#: timed out after # s") in fourth.new
+
+
+# -- on a real cluster ---------------------------------------------------------------------------
+
+
+def _raftkv_seed_killing_all_first() -> int:
+    """A seed whose first round under `all` (and `all:adaptive`, whose warm-up rotates the same
+    way) kills every node of a 3-node raftkv: computed from the schedule, not guessed."""
+    system_cls = plugins.load("system", "raftkv")
+    has_primary = isinstance(system_cls("no-persist"), ReportsPrimary)
+    arms = arms_for(families_for(frozenset(system_cls.capabilities), 3, 5), 3, has_primary)
+    shape = Shape(("n1", "n2", "n3"), 5, 5.0)
+    return next(seed for seed in range(1, 500) if replay(seed, arms, shape, {}, 1, adaptive=False)[0]["arm"] == "kill:all")
+
+
+def _run(store: Path, nemesis_name: str, seed: int) -> tuple[int, Path]:
+    argv = [sys.executable, "-c", "from harness.cli import main; main()", "test", "--system", "raftkv", "--mode",
+            "no-persist", "--workload", "register", "--nodes", "3", "--nemesis", nemesis_name, "--time-limit", "20",
+            "--seed", str(seed), "--store", str(store)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    runs = sorted(p.parent for p in store.glob("*/*/results.json"))
+    assert runs, done.stdout + done.stderr
+    return done.returncode, runs[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.parametrize("name", ["all", "all:adaptive"])
+def test_raftkv_no_persist_is_caught_under_all_when_every_node_is_killed(tmp_path: Path, name: str) -> None:
+    """no-persist forgets term, vote and log on restart: once every node is killed, the writes
+    acknowledged before are gone, and a read after the restart cannot see them."""
+    seed = _raftkv_seed_killing_all_first()
+    code, run = _run(tmp_path, name, seed)
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    kill = next(i for i, op in enumerate(history) if op["f"] == "kill" and op["type"] == "info")
+    assert history[kill]["choice"]["arm"] == "kill:all" and sorted(history[kill]["value"]["killed"]) == ["n1", "n2", "n3"]
+    # The window that makes the anomaly certain: an acknowledged write before the kill, a read after.
+    assert any(op["type"] == "ok" and op["f"] == "write" for op in history[:kill])
+    start = next(i for i, op in enumerate(history) if i > kill and op["f"] == "start" and op["type"] == "info")
+    assert any(op["type"] == "ok" and op["f"] == "read" for op in history[start:])
+    results = json.loads((run / "results.json").read_text())
+    named = {a for r in results["checkers"].values() for a in r.get("anomalies") or ()}
+    assert code == 1 and named & {"multiple-leaders-in-term", "nonlinearizable", "stale-read", "committed-entry-truncated"}
+    # Every fault the run started was healed by the end, and the choices are in the history.
+    for i, op in enumerate(history):
+        family = family_of(op["f"]) if op["process"] == "nemesis" and op["type"] == "info" else None
+        if family is not None:
+            assert any(later["f"] == STOP[family] and later["type"] == "info" for later in history[i:])
+    rounds = results["all"]["rounds"]
+    recorded = [op["choice"] for op in history if op["type"] == "info" and "round" in op.get("choice", {})]
+    assert recorded == rounds[:len(recorded)] and recorded
+    if name == "all:adaptive":
+        rewards = {op["value"]["round"]: op["value"]["reward"] for op in history
+                   if op["f"] == "observe" and op["type"] == "info" and isinstance(op["value"].get("round"), int)}
+        assert rewards
+        arms = [Arm(*a.split(":", 1)) for a in results["all"]["arms"]]
+        assert replay(seed, arms, Shape(("n1", "n2", "n3"), 5, 5.0), rewards, len(rounds), adaptive=True) == rounds
