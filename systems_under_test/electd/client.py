@@ -9,7 +9,6 @@ op fails (nothing was sent); a timeout or a reset after sending is `info`.
 
 from __future__ import annotations
 
-from typing import Any
 
 from harness.history import Op
 from harness.seams import Cluster, NodeHandle

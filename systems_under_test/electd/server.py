@@ -26,7 +26,6 @@ Modes (the first is correct):
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
@@ -291,17 +290,13 @@ class ElectNode:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="electd", description="One electd node: a lease-election candidate.")
-    parser.add_argument("--id", required=True)
-    parser.add_argument("--listen", required=True, type=wire.parse_address)
-    parser.add_argument("--peer", action="append", default=[], type=wire.parse_peer)
-    parser.add_argument("--mode", choices=MODES, default=MODES[0])
-    parser.add_argument("--data-dir", required=True, type=Path)
+    parser = wire.server_parser("electd", "One electd node: a lease-election candidate.", MODES,
+                                "where the epoch counter and the fenced log are kept")
     parser.add_argument("--store", required=True, type=wire.parse_address, help="address of the lease store")
     parser.add_argument("--ttl", type=float, default=2.0, help="lease seconds (default 2)")
-    args = parser.parse_args(argv)
+    args = wire.parse_server_args(parser, argv)
     host, port = args.listen
-    node = ElectNode(args.id, args.mode, args.data_dir, args.ttl, args.store, dict(args.peer), host,
+    node = ElectNode(args.id, args.mode, args.data_dir, args.ttl, args.store, args.peers, host,
                      serves_store=tuple(args.store) == (host, port))
     wire.serve(host, port, node.handle)
     log(f"electd {args.id} ({args.mode}) listening on {host}:{port}, store {args.store[0]}:{args.store[1]}")

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
+from harness.seams import Cluster, NodeHandle, SelftestRow
 from systems_under_test import wire
 from systems_under_test.electd.client import ElectdClient
 from systems_under_test.electd.server import MODES
-from systems_under_test.lifecycle import answers_ping, request, server_argv
+from systems_under_test.lifecycle import ServerPerNode, request, server_argv
 
 PORT = 7500
 ALL_FAULTS = "pause-client,partition,kill,pause,clock"
 
 
-class Electd:
+class Electd(ServerPerNode):
+    server_module = "systems_under_test.electd.server"
+    port = PORT
     name = "electd"
     modes = MODES
     workloads = ("leader",)
@@ -40,21 +42,10 @@ class Electd:
         "stop-toctou (L-e), bully-no-quorum (L-f): the seeds' election flaws."
     )
 
-    def __init__(self, mode: str = MODES[0], server_args: tuple[str, ...] = ()):
-        if mode not in MODES:
-            raise HarnessError(f"electd has no mode {mode!r}; choose one of {', '.join(MODES)}")
-        self.mode, self.server_args, self.port = mode, tuple(server_args), PORT
-
-    def setup(self, cluster: Cluster) -> None:
-        """Nothing to install: the server is this package."""
-
-    def start(self, cluster: Cluster, node: NodeHandle) -> None:
+    def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
         store = cluster.nodes[-1]
         extra = ("--store", f"{store.address}:{self.port}", *self.server_args)
-        node.spawn(server_argv("systems_under_test.electd.server", cluster, node, self.port, self.mode, extra))
-
-    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
-        return answers_ping(cluster, node, self.port)
+        return server_argv(self.server_module, cluster, node, self.port, self.mode, extra)
 
     def primary(self, cluster: Cluster) -> str | None:
         """The node that says it leads in the highest epoch (`pause:primary` aims there), or None."""
@@ -80,7 +71,3 @@ class Electd:
             return {"mode": self.mode, "store": {k: dump.get(k) for k in ("counter", "highest", "holder", "heartbeats")}}
         except (OSError, ValueError) as e:
             return {"mode": self.mode, "store": {"error": str(e)}}
-
-    def teardown(self, cluster: Cluster) -> None:
-        for node in cluster.nodes:
-            node.stop()

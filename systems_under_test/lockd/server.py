@@ -20,7 +20,6 @@ Modes (the first is correct):
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
@@ -37,8 +36,8 @@ def log(text: str) -> None:
 
 
 class LockNode:
-    def __init__(self, mode: str, data_dir: Path):
-        self.mode = mode
+    def __init__(self, mode: str, data_dir: Path, node_id: str = ""):
+        self.mode, self.node_id = mode, node_id  # the id answers pings, so a probe knows who replied
         self.durable = mode != "volatile"
         self.clock = time.time if mode == "wallclock-ttl" else time.monotonic
         self.lock_file = data_dir / "locks.json"
@@ -70,7 +69,7 @@ class LockNode:
         kind = request.get("type")
         with self.mutex:
             if kind == "ping":
-                return {"status": "ok"}
+                return {"status": "ok", "id": self.node_id}
             if kind == "acquire":
                 name, owner, ttl = request["name"], request["owner"], float(request["ttl"])
                 held = self.live(name)
@@ -109,14 +108,11 @@ class LockNode:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="lockd", description="One lockd node: lease locks and a fenced store.")
-    parser.add_argument("--id", required=True)
-    parser.add_argument("--listen", required=True, type=wire.parse_address)
-    parser.add_argument("--peer", action="append", default=[], help="ignored: lockd nodes do not talk to each other")
-    parser.add_argument("--mode", choices=MODES, default=MODES[0])
-    parser.add_argument("--data-dir", required=True, type=Path)
-    args = parser.parse_args(argv)
-    node = LockNode(args.mode, args.data_dir)
+    # --peer is accepted and ignored: lockd nodes do not talk to each other.
+    parser = wire.server_parser("lockd", "One lockd node: lease locks and a fenced store.", MODES,
+                                "where the token counter, locks and store are kept")
+    args = wire.parse_server_args(parser, argv)
+    node = LockNode(args.mode, args.data_dir, args.id)
     host, port = args.listen
     wire.serve(host, port, node.handle)
     log(f"lockd {args.id} ({args.mode}) listening on {host}:{port}, counter {node.counter}, store highest {node.highest}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
-from systems_under_test.lifecycle import request, server_argv
+from harness.seams import Cluster, SelftestRow
+from systems_under_test.lifecycle import ServerPerNode, request
 from systems_under_test.lockd.client import LockdClient
 from systems_under_test.lockd.server import MODES
 
@@ -14,7 +14,9 @@ ALL_FAULTS = "pause-client,partition,kill,pause,clock"
 TTL = 1.0  # seconds; the client pauses (0.5..1.5 nemesis intervals) must outlast it
 
 
-class Lockd:
+class Lockd(ServerPerNode):
+    server_module = "systems_under_test.lockd.server"
+    port = PORT
     name = "lockd"
     modes = MODES
     workloads = ("lock",)
@@ -45,23 +47,9 @@ class Lockd:
     )
 
     def __init__(self, mode: str = MODES[0], server_args: tuple[str, ...] = ()):
-        if mode not in MODES:
-            raise HarnessError(f"lockd has no mode {mode!r}; choose one of {', '.join(MODES)}")
-        self.mode, self.server_args, self.port = mode, tuple(server_args), PORT
+        super().__init__(mode, server_args)
         if mode == "volatile":
             self.workload_params = {"lock": {"ttl": 20.0}}
-
-    def setup(self, cluster: Cluster) -> None:
-        """Nothing to install: the server is this package."""
-
-    def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        node.spawn(server_argv("systems_under_test.lockd.server", cluster, node, self.port, self.mode, self.server_args))
-
-    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
-        try:
-            return request(cluster, node, self.port, {"type": "ping"}, 1.0).get("status") == "ok"
-        except (OSError, ValueError):
-            return False
 
     def primary(self, cluster: Cluster) -> str:
         """n1 serves the locks: `kill:primary` aims there."""
@@ -76,7 +64,3 @@ class Lockd:
             return {"mode": self.mode, "store": {"highest": dump.get("highest"), "accepted": len(dump.get("writes") or [])}}
         except (OSError, ValueError) as e:
             return {"mode": self.mode, "store": {"error": str(e)}}
-
-    def teardown(self, cluster: Cluster) -> None:
-        for node in cluster.nodes:
-            node.stop()
