@@ -478,16 +478,29 @@ def time_limit(seconds: float, gen: Any) -> Generator:
 
 
 class Spaced(Generator):
-    """Delays ops so that each starts at least an interval after the one before; the interval
-    is `mean` ns exactly, or uniform in [0, 2*mean) when `state` (an rng state) is given."""
+    """Delays ops so that each starts at least a gap after the one before. The mean gap follows
+    `phases`, (ns, mean gap ns) pairs cycled from time 0 (a mean of 0 is no gap at all); the gap
+    is the mean exactly, or uniform in [0, 2*mean) when `state` (an rng state) is given."""
 
-    __slots__ = ("mean", "state", "next_time", "gen")
+    __slots__ = ("phases", "period", "state", "next_time", "gen")
 
-    def __init__(self, mean: int, state: int | None, next_time: int | None, gen: Generator):
-        self.mean = mean
+    def __init__(self, phases: tuple[tuple[int, int], ...], state: int | None, next_time: int | None, gen: Generator):
+        self.phases = phases
+        self.period = sum(length for length, _ in phases)
         self.state = state
         self.next_time = next_time
         self.gen = gen
+
+    def mean_at(self, time: int) -> int:
+        at = time % self.period
+        for length, mean in self.phases:
+            if at < length:
+                return mean
+            at -= length
+        return self.phases[-1][1]
+
+    def _with(self, state: int | None, next_time: int | None, gen: Generator) -> Spaced:
+        return Spaced(self.phases, state, next_time, gen)
 
     def op(self, ctx: Context):
         answer = self.gen.op(ctx)
@@ -495,37 +508,37 @@ class Spaced(Generator):
             return None
         op, after = answer
         if op is PENDING:
-            return PENDING, (self if after is self.gen else Spaced(self.mean, self.state, self.next_time, after))
+            return PENDING, (self if after is self.gen else self._with(self.state, self.next_time, after))
         if self.next_time is not None and op.time < self.next_time:
             op.time = self.next_time
         if after is EXHAUSTED:
             return op, after
-        state = self.state
+        mean, state = self.mean_at(op.time), self.state
         if state is None:
-            gap = self.mean
+            gap = mean
         else:
             z, state = next_random(state)
-            gap = int(unit(z) * 2 * self.mean)
-        return op, Spaced(self.mean, state, op.time + gap, after)
+            gap = int(unit(z) * 2 * mean)
+        return op, self._with(state, op.time + gap, after)
 
     def update(self, ctx: Context, event: Op) -> Generator:
         after = self.gen.update(ctx, event)
-        return self if after is self.gen else Spaced(self.mean, self.state, self.next_time, after)
+        return self if after is self.gen else self._with(self.state, self.next_time, after)
 
     def __repr__(self) -> str:
         kind = "exact" if self.state is None else "random"
-        return f"Spaced({self.mean} ns {kind}, next={self.next_time}, {self.gen!r})"
+        return f"Spaced({len(self.phases)} phases, {kind}, next={self.next_time}, {self.gen!r})"
 
 
 def stagger(seconds: float, gen: Any, seed: int | str = 0) -> Generator:
     """Ops spaced by a random interval in [0, 2*seconds), mean `seconds`, counted over all
     threads: 1/seconds ops per second (Jepsen's stagger)."""
-    return Spaced(_ns(seconds), initial_state(seed), None, lift(gen))
+    return Spaced(((1, _ns(seconds)),), initial_state(seed), None, lift(gen))
 
 
 def delay(seconds: float, gen: Any) -> Generator:
     """Ops spaced by exactly `seconds` (the first at once)."""
-    return Spaced(_ns(seconds), None, None, lift(gen))
+    return Spaced(((1, _ns(seconds)),), None, None, lift(gen))
 
 
 # -- threads and routing -----------------------------------------------------------------------
@@ -813,55 +826,11 @@ def until_ok(gen: Any) -> Generator:
     return UntilOk(lift(gen), frozenset(), False)
 
 
-class Paced(Generator):
-    """Like `stagger`, but the rate follows `phases`, (seconds, ops/s) pairs cycled from time 0
-    (an ops/s of 0 is unthrottled): a client load with bursts and quiet spells."""
-
-    __slots__ = ("phases", "period", "state", "next_time", "gen")
-
-    def __init__(self, phases: tuple[tuple[int, float], ...], state: int, next_time: int | None, gen: Generator):
-        self.phases = phases
-        self.period = sum(length for length, _ in phases)
-        self.state = state
-        self.next_time = next_time
-        self.gen = gen
-
-    def rate_at(self, time: int) -> float:
-        at = time % self.period if self.period else 0
-        for length, rate in self.phases:
-            if at < length:
-                return rate
-            at -= length
-        return self.phases[-1][1]
-
-    def op(self, ctx: Context):
-        answer = self.gen.op(ctx)
-        if answer is None:
-            return None
-        op, after = answer
-        if op is PENDING:
-            return PENDING, (self if after is self.gen else Paced(self.phases, self.state, self.next_time, after))
-        if self.next_time is not None and op.time < self.next_time:
-            op.time = self.next_time
-        if after is EXHAUSTED:
-            return op, after
-        rate = self.rate_at(op.time)
-        z, state = next_random(self.state)
-        gap = int(unit(z) * 2 * 1_000_000_000 / rate) if rate > 0 else 0
-        return op, Paced(self.phases, state, op.time + gap, after)
-
-    def update(self, ctx: Context, event: Op) -> Generator:
-        after = self.gen.update(ctx, event)
-        return self if after is self.gen else Paced(self.phases, self.state, self.next_time, after)
-
-    def __repr__(self) -> str:
-        return f"Paced({len(self.phases)} phases, next={self.next_time}, {self.gen!r})"
-
-
 def paced(phases: Iterable[tuple[float, float]], gen: Any, seed: int | str = 0) -> Generator:
     """Ops at a rate that changes over time: `phases` are (seconds, ops/s) pairs, repeated from
     the start when they run out; 0 ops/s means as fast as the clients go."""
-    steps = tuple((_ns(seconds), float(rate)) for seconds, rate in phases)
-    if not steps or any(length <= 0 or rate < 0 for length, rate in steps):
-        raise ValueError(f"paced needs phases of positive length and a rate of 0 or more, got {list(phases)!r}")
-    return Paced(steps, initial_state(seed), None, lift(gen))
+    phases = list(phases)
+    if not phases or any(seconds <= 0 or rate < 0 for seconds, rate in phases):
+        raise ValueError(f"paced needs phases of positive length and a rate of 0 or more, got {phases!r}")
+    steps = tuple((_ns(seconds), int(1_000_000_000 / rate) if rate > 0 else 0) for seconds, rate in phases)
+    return Spaced(steps, initial_state(seed), None, lift(gen))
