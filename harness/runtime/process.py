@@ -13,7 +13,28 @@ from typing import Mapping, Sequence
 from harness.seams import HarnessError
 
 
-class ProcessGroupNode:
+class SignalledServer:
+    """What pause, resume and restart are on any node handle whose server is one process group
+    it can signal (`signal`), kill and spawn again with the command it remembers."""
+
+    name: str
+    _last_spawn: tuple[list[str], dict[str, str] | None, str] | None
+
+    def pause(self) -> None:
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
+    def restart(self) -> int:
+        if self._last_spawn is None:
+            raise HarnessError(f"node {self.name} was never started, so it cannot be restarted")
+        self.kill()
+        argv, env, log_name = self._last_spawn
+        return self.spawn(argv, env, log_name)
+
+
+class ProcessGroupNode(SignalledServer):
     """Mixed into a node dataclass that has `name`, `data_dir`, `log_dir`, `spawn_env`, `_proc`
     and `_last_spawn`. A runtime says how a command runs on its node (`_on_node`) and what it
     adds to the environment (`_marker_env`)."""
@@ -78,16 +99,3 @@ class ProcessGroupNode:
             return
         self.signal(signal.SIGKILL)
         self._proc.wait()
-
-    def pause(self) -> None:
-        self.signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.signal(signal.SIGCONT)
-
-    def restart(self) -> int:
-        if self._last_spawn is None:
-            raise HarnessError(f"node {self.name} was never started, so it cannot be restarted")
-        self.kill()
-        argv, env, log_name = self._last_spawn
-        return self.spawn(argv, env, log_name)

@@ -12,6 +12,7 @@ import subprocess
 import time
 from typing import Any, Mapping, Sequence
 
+from harness.runtime.process import SignalledServer
 from harness.seams import HarnessError
 
 # $1 log dir, $2 data dir, $3 log file, then the command: started in a new session (setsid in a
@@ -23,7 +24,7 @@ _ALIVE = 's=$(ps -o stat= -p "$1") && case "$s" in Z*) exit 1;; esac'
 PASSED_ENV = ("PYTHONPATH", "PATH")
 
 
-class ShellNode:
+class ShellNode(SignalledServer):
     """Mixed into a node dataclass with `name`, `data_dir`, `log_dir`, `spawn_env`, `_pid` and
     `_last_spawn`."""
 
@@ -90,19 +91,6 @@ class ShellNode:
         self.signal(signal.SIGKILL)
         if not self._wait_gone(30):
             raise HarnessError(f"pid {self._pid} on {self.name} survived SIGKILL for 30 s")
-
-    def pause(self) -> None:
-        self.signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.signal(signal.SIGCONT)
-
-    def restart(self) -> int:
-        if self._last_spawn is None:
-            raise HarnessError(f"node {self.name} was never started, so it cannot be restarted")
-        self.kill()
-        argv, env, log_name = self._last_spawn
-        return self.spawn(argv, env, log_name)
 
 
 class ShellCluster:
