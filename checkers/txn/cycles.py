@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, Deadline, Graph, shortest_path, strongly_connected
+from checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, Deadline, Graph, labels_of, shortest_path
 
 VARIANTS = {0: "", PROCESS: "-process", REALTIME: "-realtime"}
 
@@ -28,33 +28,34 @@ class Cycle:
     steps: list[tuple[int, int, int]]  # (from txn id, kind, to txn id)
 
 
-def _component_of(comps: list[list[int]]) -> dict[int, int]:
-    return {node: c for c, comp in enumerate(comps) for node in comp}
+def _members(comps: list[list[int]]) -> list[int]:
+    """The nodes of all nontrivial components, ascending: the only places a cycle can be."""
+    return sorted(node for comp in comps for node in comp)
 
 
-def _witness(graph: Graph, name: str, extra: int, edge_kind: int, inner: dict[int, int],
-             outer_mask: int, outer: dict[int, int], path_mask: int, comps: list[list[int]],
+def _witness(graph: Graph, name: str, extra: int, edge_kind: int, inner: list[int],
+             outer_mask: int, outer: list[int], path_mask: int, comps: list[list[int]],
              same_inner: bool | None, deadline: Deadline) -> Cycle | None:
     """The first `edge_kind` edge a->b with a, b in one `outer` component (and, when
     `same_inner` is given, in the same / different `inner` component), closed by a shortest
     path b -> a over `path_mask` edges."""
-    for a in range(graph.n):
-        ca = outer.get(a)
-        if ca is None:
-            continue
-        for b, kinds in graph.out[a].items():
-            if not kinds & edge_kind or outer.get(b) != ca:
+    indptr, nbrs, kinds = graph.adjacency()
+    for a in _members(comps):
+        ca = outer[a]
+        for i in range(indptr[a], indptr[a + 1]):
+            b = nbrs[i]
+            if not kinds[i] & edge_kind or outer[b] != ca:
                 continue
             if same_inner is not None:
-                together = inner.get(a) is not None and inner.get(a) == inner.get(b)
+                together = inner[a] != -1 and inner[a] == inner[b]
                 if together != same_inner:
                     continue
-            path = shortest_path(graph, b, a, path_mask, set(comps[ca]), deadline)
+            path = shortest_path(graph, b, a, path_mask, outer, ca, deadline)
             if path is None:
                 continue
             steps = [(a, edge_kind, b)]
-            for i, (node, kind) in enumerate(path):
-                to = path[i + 1][0] if i + 1 < len(path) else a
+            for j, (node, kind) in enumerate(path):
+                to = path[j + 1][0] if j + 1 < len(path) else a
                 steps.append((node, kind, to))
             used = 0
             for _, kind, _ in steps:
@@ -75,7 +76,7 @@ def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[li
     for extra in extras:
         everything |= extra
     try:
-        if not strongly_connected(graph, everything, deadline):
+        if not graph.components(everything):
             return [], []  # no cycle of any kind: the common case, one pass over the graph
     except OutOfTime:
         return [], [n + VARIANTS[e] for e in extras for n in ("G0", "G1c", "G-single", "G2-item")]
@@ -86,13 +87,14 @@ def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[li
             continue
         plan = [("G0",), ("G1c",), ("G-single",), ("G2-item",)]
         try:
-            ww = strongly_connected(graph, WW | extra, deadline)
-            wwr = strongly_connected(graph, WW | WR | extra, deadline)
-            full = strongly_connected(graph, WW | WR | RW | extra, deadline)
+            ww = graph.components(WW | extra)
+            wwr = graph.components(WW | WR | extra)
+            full = graph.components(WW | WR | RW | extra)
+            deadline.check()
         except OutOfTime:
             unfinished.extend(name + VARIANTS[extra] for name, in plan)
             continue
-        maps = {"ww": _component_of(ww), "wwr": _component_of(wwr), "full": _component_of(full)}
+        maps = {"ww": labels_of(graph.n, ww), "wwr": labels_of(graph.n, wwr), "full": labels_of(graph.n, full)}
         searches = [
             ("G0", WW, maps["ww"], ww, WW | extra, None),
             ("G1c", WR, maps["wwr"], wwr, WW | WR | extra, None),
@@ -122,31 +124,30 @@ def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[li
     return list(found.values()), unfinished
 
 
-def _rw_cycles(graph: Graph, full: dict[int, int], comps: list[list[int]], extra: int,
+def _rw_cycles(graph: Graph, full: list[int], comps: list[list[int]], extra: int,
                deadline: Deadline) -> tuple[Cycle | None, Cycle | None]:
     """(G-single, G2-item) witnesses: for each rw edge a->b inside a component, a ww/wr path
     back b -> a makes a G-single cycle; when there is none, any path back has another rw edge,
     a G2-item cycle. Stops once both are found."""
     single = item = None
-    members = [set(c) for c in comps]
-    for a in range(graph.n):
-        ca = full.get(a)
-        if ca is None:
-            continue
-        for b, kinds in graph.out[a].items():
-            if not kinds & RW or full.get(b) != ca:
+    indptr, nbrs, kinds = graph.adjacency()
+    for a in _members(comps):
+        ca = full[a]
+        for i in range(indptr[a], indptr[a + 1]):
+            b = nbrs[i]
+            if not kinds[i] & RW or full[b] != ca:
                 continue
             if single is None:
-                path = shortest_path(graph, b, a, WW | WR | extra, members[ca], deadline)
+                path = shortest_path(graph, b, a, WW | WR | extra, full, ca, deadline)
                 if path is not None:
                     single = _cycle("G-single", a, b, path)
                     continue
             elif item is not None:
                 return single, item
             if item is None and (single is not None or path is None):
-                if single is not None and shortest_path(graph, b, a, WW | WR | extra, members[ca], deadline):
+                if single is not None and shortest_path(graph, b, a, WW | WR | extra, full, ca, deadline):
                     continue
-                path = shortest_path(graph, b, a, WW | WR | RW | extra, members[ca], deadline)
+                path = shortest_path(graph, b, a, WW | WR | RW | extra, full, ca, deadline)
                 if path is not None:
                     item = _cycle("G2-item", a, b, path)
             if single is not None and item is not None:
