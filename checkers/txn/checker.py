@@ -10,7 +10,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from checkers import evidence
 from checkers.txn import list_append, models, rw_register
-from checkers.txn.cycles import Cycle, find_cycles
+from checkers.txn.cycles import Cycle, Unfinished, find_cycles
 from checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, Deadline, Edges, Graph, OutOfTime
 from checkers.txn.transactions import Txn, transactions
 from harness.history import Op
@@ -50,26 +50,35 @@ def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[s
         forbidden |= models.FORBIDS[m]
     for a in models.expand_anomalies(_listed(options.get("anomalies"))):
         forbidden |= {a} | ({a + "-process", a + "-realtime"} if a in models.CYCLES else set())
+    phases: dict[str, float] = {}
+    clock = _Phases(phases)
     try:
         txns = transactions(history, deadline)
+        clock("read")
         edges = Edges(len(txns))
         found = analyse(txns, edges, deadline)
+        clock("infer")
         deadline.check()
         _order_edges(txns, edges, models.extras_needed(forbidden), deadline)
+        clock("order")
         deadline.check()
         graph = Graph(edges)
         del edges
+        clock("freeze")
         deadline.check()
     except OutOfTime:
-        return {"valid": "unknown", "reason": f"time limit {limit:g}s reached while building the graph",
-                "models": wanted_models, "unfinished": ["graph"]}
+        done = ", ".join(phases) or "nothing"
+        return {"valid": "unknown", "reason": f"time limit {limit:g}s reached while building the graph "
+                                              f"(done: {done}); no cycle class was searched",
+                "models": wanted_models, "unfinished": ["graph"], "stats": {"phases": phases}}
     except MemoryError:
         return {"valid": "unknown", "reason": "memory ceiling reached while building the graph",
                 "models": wanted_models, "unfinished": ["graph"]}
     try:
-        cycles, unfinished = find_cycles(graph, models.extras_needed(forbidden), deadline)
+        cycles, unfinished, left = find_cycles(graph, models.extras_needed(forbidden), deadline)
     except MemoryError:
-        cycles, unfinished = [], ["every cycle class (memory ceiling reached)"]
+        cycles, unfinished, left = [], ["every cycle class (memory ceiling reached)"], []
+    clock("cycles")
     ok = [t for t in txns if t.outcome == "ok"]
     by_index = {t.id: t for t in txns}
     anomalies: dict[str, Any] = {}
@@ -88,7 +97,8 @@ def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[s
     result: dict[str, Any] = {
         "anomaly-types": sorted(names), "anomalies": anomalies, "not": not_, "also-not": also_not,
         "models": wanted_models, "evidence": ev,
-        "stats": {"txns": len(txns), "ok": len(ok), "seconds": round(time.monotonic() - start, 3)},
+        "stats": {"txns": len(txns), "ok": len(ok), "edges": graph.edge_count,
+                  "seconds": round(time.monotonic() - start, 3), "phases": phases},
     }
     relevant_unfinished = [u for u in unfinished if u in forbidden]
     if bad:
@@ -103,7 +113,30 @@ def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[s
         result["reason"] = f"no anomaly forbidden by {', '.join(wanted_models) or 'the named classes'}"
     if unfinished:
         result["unfinished"] = unfinished
+        result["unfinished-components"] = [_left_off(u, by_index) for u in left]
     return result
+
+
+def _left_off(u: Unfinished, txns: dict[int, Txn]) -> dict[str, Any]:
+    """Where a search was left off, for the reader: its classes, and each component not
+    finished by its size and first operations (history indices)."""
+    if u.components is None:
+        return {"classes": u.classes, "components": "not computed"}
+    return {"classes": u.classes,
+            "components": [{"txns": len(c), "first-ops": [txns[i].index for i in c[:5]]} for c in u.components]}
+
+
+class _Phases:
+    """Seconds spent in each phase of the check, for the stats (and the benchmark's profile)."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+        self.last = time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.into[name] = round(now - self.last, 3)
+        self.last = now
 
 
 @contextlib.contextmanager

@@ -66,20 +66,36 @@ def _witness(graph: Graph, name: str, extra: int, edge_kind: int, inner: list[in
     return None
 
 
-def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[list[Cycle], list[str]]:
+@dataclass
+class Unfinished:
+    """Anomaly classes whose search ran out of time, and the components (txn ids) it had not
+    finished searching them in (None: not even the components were computed)."""
+
+    classes: list[str]
+    components: list[list[int]] | None
+
+
+def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[list[Cycle], list[str], list[Unfinished]]:
     """One witness per anomaly class found, for each set of extra edges in `extras` (0 first).
-    Returns (cycles, classes not searched because time ran out)."""
+    Returns (cycles, classes not searched because time ran out, where each was left off)."""
     from checkers.txn.graph import OutOfTime
     found: dict[str, Cycle] = {}
     unfinished: list[str] = []
+    left: list[Unfinished] = []
+
+    def give_up(classes: list[str], comps: list[list[int]] | None) -> None:
+        unfinished.extend(classes)
+        left.append(Unfinished(classes, comps))
+
     everything = WW | WR | RW
     for extra in extras:
         everything |= extra
     try:
         if not graph.components(everything):
-            return [], []  # no cycle of any kind: the common case, one pass over the graph
+            return [], [], []  # no cycle of any kind: the common case, one pass over the graph
     except OutOfTime:
-        return [], [n + VARIANTS[e] for e in extras for n in ("G0", "G1c", "G-single", "G2-item")]
+        give_up([n + VARIANTS[e] for e in extras for n in ("G0", "G1c", "G-single", "G2-item")], None)
+        return [], unfinished, left
     # process order lies inside real-time order, so no real-time cycle means no process cycle
     extras = sorted(extras, key=lambda e: (e != 0, e != REALTIME))
     for extra in extras:
@@ -92,7 +108,7 @@ def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[li
             full = graph.components(WW | WR | RW | extra)
             deadline.check()
         except OutOfTime:
-            unfinished.extend(name + VARIANTS[extra] for name, in plan)
+            give_up([name + VARIANTS[extra] for name, in plan], None)
             continue
         maps = {"ww": labels_of(graph.n, ww), "wwr": labels_of(graph.n, wwr), "full": labels_of(graph.n, full)}
         searches = [
@@ -106,7 +122,7 @@ def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[li
                 cycle = _witness(graph, name, extra, kind, maps["wwr"], 0, outer, path_mask, comps,
                                      same_inner, deadline)
             except OutOfTime:
-                unfinished.append(name + VARIANTS[extra])
+                give_up([name + VARIANTS[extra]], comps)
                 continue
             if cycle is not None and cycle.anomaly not in found:
                 found[cycle.anomaly] = cycle
@@ -115,13 +131,13 @@ def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[li
         try:
             single, item = _rw_cycles(graph, maps["full"], full, extra, deadline)
         except OutOfTime:
-            unfinished.extend(n + VARIANTS[extra] for n in ("G-single", "G2-item") if n not in found)
+            give_up([n + VARIANTS[extra] for n in ("G-single", "G2-item") if n not in found], full)
             continue
         for cycle in (single, item):
             base = cycle.anomaly.split("-realtime")[0].split("-process")[0] if cycle else None
             if cycle is not None and base not in found and cycle.anomaly not in found:
                 found[cycle.anomaly] = cycle
-    return list(found.values()), unfinished
+    return list(found.values()), unfinished, left
 
 
 def _rw_cycles(graph: Graph, full: list[int], comps: list[list[int]], extra: int,
