@@ -8,7 +8,11 @@ import resource
 
 import pytest
 
-from checkers.txn import check_list_append, check_rw_register
+from checkers.txn import check_list_append, check_rw_register, list_append
+from checkers.txn.checker import _order_edges
+from checkers.txn.cycles import find_cycles
+from checkers.txn.graph import PROCESS, REALTIME, Deadline, Edges, Graph, OutOfTime
+from checkers.txn.transactions import transactions
 from harness.history import Op
 from harness.history_reader import read_history
 
@@ -102,3 +106,30 @@ def test_the_memory_ceiling_holds_only_while_the_check_runs() -> None:
     before = resource.getrlimit(resource.RLIMIT_AS)
     check_list_append([], {"memory-mb": 512})
     assert resource.getrlimit(resource.RLIMIT_AS) == before
+
+
+class _ChecksThenStops(Deadline):
+    """A deadline that passes after a given number of checks: a search cut short at a fixed
+    point, whatever the machine's speed."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__(float("inf"))
+        self.left = checks
+
+    def check(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise OutOfTime()
+
+
+def test_an_unfinished_search_names_its_component_and_classes() -> None:
+    txns = transactions(_elle("huge-scc.edn"))
+    edges = Edges(len(txns))
+    list_append.analyse(txns, edges, Deadline(float("inf")))
+    _order_edges(txns, edges, [0, PROCESS, REALTIME], Deadline(float("inf")))
+    graph = Graph(edges)
+    cycles, unfinished, left = find_cycles(graph, [0, PROCESS, REALTIME], _ChecksThenStops(3))
+    assert unfinished and left
+    assert set(unfinished) == {c for u in left for c in u.classes}
+    assert any(u.components for u in left)  # the component it was searching, by its txns
+    assert all(len(c) > 1 for u in left if u.components for c in u.components)
