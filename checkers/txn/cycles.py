@@ -53,15 +53,7 @@ def _witness(graph: Graph, name: str, extra: int, edge_kind: int, inner: list[in
             path = shortest_path(graph, b, a, path_mask, outer, ca, deadline)
             if path is None:
                 continue
-            steps = [(a, edge_kind, b)]
-            for j, (node, kind) in enumerate(path):
-                to = path[j + 1][0] if j + 1 < len(path) else a
-                steps.append((node, kind, to))
-            used = 0
-            for _, kind, _ in steps:
-                used |= kind
-            suffix = "-realtime" if used & REALTIME else "-process" if used & PROCESS else ""
-            return Cycle(name + suffix, steps)
+            return _cycle(name, a, b, path, edge_kind)
         deadline.check()
     return None
 
@@ -172,8 +164,9 @@ def _rw_cycles(graph: Graph, full: list[int], comps: list[list[int]], extra: int
     return single, item
 
 
-def _cycle(name: str, a: int, b: int, path: list[tuple[int, int]]) -> Cycle:
-    steps = [(a, RW, b)]
+def _cycle(name: str, a: int, b: int, path: list[tuple[int, int]], first_kind: int = RW) -> Cycle:
+    """The cycle a -first_kind-> b, then `path` back to a; named with the variant its edges make."""
+    steps = [(a, first_kind, b)]
     for i, (node, kind) in enumerate(path):
         to = path[i + 1][0] if i + 1 < len(path) else a
         steps.append((node, kind, to))
