@@ -46,7 +46,9 @@ def transactions(history: Sequence[Op], deadline: Deadline | None = None) -> lis
             else:
                 call[1], call[3] = op, i
     out: list[Txn] = []
-    for invoke, completion, start, end in calls:
+    for n, (invoke, completion, start, end) in enumerate(calls):
+        if n & 16383 == 0 and deadline is not None:
+            deadline.check()
         outcome = completion.type if completion is not None else INFO
         op = completion if outcome == "ok" else invoke
         mops = op.value
