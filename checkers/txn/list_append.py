@@ -117,13 +117,18 @@ def analyse(txns: list[Txn], graph: Edges, deadline: Deadline) -> Anomalies:
                 longest[k] = seen
     deadline.check()
     # every read must be a prefix of the longest
-    for t, reads in zip(ok, reads_of):
+    for n, (t, reads) in enumerate(zip(ok, reads_of)):
+        if n & 8191 == 0:
+            deadline.check()
         for k, seen in reads:
             best = longest[k]
             if len(seen) > len(best) or best[:len(seen)] != seen:
                 note("incompatible-order", [t.id], f"key {k!r}: T{t.index} read {seen!r}, not a prefix of {best!r}")
     # edges
-    for k, order in longest.items():
+    deadline.check()
+    for n, (k, order) in enumerate(longest.items()):
+        if n & 8191 == 0:
+            deadline.check()
         wk = writer.get(k, no_writes)
         for i in range(1, len(order)):
             a, b = wk.get(order[i - 1]), wk.get(order[i])
@@ -134,7 +139,10 @@ def analyse(txns: list[Txn], graph: Edges, deadline: Deadline) -> Anomalies:
     # missed it
     unseen: dict[Any, list[tuple[Txn, Any]]] = {}
     observed = {k: set(order) for k, order in longest.items()}
+    deadline.check()
     for t in txns:
+        if t.id & 8191 == 0:
+            deadline.check()
         if t.outcome != "ok":
             continue
         for f, k, v in t.mops:
