@@ -15,7 +15,7 @@ G2-item (a G-nonadjacent cycle is reported as G2-item)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, Deadline, Graph, labels_of, shortest_path
 
@@ -39,23 +39,29 @@ def _witness(graph: Graph, name: str, extra: int, edge_kind: int, inner: list[in
     """The first `edge_kind` edge a->b with a, b in one `outer` component (and, when
     `same_inner` is given, in the same / different `inner` component), closed by a shortest
     path b -> a over `path_mask` edges."""
+    for a, b, ca in _edges_inside(graph, edge_kind, outer, comps, deadline):
+        if same_inner is not None:
+            together = inner[a] != -1 and inner[a] == inner[b]
+            if together != same_inner:
+                continue
+        path = shortest_path(graph, b, a, path_mask, outer, ca, deadline)
+        if path is not None:
+            return _cycle(name, a, b, path, edge_kind)
+    return None
+
+
+def _edges_inside(graph: Graph, kind: int, labels: list[int], comps: list[list[int]],
+                  deadline: Deadline) -> Iterator[tuple[int, int, int]]:
+    """(a, b, component) for every `kind` edge a -> b inside one of `comps`, by ascending a
+    and then in the order the edges were found; the deadline is checked after each node."""
     indptr, nbrs, kinds = graph.adjacency()
     for a in _members(comps):
-        ca = outer[a]
+        ca = labels[a]
         for i in range(indptr[a], indptr[a + 1]):
             b = nbrs[i]
-            if not kinds[i] & edge_kind or outer[b] != ca:
-                continue
-            if same_inner is not None:
-                together = inner[a] != -1 and inner[a] == inner[b]
-                if together != same_inner:
-                    continue
-            path = shortest_path(graph, b, a, path_mask, outer, ca, deadline)
-            if path is None:
-                continue
-            return _cycle(name, a, b, path, edge_kind)
+            if kinds[i] & kind and labels[b] == ca:
+                yield a, b, ca
         deadline.check()
-    return None
 
 
 @dataclass
@@ -138,29 +144,22 @@ def _rw_cycles(graph: Graph, full: list[int], comps: list[list[int]], extra: int
     back b -> a makes a G-single cycle; when there is none, any path back has another rw edge,
     a G2-item cycle. Stops once both are found."""
     single = item = None
-    indptr, nbrs, kinds = graph.adjacency()
-    for a in _members(comps):
-        ca = full[a]
-        for i in range(indptr[a], indptr[a + 1]):
-            b = nbrs[i]
-            if not kinds[i] & RW or full[b] != ca:
+    for a, b, ca in _edges_inside(graph, RW, full, comps, deadline):
+        if single is None:
+            path = shortest_path(graph, b, a, WW | WR | extra, full, ca, deadline)
+            if path is not None:
+                single = _cycle("G-single", a, b, path)
                 continue
-            if single is None:
-                path = shortest_path(graph, b, a, WW | WR | extra, full, ca, deadline)
-                if path is not None:
-                    single = _cycle("G-single", a, b, path)
-                    continue
-            elif item is not None:
-                return single, item
-            if item is None and (single is not None or path is None):
-                if single is not None and shortest_path(graph, b, a, WW | WR | extra, full, ca, deadline):
-                    continue
-                path = shortest_path(graph, b, a, WW | WR | RW | extra, full, ca, deadline)
-                if path is not None:
-                    item = _cycle("G2-item", a, b, path)
-            if single is not None and item is not None:
-                return single, item
-        deadline.check()
+        elif item is not None:
+            return single, item
+        if item is None and (single is not None or path is None):
+            if single is not None and shortest_path(graph, b, a, WW | WR | extra, full, ca, deadline):
+                continue
+            path = shortest_path(graph, b, a, WW | WR | RW | extra, full, ca, deadline)
+            if path is not None:
+                item = _cycle("G2-item", a, b, path)
+        if single is not None and item is not None:
+            return single, item
     return single, item
 
 
