@@ -8,7 +8,7 @@ import time
 from typing import Any, Iterator, Mapping, Sequence
 
 from checkers import evidence
-from checkers.txn import list_append, models, rw_register
+from checkers.txn import direct, list_append, models, rw_register
 from checkers.txn.cycles import Cycle, find_cycles
 from checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, Deadline, Graph, OutOfTime
 from checkers.txn.transactions import Txn, transactions
@@ -21,13 +21,14 @@ DEFAULT_MEMORY_MB = 4096
 def check_list_append(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     options = options or {}
     with _memory_ceiling(options):
-        return _check(history, options, list_append.analyse)
+        return _check(history, options, list_append.analyse, "append")
 
 
 def check_rw_register(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     options = options or {}
     with _memory_ceiling(options):
-        return _check(history, options, lambda txns, graph, deadline: rw_register.analyse(txns, graph, options, deadline))
+        return _check(history, options, lambda txns, graph, deadline: rw_register.analyse(txns, graph, options, deadline),
+                      "w")
 
 
 def _listed(value: Any) -> list[str]:
@@ -38,7 +39,7 @@ def _listed(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[str, Any]:
+def _check(history: Sequence[Op], options: Mapping[str, Any], analyse, write: str) -> dict[str, Any]:
     start = time.monotonic()
     limit = float(options.get("time-limit") or options.get("time_limit") or DEFAULT_TIME_LIMIT)
     deadline = Deadline(start + limit)
@@ -54,6 +55,8 @@ def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[s
     graph = Graph(len(txns))
     try:
         found = analyse(txns, graph, deadline)
+        for name, cases in direct.analyse(txns, write).items():
+            found.setdefault(name, []).extend(cases)
         deadline.check()
         _order_edges(txns, graph, models.extras_needed(forbidden))
         deadline.check()
@@ -124,20 +127,25 @@ def _memory_ceiling(options: Mapping[str, Any]) -> Iterator[None]:
 def _order_edges(txns: list[Txn], graph: Graph, extras: list[int]) -> None:
     """Process edges (each process's consecutive ok txns) and real-time edges (A completed
     before B was invoked), the latter as Elle builds them: to the frontier of recent
-    completions only, which keeps their number small yet their transitive closure exact."""
+    completions only, which keeps their number small yet their transitive closure exact. An
+    info txn gets real-time edges in only: it may have committed at any time after its
+    invocation."""
     if PROCESS in extras:
         last: dict[Any, int] = {}
         for t in txns:
-            if t.outcome == "ok":
+            if t.outcome != "fail":
                 if t.process in last:
                     graph.add(last[t.process], t.id, PROCESS)
-                last[t.process] = t.id
+                if t.outcome == "ok":  # an info txn retires its process: nothing follows it
+                    last[t.process] = t.id
     if REALTIME in extras:
         events = []
         for t in txns:
             if t.outcome == "ok":
                 events.append((t.start, 1, t))
                 events.append((t.end, 0, t))
+            elif t.outcome == "info":  # it may have committed, but only after its invocation
+                events.append((t.start, 1, t))
         events.sort(key=lambda e: (e[0], e[1]))
         frontier: list[int] = []
         preds: dict[int, list[int]] = {}

@@ -13,9 +13,10 @@ from checkers.txn.transactions import Txn
 Anomalies = dict[str, list[dict[str, Any]]]
 
 
-def _reads(txn: Txn) -> list[tuple[Any, list]]:
-    """The external reads of an ok txn: each read with the txn's own earlier appends to that
-    key taken off its tail (what the txn saw of others)."""
+def _reads(txn: Txn) -> list[tuple[Any, list, list]]:
+    """The reads of an ok txn: (key, external part, whole read), the external part being the
+    read with the txn's own earlier appends to that key taken off its tail (what it saw of
+    others)."""
     own: dict[Any, list] = {}
     out = []
     for f, k, v in txn.mops:
@@ -26,7 +27,7 @@ def _reads(txn: Txn) -> list[tuple[Any, list]]:
             mine = own.get(k, [])
             if mine and seen[-len(mine):] == mine:
                 seen = seen[:-len(mine)]
-            out.append((k, seen))
+            out.append((k, seen, list(v or [])))
     return out
 
 
@@ -47,15 +48,17 @@ def analyse(txns: list[Txn], graph: Graph, deadline: Deadline) -> Anomalies:
                     note("duplicate-appends", [writer[(k, v)].id, t.id], f"value {v!r} was appended to key {k!r} twice")
                 writer[(k, v)] = t
                 last_append[(t.id, k)] = v
+    # Version orders come from whole reads (a txn's own appends at the end are versions too);
+    # wr edges from the external part (the writer of the last value a txn saw of others).
     longest: dict[Any, list] = {}
     ok = [t for t in txns if t.outcome == "ok"]
+    reads: list[tuple[Txn, Any, list, list]] = []  # (reader, key, external part, whole read)
     for t in ok:
         if t.id & 4095 == 0:
             deadline.check()
         _internal(t, note)
-        for k, seen in _reads(t):
-            if len(set(seen)) != len(seen):
-                note("duplicate-elements", [t.id], f"T{t.index} read key {k!r} as {seen!r}, with a value twice")
+        for k, seen, whole in _reads(t):
+            reads.append((t, k, seen, whole))
             for v in seen:
                 w = writer.get((k, v))
                 if w is None:
@@ -68,49 +71,54 @@ def analyse(txns: list[Txn], graph: Graph, deadline: Deadline) -> Anomalies:
                     note("G1b", [w.id, t.id], f"T{t.index} read key {k!r} ending in {seen[-1]!r}, an intermediate "
                                                f"append of T{w.index}, which appended {last_append[(w.id, k)]!r} later")
             best = longest.get(k)
-            if best is None or len(seen) > len(best):
-                longest[k] = seen
+            if best is None or len(whole) > len(best):
+                longest[k] = whole
     # every read must be a prefix of the longest
-    for t in ok:
-        for k, seen in _reads(t):
-            best = longest[k]
-            if best[:len(seen)] != seen:
-                note("incompatible-order", [t.id], f"key {k!r}: T{t.index} read {seen!r}, not a prefix of {best!r}")
-    # edges
+    for t, k, seen, whole in reads:
+        best = longest[k]
+        if best[:len(whole)] != whole:
+            note("incompatible-order", [t.id], f"key {k!r}: T{t.index} read {whole!r}, not a prefix of {best!r}")
+
+    # Edges. A txn that completed info may have committed: when a read saw one of its appends
+    # it did (as Elle assumes), so it is a node like an ok txn; when none was seen, it gets
+    # only incoming edges (its reads are unknown, it has no completion to order it before
+    # others, its process retired), so it can close no cycle.
+    def live(w: Txn | None) -> bool:
+        return w is not None and w.outcome != "fail"
+
     for k, order in longest.items():
         for i in range(1, len(order)):
             a, b = writer.get((k, order[i - 1])), writer.get((k, order[i]))
-            if a is not None and b is not None and a.outcome == "ok" and b.outcome == "ok":
+            if live(a) and live(b):
                 graph.add(a.id, b.id, WW, k, order[i])
-    # a committed append no read saw is still in the key's final list, so after all of the
-    # longest read: it follows that read's last writer, and every read of the whole longest list
+    # an append no read saw is still in the key's final list, so after all of the longest
+    # read: it follows that read's last writer, and every read of the whole longest list
     # missed it
     unseen: dict[Any, list[tuple[Txn, Any]]] = {}
     observed = {k: set(order) for k, order in longest.items()}
     for (k, v), w in writer.items():
-        if w.outcome == "ok" and k in longest and v not in observed[k]:
+        if live(w) and k in longest and v not in observed[k]:
             unseen.setdefault(k, []).append((w, v))
     for k, ws in unseen.items():
         best = longest[k]
         last = writer.get((k, best[-1])) if best else None
         for w, v in ws:
-            if last is not None and last.outcome == "ok":
+            if live(last):
                 graph.add(last.id, w.id, WW, k, v)
     deadline.check()
-    for t in ok:
-        for k, seen in _reads(t):
-            if seen == longest[k]:
-                for w, v in unseen.get(k, ()):
-                    graph.add(t.id, w.id, RW, k, v)
-            if seen:
-                w = writer.get((k, seen[-1]))
-                if w is not None and w.outcome == "ok":
-                    graph.add(w.id, t.id, WR, k, seen[-1])
-            best = longest[k]
-            if best[:len(seen)] == seen and len(best) > len(seen):
-                w = writer.get((k, best[len(seen)]))
-                if w is not None and w.outcome == "ok":
-                    graph.add(t.id, w.id, RW, k, best[len(seen)])
+    for t, k, seen, whole in reads:
+        if whole == longest[k]:
+            for w, v in unseen.get(k, ()):
+                graph.add(t.id, w.id, RW, k, v)
+        if seen:
+            w = writer.get((k, seen[-1]))
+            if live(w):
+                graph.add(w.id, t.id, WR, k, seen[-1])
+        best = longest[k]
+        if best[:len(whole)] == whole and len(best) > len(whole):
+            w = writer.get((k, best[len(whole)]))
+            if live(w):
+                graph.add(t.id, w.id, RW, k, best[len(whole)])
     return found
 
 
@@ -125,6 +133,8 @@ def _internal(t: Txn, note) -> None:
             own.setdefault(k, []).append(v)
         elif f == "r":
             seen = list(v or [])
+            if len(set(seen)) != len(seen):  # the whole read: its own appends count too
+                note("duplicate-elements", [t.id], f"T{t.index} read key {k!r} as {seen!r}, with a value twice")
             want = expect.get(k)
             if want is not None and seen != want:
                 note("internal", [t.id], f"T{t.index} read key {k!r} as {seen!r}, but its own earlier ops imply {want!r}")
