@@ -285,7 +285,9 @@ def judged(history: list[Op]) -> Judged:
 
 def precedence(j: Judged, kind: str) -> set[tuple[int, int]]:
     """(a, b): a must commit before b starts. realtime: a completed before b was invoked;
-    process: a ran before b on one process (a not info: its process retires)."""
+    process: a ran before b on one process (a not info: its process retires); key-realtime /
+key-process: the same, for a and b touching a common key (each key linearizable / sequential
+on its own: in a serial order, a txn takes effect on every key at once)."""
     live = [i for i, o in enumerate(j.outcome) if o != "fail"]
     out = set()
     for a in live:
@@ -295,6 +297,11 @@ def precedence(j: Judged, kind: str) -> set[tuple[int, int]]:
             if kind == "realtime" and j.complete[a] < j.invoke[b]:
                 out.add((a, b))
             if kind == "process" and j.process[a] == j.process[b] and j.complete[a] < j.invoke[b]:
+                out.add((a, b))
+            shared = {m[1] for m in j.mops[a]} & {m[1] for m in j.mops[b]}
+            if kind == "key-realtime" and shared and j.complete[a] < j.invoke[b]:
+                out.add((a, b))
+            if kind == "key-process" and shared and j.process[a] == j.process[b] and j.complete[a] < j.invoke[b]:
                 out.add((a, b))
     return out
 

@@ -168,7 +168,7 @@ def _explain(graph: Graph, txns: dict[int, Txn], a: int, kind: int, b: int) -> s
     key, value = graph.why.get((a, b, kind), (None, None))
     A, B = f"T{ta.index}", f"T{tb.index}"
     if kind == WW:
-        return f"{A} < {B} because {B} wrote {value!r} to key {key!r} directly after {A}'s write"
+        return f"{A} < {B} because {B} wrote {value!r} to key {key!r} after {A}'s write"
     if kind == WR:
         return f"{A} < {B} because {B} read {A}'s write of {value!r} to key {key!r}"
     if kind == RW:
