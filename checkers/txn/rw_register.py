@@ -81,17 +81,18 @@ def analyse(txns: list[Txn], graph: Graph, options: Mapping[str, Any], deadline:
                 graph.add(prev.id, w.id, WW, k, value)
     for order in ("linearizable", "sequential"):
         if options.get(f"{order}-keys") or options.get(f"{order}_keys"):
-            _key_order_edges(txns, writer, graph, order == "sequential", deadline)
+            _key_order_edges(txns, writer, readers, graph, order == "sequential", deadline)
     return found
 
 
-def _key_order_edges(txns: list[Txn], writer: dict[tuple[Any, Any], Txn], graph: Graph, same_process: bool,
-                     deadline: Deadline) -> None:
+def _key_order_edges(txns: list[Txn], writer: dict[tuple[Any, Any], Txn], readers: dict[tuple[Any, Any], list[Txn]],
+                     graph: Graph, same_process: bool, deadline: Deadline) -> None:
     """A completed before B was invoked (on B's process only, when `same_process`), both touch
-    key k and B writes it: the version A left (its last write, else the value it read) is older
-    than B's write, so A -ww-> B or A -rw-> B, and the read version's writer -ww-> B."""
+    key k and B writes it: the version v A left (its last write, else the value it read) is
+    older than B's write, so v's writer -ww-> B and every reader of v -rw-> B."""
     touch: dict[Any, list[tuple[Txn, bool, Any]]] = {}  # key -> (ok txn, wrote it, external read)
     writes: dict[Any, list[tuple[Txn, Any]]] = {}  # key -> (live txn, its last write)
+    a_last: dict[tuple[int, Any], Any] = {}
     for t in txns:
         if t.outcome == "fail":
             continue
@@ -104,6 +105,7 @@ def _key_order_edges(txns: list[Txn], writer: dict[tuple[Any, Any], Txn], graph:
                 first_read[k] = v
         for k, v in last.items():
             writes.setdefault(k, []).append((t, v))
+            a_last[(t.id, k)] = v
         if t.outcome == "ok":
             for k in set(last) | set(first_read):
                 touch.setdefault(k, []).append((t, k in last, first_read.get(k)))
@@ -115,11 +117,10 @@ def _key_order_edges(txns: list[Txn], writer: dict[tuple[Any, Any], Txn], graph:
                     break
                 if a.id == b.id or (same_process and a.process != b.process):
                     continue
-                if wrote:
-                    graph.add(a.id, b.id, WW, k, value)
-                    continue
-                graph.add(a.id, b.id, RW, k, value)
-                w = writer.get((k, read)) if read is not None else None
-                if w is not None and w.outcome != "fail" and w.id != b.id:
+                version = a_last[(a.id, k)] if wrote else read
+                w = a if wrote else writer.get((k, version)) if version is not None else None
+                if w is not None and w.outcome != "fail":
                     graph.add(w.id, b.id, WW, k, value)
+                for r in readers.get((k, version), ()):
+                    graph.add(r.id, b.id, RW, k, value)
         deadline.check()
