@@ -89,6 +89,10 @@ def _check(history: Sequence[Op], options: Mapping[str, Any], analyse, write: st
         "models": wanted_models, "evidence": ev,
         "stats": {"txns": len(txns), "ok": len(ok), "seconds": round(time.monotonic() - start, 3)},
     }
+    blamed = [i for name, cases in found.items() if name in forbidden for c in cases for i in c["txns"]]
+    blamed += [i for c in cycles if c.anomaly in forbidden for a, _, b in c.steps for i in (a, b)]
+    if blamed:  # the earliest invocation among the evidence of a forbidden anomaly (time to detect)
+        result["first_anomaly_index"] = min(by_index[i].index for i in blamed)
     relevant_unfinished = [u for u in unfinished if u in forbidden]
     if bad:
         result["valid"] = False
