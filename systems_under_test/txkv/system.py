@@ -53,7 +53,7 @@ class TxKV:
         _row("2pl-early-release", False, ("G1a", "dirty-update", "G1c"),
              why="locks are released at the lock point, before commit or rollback, so others read "
                  "appends that are then rolled back (G1a) and append on top of them (dirty-update)"),
-        _row("ack-before-flush", False, ("incompatible-order", "G-single-realtime"),
+        _row("ack-before-flush", False, ("incompatible-order", "G-single"),
              why="commits are acknowledged before the log is flushed; killing the primary loses them, "
                  "and appends after the restart build a different list"),
     )
