@@ -57,10 +57,12 @@ def lost_updates(ok: list[Txn], write: str, note: Note) -> None:
 def list_order_anomalies(txns: list[Txn], note: Note) -> None:
     """dirty-update and own-order, against each key's longest ok read."""
     writer: dict[tuple[Any, Any], Txn] = {}
+    appends: dict[Any, dict[int, list[Any]]] = {}  # key -> txn id -> its appends, in its order
     for t in txns:
         for f, k, v in t.mops:
             if f == "append":
                 writer.setdefault((k, v), t)
+                appends.setdefault(k, {}).setdefault(t.id, []).append(v)
     longest: dict[Any, list] = {}
     for t in txns:
         if t.outcome == "ok":
@@ -81,8 +83,9 @@ def list_order_anomalies(txns: list[Txn], note: Note) -> None:
                          f"key {k!r}: T{w.index} appended {v!r} on top of {failed!r}, appended by txns that failed")
                 failed = []
         position = {v: i for i, v in enumerate(order)}
-        for t in txns:
-            mine = [position[v] for f, kk, v in t.mops if f == "append" and kk == k and v in position]
+        for tid, values in appends.get(k, {}).items():
+            t = txns[tid]
+            mine = [position[v] for v in values if v in position]
             if mine != sorted(mine):
                 note("incompatible-order", [t.id],
                      f"key {k!r}: T{t.index} appended {[order[i] for i in sorted(mine)]!r} in another order "
