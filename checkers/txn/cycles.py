@@ -125,11 +125,13 @@ def find_cycles(graph: Graph, extras: list[int], deadline: Deadline) -> tuple[li
 
 def _rw_cycles(graph: Graph, full: dict[int, int], comps: list[list[int]], extra: int,
                deadline: Deadline) -> dict[str, Cycle]:
-    """G-single, G-nonadjacent and G2-item witnesses, each rw edge a->b inside a component
-    giving the most specific class it closes: a ww/wr path back b -> a makes a G-single cycle;
-    else a path back whose rw edges are never adjacent (to each other or to a->b) a
-    G-nonadjacent one; else any path back (it then has two rw edges in a row) a G2-item one.
-    Stops once all three are found."""
+    """G-single, G-nonadjacent and G2-item witnesses. Until a G-single is found, each rw edge
+    a->b inside a component gives the most specific class it closes: a ww/wr path back b -> a
+    makes a G-single cycle; else a path back whose rw edges are never adjacent (to each other
+    or to a->b) a G-nonadjacent one; else any path back (it then has two rw edges in a row) a
+    G2-item one. Once a G-single is found every model these classes rule out is ruled out, so
+    the other classes are only named: one breadth-first search per edge, its cycle classified
+    by its edges. Stops once all three are found."""
     found: dict[str, Cycle] = {}
     members = [set(c) for c in comps]
     plain = WW | WR | extra
@@ -140,21 +142,33 @@ def _rw_cycles(graph: Graph, full: dict[int, int], comps: list[list[int]], extra
         for b, kinds in graph.out[a].items():
             if not kinds & RW or full.get(b) != ca:
                 continue
-            path = shortest_path(graph, b, a, plain, members[ca], deadline)
-            if path is not None:
-                found.setdefault("G-single", _cycle("G-single", a, b, path))
-            elif "G-nonadjacent" not in found or "G2-item" not in found:
-                path = _nonadjacent_path(graph, b, a, plain, members[ca], deadline)
+            if "G-single" in found:
+                path = shortest_path(graph, b, a, plain | RW, members[ca], deadline)
                 if path is not None:
-                    found.setdefault("G-nonadjacent", _cycle("G-nonadjacent", a, b, path))
-                elif "G2-item" not in found:
-                    path = shortest_path(graph, b, a, plain | RW, members[ca], deadline)
-                    if path is not None:
-                        found["G2-item"] = _cycle("G2-item", a, b, path)
+                    cycle = _cycle("G2-item", a, b, path)
+                    found.setdefault(_rw_class(cycle), cycle)
+            elif (path := shortest_path(graph, b, a, plain, members[ca], deadline)) is not None:
+                found["G-single"] = _cycle("G-single", a, b, path)
+            elif (path := _nonadjacent_path(graph, b, a, plain, members[ca], deadline)) is not None:
+                found.setdefault("G-nonadjacent", _cycle("G-nonadjacent", a, b, path))
+            elif "G2-item" not in found:
+                path = shortest_path(graph, b, a, plain | RW, members[ca], deadline)
+                if path is not None:
+                    found["G2-item"] = _cycle("G2-item", a, b, path)
             if len(found) == 3:
                 return found
         deadline.check()
     return found
+
+
+def _rw_class(cycle: Cycle) -> str:
+    """G-single (one rw edge), G-nonadjacent (no two rw edges in a row, cyclically) or
+    G2-item; the cycle is renamed to match, keeping its -process / -realtime suffix."""
+    rw = [kind == RW for _, kind, _ in cycle.steps]
+    name = "G-single" if sum(rw) == 1 else (
+        "G2-item" if any(rw[i] and rw[i - 1] for i in range(len(rw))) else "G-nonadjacent")
+    cycle.anomaly = name + cycle.anomaly[len("G2-item"):]
+    return name
 
 
 def _nonadjacent_path(graph: Graph, start: int, goal: int, plain: int, within: set[int],
