@@ -164,3 +164,9 @@ def test_rw_register_linearizable_keys_orders_writes_by_real_time() -> None:
     assert check_rw_register(h, {"model": "serializable"})["valid"] is True
     r = check_rw_register(h, {"model": "serializable", "linearizable-keys": True})
     assert r["valid"] is False and "G2-item" in r["anomaly-types"]
+
+
+def test_rw_register_lost_update() -> None:
+    h = _h(_ok(0, [["r", "x", None], ["w", "x", 1]]), _ok(1, [["r", "x", None], ["w", "x", 2]]))
+    r = check_rw_register(h, {"model": "snapshot-isolation"})
+    assert r["valid"] is False and "lost-update" in r["anomaly-types"]
