@@ -9,7 +9,7 @@ import time
 from typing import Any, Iterator, Mapping, Sequence
 
 from checkers import evidence
-from checkers.txn import list_append, models, rw_register
+from checkers.txn import direct, list_append, models, rw_register
 from checkers.txn.cycles import Cycle, Unfinished, find_cycles
 from checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, Deadline, Edges, Graph, OutOfTime
 from checkers.txn.transactions import Txn, transactions
@@ -22,13 +22,14 @@ DEFAULT_MEMORY_MB = 4096
 def check_list_append(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     options = options or {}
     with _memory_ceiling(options), _no_cyclic_gc():
-        return _check(history, options, list_append.analyse)
+        return _check(history, options, list_append.analyse, "append")
 
 
 def check_rw_register(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     options = options or {}
     with _memory_ceiling(options), _no_cyclic_gc():
-        return _check(history, options, lambda txns, graph, deadline: rw_register.analyse(txns, graph, options, deadline))
+        return _check(history, options, lambda txns, graph, deadline: rw_register.analyse(txns, graph, options, deadline),
+                      "w")
 
 
 def _listed(value: Any) -> list[str]:
@@ -39,7 +40,7 @@ def _listed(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[str, Any]:
+def _check(history: Sequence[Op], options: Mapping[str, Any], analyse, write: str) -> dict[str, Any]:
     start = time.monotonic()
     limit = float(options.get("time-limit") or options.get("time_limit") or DEFAULT_TIME_LIMIT)
     deadline = Deadline(start + limit)
@@ -58,6 +59,9 @@ def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[s
         edges = Edges(len(txns))
         found = analyse(txns, edges, deadline)
         clock("infer")
+        for name, cases in direct.analyse(txns, write).items():
+            found.setdefault(name, []).extend(cases)
+        clock("direct")
         deadline.check()
         _order_edges(txns, edges, models.extras_needed(forbidden), deadline)
         clock("order")
@@ -100,6 +104,10 @@ def _check(history: Sequence[Op], options: Mapping[str, Any], analyse) -> dict[s
         "stats": {"txns": len(txns), "ok": len(ok), "edges": graph.edge_count,
                   "seconds": round(time.monotonic() - start, 3), "phases": phases},
     }
+    blamed = [i for name, cases in found.items() if name in forbidden for c in cases for i in c["txns"]]
+    blamed += [i for c in cycles if c.anomaly in forbidden for a, _, b in c.steps for i in (a, b)]
+    if blamed:  # the earliest invocation among the evidence of a forbidden anomaly (time to detect)
+        result["first_anomaly_index"] = min(by_index[i].index for i in blamed)
     relevant_unfinished = [u for u in unfinished if u in forbidden]
     if bad:
         result["valid"] = False
@@ -177,47 +185,59 @@ def _memory_ceiling(options: Mapping[str, Any]) -> Iterator[None]:
 def _order_edges(txns: list[Txn], graph: Edges, extras: list[int], deadline: Deadline) -> None:
     """Process edges (each process's consecutive ok txns) and real-time edges (A completed
     before B was invoked), the latter as Elle builds them: to the frontier of recent
-    completions only, which keeps their number small yet their transitive closure exact."""
-    ok = [t for t in txns if t.outcome == "ok"]
+    completions only, which keeps their number small yet their transitive closure exact. An
+    info txn gets process and real-time edges in only: it may have committed at any time after
+    its invocation, and it retires its process."""
     if PROCESS in extras:
         last: dict[Any, int] = {}
         src: list[int] = []
         dst: list[int] = []
-        for t in ok:
+        for t in txns:
+            if t.outcome == "fail":
+                continue
             before = last.get(t.process)
             if before is not None:
                 src.append(before)
                 dst.append(t.id)
-            last[t.process] = t.id
+            if t.outcome == "ok":  # an info txn retires its process: nothing follows it
+                last[t.process] = t.id
         graph.add_many(src, dst, PROCESS)
+    ok = [t for t in txns if t.outcome == "ok"]
     if REALTIME in extras and ok:
         deadline.check()
-        src, dst = _realtime_frontier(ok)
+        src, dst = _realtime_frontier(ok, [t for t in txns if t.outcome != "fail"])
         graph.add_many(src, dst, REALTIME)
 
 
-def _realtime_frontier(ok: list[Txn]) -> tuple[list[int], list[int]]:
+def _realtime_frontier(ok: list[Txn], targets: list[Txn]) -> tuple[list[int], list[int]]:
     """Elle's frontier edges, computed with arrays instead of by replaying the events. Walking
     the history, the frontier gains T when T completes and loses it when some U invoked after
     T's completion completes; so T is in the frontier when B is invoked exactly when
     end(T) < start(B) < D(T), D(T) being the earliest completion among the txns invoked after
-    T completed. Each T's successors are then one run of txns in invocation order."""
+    T completed. Only ok txns (`ok`) complete; every txn that may have committed (`targets`,
+    ok and info) is invoked, and its predecessors are the frontier then. Each T's successors
+    are one run of `targets` in invocation order."""
     import numpy as np
 
-    ids = np.fromiter((t.id for t in ok), dtype=np.int64, count=len(ok))
-    starts = np.fromiter((t.start for t in ok), dtype=np.int64, count=len(ok))
-    ends = np.fromiter((t.end for t in ok), dtype=np.int64, count=len(ok))
+    def column(txns: list[Txn], field: str) -> Any:
+        return np.fromiter((getattr(t, field) for t in txns), dtype=np.int64, count=len(txns))
+
+    ids, ends = column(ok, "id"), column(ok, "end")
+    ok_starts = column(ok, "start")
+    ok_by_start = np.argsort(ok_starts, kind="stable")
+    # earliest completion among the ok txns from each invocation-order position on
+    earliest_end = np.append(np.minimum.accumulate(ends[ok_by_start][::-1])[::-1], np.iinfo(np.int64).max)
+    leaves = earliest_end[np.searchsorted(ok_starts[ok_by_start], ends, side="right")]  # D(T)
+    target_ids, starts = column(targets, "id"), column(targets, "start")
     by_start = np.argsort(starts, kind="stable")
     sorted_starts = starts[by_start]
-    # earliest completion among the txns from each invocation-order position on
-    earliest_end = np.append(np.minimum.accumulate(ends[by_start][::-1])[::-1], np.iinfo(np.int64).max)
-    lo = np.searchsorted(sorted_starts, ends, side="right")  # first txn invoked after T completed
-    hi = np.searchsorted(sorted_starts, earliest_end[lo], side="left")  # ...and before D(T)
+    lo = np.searchsorted(sorted_starts, ends, side="right")  # first target invoked after T completed
+    hi = np.searchsorted(sorted_starts, leaves, side="left")  # ...and before D(T)
     counts = np.maximum(hi - lo, 0)
     total = int(counts.sum())
     src = np.repeat(ids, counts)
     run_start = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-    dst = ids[by_start[run_start + np.arange(total)]]
+    dst = target_ids[by_start[run_start + np.arange(total)]]
     return src.tolist(), dst.tolist()
 
 
@@ -230,7 +250,7 @@ def _explain(graph: Graph, txns: dict[int, Txn], a: int, kind: int, b: int) -> s
     key, value = graph.why(a, b, kind)
     A, B = f"T{ta.index}", f"T{tb.index}"
     if kind == WW:
-        return f"{A} < {B} because {B} wrote {value!r} to key {key!r} directly after {A}'s write"
+        return f"{A} < {B} because {B} wrote {value!r} to key {key!r} after {A}'s write"
     if kind == WR:
         return f"{A} < {B} because {B} read {A}'s write of {value!r} to key {key!r}"
     if kind == RW:

@@ -27,22 +27,28 @@ def _read_list(v: Any) -> list:
     return v if type(v) is list else list(v or _EMPTY)
 
 
-def _reads(txn: Txn, repeats: bool) -> list[tuple[Any, list]]:
-    """The external reads of an ok txn: each read with the txn's own earlier appends to that
-    key taken off its tail (what the txn saw of others)."""
-    if not repeats:  # no own appends precede a read: the common case, no bookkeeping
-        return [(k, _read_list(v)) for f, k, v in txn.mops if f == "r"]
+def _reads(txn: Txn, repeats: bool) -> list[tuple[Any, list, list]]:
+    """The reads of an ok txn: (key, external part, whole read), the external part being the
+    read with the txn's own earlier appends to that key taken off its tail (what it saw of
+    others)."""
+    if not repeats:  # no own appends precede a read: the common case, both parts are one list
+        out = []
+        for f, k, v in txn.mops:
+            if f == "r":
+                whole = _read_list(v)
+                out.append((k, whole, whole))
+        return out
     own: dict[Any, list] = {}
     out = []
     for f, k, v in txn.mops:
         if f == "append":
             own.setdefault(k, []).append(v)
         elif f == "r":
-            seen = _read_list(v)
+            whole = seen = _read_list(v)
             mine = own.get(k)
             if mine and seen[-len(mine):] == mine:
                 seen = seen[:-len(mine)]
-            out.append((k, seen))
+            out.append((k, seen, whole))
     return out
 
 
@@ -72,10 +78,12 @@ def analyse(txns: list[Txn], graph: Edges, deadline: Deadline) -> Anomalies:
                     note("duplicate-appends", [wk[v].id, t.id], f"value {v!r} was appended to key {k!r} twice")
                 wk[v] = t
                 last_append[(t.id, k)] = v
+    # Version orders come from whole reads (a txn's own appends at the end are versions too);
+    # wr edges from the external part (the writer of the last value a txn saw of others).
     longest: dict[Any, list] = {}
     clean: dict[Any, list] = {}  # key -> the longest read found free of garbage, G1a, duplicates
     ok = [t for t in txns if t.outcome == "ok"]
-    reads_of: list[list[tuple[Any, list]]] = []
+    reads_of: list[list[tuple[Any, list, list]]] = []
     no_writes: dict[Any, Txn] = {}
     for t in ok:
         if t.id & 4095 == 0:
@@ -85,16 +93,18 @@ def analyse(txns: list[Txn], graph: Edges, deadline: Deadline) -> Anomalies:
             _internal(t, note)
         reads = _reads(t, repeats)
         reads_of.append(reads)
-        for k, seen in reads:
-            if not seen:
+        for k, seen, whole in reads:
+            if not whole:
                 if k not in longest:
-                    longest[k] = seen
+                    longest[k] = whole
                 continue
             wk = writer.get(k, no_writes)
             good = clean.get(k)
-            if good is None or len(seen) > len(good) or good[:len(seen)] != seen:
-                if len(set(seen)) != len(seen):
-                    note("duplicate-elements", [t.id], f"T{t.index} read key {k!r} as {seen!r}, with a value twice")
+            if good is None or len(whole) > len(good) or good[:len(whole)] != whole:
+                # duplicates on the whole read (its own appends count too); garbage and G1a
+                # on what it saw of others
+                if len(set(whole)) != len(whole):
+                    note("duplicate-elements", [t.id], f"T{t.index} read key {k!r} as {whole!r}, with a value twice")
                     spotless = False
                 else:
                     spotless = True
@@ -106,25 +116,35 @@ def analyse(txns: list[Txn], graph: Edges, deadline: Deadline) -> Anomalies:
                     elif w.outcome == "fail":
                         note("G1a", [w.id, t.id], f"T{t.index} read {v!r} in key {k!r}, appended by T{w.index}, which failed")
                         spotless = False
-                if spotless and (good is None or len(seen) > len(good)):
-                    clean[k] = seen
-            w = wk.get(seen[-1])
-            if w is not None and w.id != t.id and w.outcome != "fail" and last_append.get((w.id, k)) != seen[-1]:
-                note("G1b", [w.id, t.id], f"T{t.index} read key {k!r} ending in {seen[-1]!r}, an intermediate "
-                                           f"append of T{w.index}, which appended {last_append[(w.id, k)]!r} later")
+                if spotless and whole is not seen:  # only a clean whole list may stand for its prefixes
+                    spotless = all(v in wk and wk[v].outcome != "fail" for v in whole[len(seen):])
+                if spotless and (good is None or len(whole) > len(good)):
+                    clean[k] = whole
+            if seen:
+                w = wk.get(seen[-1])
+                if w is not None and w.id != t.id and w.outcome != "fail" and last_append.get((w.id, k)) != seen[-1]:
+                    note("G1b", [w.id, t.id], f"T{t.index} read key {k!r} ending in {seen[-1]!r}, an intermediate "
+                                               f"append of T{w.index}, which appended {last_append[(w.id, k)]!r} later")
             best = longest.get(k)
-            if best is None or len(seen) > len(best):
-                longest[k] = seen
+            if best is None or len(whole) > len(best):
+                longest[k] = whole
     deadline.check()
     # every read must be a prefix of the longest
     for n, (t, reads) in enumerate(zip(ok, reads_of)):
         if n & 8191 == 0:
             deadline.check()
-        for k, seen in reads:
+        for k, seen, whole in reads:
             best = longest[k]
-            if len(seen) > len(best) or best[:len(seen)] != seen:
-                note("incompatible-order", [t.id], f"key {k!r}: T{t.index} read {seen!r}, not a prefix of {best!r}")
-    # edges
+            if len(whole) > len(best) or best[:len(whole)] != whole:
+                note("incompatible-order", [t.id], f"key {k!r}: T{t.index} read {whole!r}, not a prefix of {best!r}")
+
+    # Edges. A txn that completed info may have committed: when a read saw one of its appends
+    # it did (as Elle assumes), so it is a node like an ok txn; when none was seen, it gets
+    # only incoming edges (its reads are unknown, it has no completion to order it before
+    # others, its process retired), so it can close no cycle.
+    def live(w: Txn | None) -> bool:
+        return w is not None and w.outcome != "fail"
+
     deadline.check()
     for n, (k, order) in enumerate(longest.items()):
         if n & 8191 == 0:
@@ -132,10 +152,10 @@ def analyse(txns: list[Txn], graph: Edges, deadline: Deadline) -> Anomalies:
         wk = writer.get(k, no_writes)
         for i in range(1, len(order)):
             a, b = wk.get(order[i - 1]), wk.get(order[i])
-            if a is not None and b is not None and a.outcome == "ok" and b.outcome == "ok":
+            if live(a) and live(b):
                 graph.add(a.id, b.id, WW, k, order[i])
-    # a committed append no read saw is still in the key's final list, so after all of the
-    # longest read: it follows that read's last writer, and every read of the whole longest list
+    # an append no read saw is still in the key's final list, so after all of the longest
+    # read: it follows that read's last writer, and every read of the whole longest list
     # missed it
     unseen: dict[Any, list[tuple[Txn, Any]]] = {}
     observed = {k: set(order) for k, order in longest.items()}
@@ -143,7 +163,7 @@ def analyse(txns: list[Txn], graph: Edges, deadline: Deadline) -> Anomalies:
     for t in txns:
         if t.id & 8191 == 0:
             deadline.check()
-        if t.outcome != "ok":
+        if t.outcome == "fail":
             continue
         for f, k, v in t.mops:
             if f == "append" and k in observed and v not in observed[k] and writer[k][v] is t:
@@ -152,26 +172,26 @@ def analyse(txns: list[Txn], graph: Edges, deadline: Deadline) -> Anomalies:
         best = longest[k]
         last = writer[k].get(best[-1]) if best else None
         for w, v in ws:
-            if last is not None and last.outcome == "ok":
+            if live(last):
                 graph.add(last.id, w.id, WW, k, v)
     deadline.check()
     for n, (t, reads) in enumerate(zip(ok, reads_of)):
         if n & 8191 == 0:
             deadline.check()
-        for k, seen in reads:
+        for k, seen, whole in reads:
             best = longest[k]
-            if len(seen) == len(best) and seen == best:
+            if len(whole) == len(best) and whole == best:
                 for w, v in unseen.get(k, ()):
                     graph.add(t.id, w.id, RW, k, v)
             wk = writer.get(k, no_writes)
             if seen:
                 w = wk.get(seen[-1])
-                if w is not None and w.outcome == "ok":
+                if live(w):
                     graph.add(w.id, t.id, WR, k, seen[-1])
-            if len(best) > len(seen) and best[:len(seen)] == seen:
-                w = wk.get(best[len(seen)])
-                if w is not None and w.outcome == "ok":
-                    graph.add(t.id, w.id, RW, k, best[len(seen)])
+            if len(best) > len(whole) and best[:len(whole)] == whole:
+                w = wk.get(best[len(whole)])
+                if live(w):
+                    graph.add(t.id, w.id, RW, k, best[len(whole)])
     return found
 
 
