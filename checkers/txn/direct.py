@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from checkers.txn.transactions import Txn
+from checkers.txn.transactions import Txn, repeats_a_key
 
 Anomalies = dict[str, list[dict[str, Any]]]
 Note = Callable[[str, list[int], str], None]
@@ -25,12 +25,10 @@ def _frozen(value: Any) -> Any:
 
 def future_reads(ok: list[Txn], write: str, note: Note) -> None:
     for t in ok:
-        read_seen: dict[tuple[Any, Any], int] = {}
-        for i, (f, k, v) in enumerate(t.mops):
-            if f == "r":
-                for x in (v or []) if write == "append" else ([] if v is None else [v]):
-                    read_seen.setdefault((k, x), i)
-            elif f == write and (k, v) in read_seen:
+        mops = t.mops
+        for i, (f, k, v) in enumerate(mops):
+            if f == write and any(g == "r" and key == k and (v in (read or ()) if write == "append" else read == v)
+                                  for g, key, read in mops[:i]):
                 note("future-read", [t.id], f"T{t.index} read {v!r} in key {k!r} before it wrote {v!r} itself")
 
 
@@ -54,21 +52,22 @@ def lost_updates(ok: list[Txn], write: str, note: Note) -> None:
                  f"{names} all read key {k!r} as {shown} and then wrote it: all but one update is lost")
 
 
-def list_order_anomalies(txns: list[Txn], note: Note) -> None:
-    """dirty-update and own-order, against each key's longest ok read."""
+def list_order_anomalies(txns: list[Txn], repeating: set[int], note: Note) -> None:
+    """dirty-update and own-order, against each key's longest ok read. `repeating`: the ids of
+    the txns touching a key twice, the only ones that can reorder their own appends."""
     writer: dict[tuple[Any, Any], Txn] = {}
     appends: dict[Any, dict[int, list[Any]]] = {}  # key -> txn id -> its appends, in its order
-    for t in txns:
-        for f, k, v in t.mops:
-            if f == "append":
-                writer.setdefault((k, v), t)
-                appends.setdefault(k, {}).setdefault(t.id, []).append(v)
     longest: dict[Any, list] = {}
     for t in txns:
-        if t.outcome == "ok":
-            for f, k, v in t.mops:
-                if f == "r" and len(v or []) > len(longest.get(k, [])):
-                    longest[k] = list(v)
+        repeats = t.id in repeating
+        for f, k, v in t.mops:
+            if f == "append":
+                if (k, v) not in writer:
+                    writer[(k, v)] = t
+                if repeats:
+                    appends.setdefault(k, {}).setdefault(t.id, []).append(v)
+            elif f == "r" and t.outcome == "ok" and v and len(v) > len(longest.get(k, ())):
+                longest[k] = v if type(v) is list else list(v)  # the history's own list, not a copy
     for k, order in longest.items():
         failed: list[Any] = []
         for v in order:
@@ -82,8 +81,11 @@ def list_order_anomalies(txns: list[Txn], note: Note) -> None:
                     note("dirty-update", [writer[(k, failed[-1])].id, w.id],
                          f"key {k!r}: T{w.index} appended {v!r} on top of {failed!r}, appended by txns that failed")
                 failed = []
+        mine_by_txn = {tid: values for tid, values in appends.get(k, {}).items() if len(values) > 1}
+        if not mine_by_txn:
+            continue
         position = {v: i for i, v in enumerate(order)}
-        for tid, values in appends.get(k, {}).items():
+        for tid, values in mine_by_txn.items():
             t = txns[tid]
             mine = [position[v] for v in values if v in position]
             if mine != sorted(mine):
@@ -99,9 +101,11 @@ def analyse(txns: list[Txn], write: str) -> Anomalies:
     def note(name: str, ids: list[int], why: str) -> None:
         found.setdefault(name, []).append({"txns": ids, "why": why})
 
-    ok = [t for t in txns if t.outcome == "ok"]
-    future_reads(ok, write, note)
-    lost_updates(ok, write, note)
+    # future-read and lost-update need a txn that reads a key and writes it too
+    repeating = [t for t in txns if repeats_a_key(t)]
+    both = [t for t in repeating if t.outcome == "ok"]
+    future_reads(both, write, note)
+    lost_updates(both, write, note)
     if write == "append":
-        list_order_anomalies(txns, note)
+        list_order_anomalies(txns, {t.id for t in repeating}, note)
     return found

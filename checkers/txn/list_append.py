@@ -8,18 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from checkers.txn.graph import RW, WR, WW, Deadline, Edges
-from checkers.txn.transactions import Txn
+from checkers.txn.transactions import Txn, repeats_a_key
 
 Anomalies = dict[str, list[dict[str, Any]]]
 
 
 _EMPTY: list = []
-
-
-def _repeats_a_key(txn: Txn) -> bool:
-    """Only a txn touching some key twice can be `internal` or read its own appends."""
-    mops = txn.mops
-    return len(mops) > 1 and len({m[1] for m in mops}) != len(mops)
 
 
 def _read_list(v: Any) -> list:
@@ -88,7 +82,7 @@ def analyse(txns: list[Txn], graph: Edges, deadline: Deadline) -> Anomalies:
     for t in ok:
         if t.id & 4095 == 0:
             deadline.check()
-        repeats = _repeats_a_key(t)
+        repeats = repeats_a_key(t)
         if repeats:
             _internal(t, note)
         reads = _reads(t, repeats)

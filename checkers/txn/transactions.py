@@ -58,3 +58,10 @@ def transactions(history: Sequence[Op], deadline: Deadline | None = None) -> lis
         index = invoke.index if invoke.index is not None else start
         out.append(Txn(len(out), index, invoke.process, outcome, mops, start, end if outcome != INFO else None))
     return out
+
+
+def repeats_a_key(txn: Txn) -> bool:
+    """Whether the txn touches some key twice: only such a txn can read its own writes, be
+    `internal`, read a value before writing it, or both read and write a key."""
+    mops = txn.mops
+    return len(mops) > 1 and len({m[1] for m in mops}) != len(mops)
