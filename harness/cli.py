@@ -137,6 +137,8 @@ class _ProgressView:
               "rw-register a consistency model, e.g. serializable (repeatable).")
 @click.option("--anomalies", default=None, help="list-append / rw-register: anomaly classes to look for, e.g. G1,G2.")
 @click.option("--writes-follow-reads", is_flag=True, default=None, help="rw-register: a txn's write follows the version it read.")
+@click.option("--linearizable-keys", is_flag=True, default=None, help="rw-register: each key alone is linearizable.")
+@click.option("--sequential-keys", is_flag=True, default=None, help="rw-register: each key alone is sequential.")
 @click.option("--failed-cas", type=click.Choice(["absent", "observed"]), default=None, help="How to read a failed cas.")
 @click.option("--keyed", is_flag=True, default=None, help="Values are [key, value] pairs: check each key alone.")
 @click.option("--initial", callback=lambda ctx, param, v: _json_option("--initial", v), default=None,

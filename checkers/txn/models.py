@@ -8,7 +8,7 @@ from __future__ import annotations
 from checkers.txn.graph import PROCESS, REALTIME
 
 NONSENSE = ["internal", "garbage", "duplicate-elements", "duplicate-appends", "incompatible-order"]
-CYCLES = ["G0", "G1c", "G-single", "G2-item"]
+CYCLES = ["G0", "G1c", "G-single", "G-nonadjacent", "G2-item"]
 
 
 def _variants(names: list[str], *suffixes: str) -> set[str]:
@@ -16,17 +16,23 @@ def _variants(names: list[str], *suffixes: str) -> set[str]:
 
 
 _RU = {"G0", *NONSENSE}
-_RC = _RU | {"G1a", "G1b", "G1c"}
-_SI = _RC | {"G-single"}
+# future-read implies G1c, dirty-update G1a (Elle)
+_RC = _RU | {"G1a", "G1b", "G1c", "future-read", "dirty-update"}
+# SI forbids every cycle whose rw edges are never adjacent (Cerone and Gotsman; Elle), G-single
+# being the one-rw case; and lost updates, which first-committer-wins aborts
+_SI = _RC | {"G-single", "G-nonadjacent", "lost-update"}
 _SER = _SI | {"G2-item"}
+# every cycle with an item rw edge is G2-item (Adya), so repeatable read forbids all three
+_RR = _RC | {"G-single", "G-nonadjacent", "G2-item", "lost-update"}
+_SI_CYCLES = ["G0", "G1c", "G-single", "G-nonadjacent"]
 FORBIDS: dict[str, set[str]] = {
     "read-uncommitted": _RU,
     "read-committed": _RC,
-    "repeatable-read": _RC | {"G2-item"},
+    "repeatable-read": _RR,
     "snapshot-isolation": _SI,
     "serializable": _SER,
-    "strong-session-snapshot-isolation": _SI | _variants(["G0", "G1c", "G-single"], "-process"),
-    "strong-snapshot-isolation": _SI | _variants(["G0", "G1c", "G-single"], "-process", "-realtime"),
+    "strong-session-snapshot-isolation": _SI | _variants(_SI_CYCLES, "-process"),
+    "strong-snapshot-isolation": _SI | _variants(_SI_CYCLES, "-process", "-realtime"),
     "strong-session-serializable": _SER | _variants(CYCLES, "-process"),
     "strict-serializable": _SER | _variants(CYCLES, "-process", "-realtime"),
 }
@@ -44,8 +50,9 @@ WEAKER: dict[str, list[str]] = {
 }
 ALIASES = {"strong-serializable": "strict-serializable", "si": "snapshot-isolation",
            "strong-si": "strong-snapshot-isolation", "strong-session-si": "strong-session-snapshot-isolation"}
-# anomaly classes named as Elle does: G1 = G1a, G1b, G1c; G2 = G-single and G2-item
-GROUPS = {"G1": ["G1a", "G1b", "G1c"], "G2": ["G-single", "G2-item"]}
+# anomaly classes named as Elle does: G1 = G1a, G1b, G1c; G2, the general class of cycles with
+# an rw edge, = G-single, G-nonadjacent and G2-item (no predicates here, so G2 is G2-item)
+GROUPS = {"G1": ["G1a", "G1b", "G1c"], "G2": ["G-single", "G-nonadjacent", "G2-item"]}
 
 
 def model_name(name: str) -> str:

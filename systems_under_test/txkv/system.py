@@ -39,19 +39,21 @@ class TxKV:
                  "the other writes (the positive control)"),
         _row("strict-2pl", True, nemesis=ALL_FAULTS, quick=True),
         _row("strict-2pl", True, workload="rw-register", nemesis=ALL_FAULTS),
-        _row("visibility-txid-le", False, ("G1a", "G1b", "G1c", "G-single", "G-single-realtime"),
+        _row("visibility-txid-le", False, ("G1a", "G1b", "dirty-update", "G-single"),
              why="a snapshot sees versions of lower txids still running or committed after it began: "
-                 "rolled-back appends (G1a), a transaction's intermediate state (G1b), read skew"),
-        _row("gc-below-horizon", False, ("incompatible-order", "G-single-realtime"),
+                 "rolled-back appends (G1a), appends on top of them (dirty-update), a transaction's "
+                 "intermediate state (G1b), read skew (G-single)"),
+        _row("gc-below-horizon", False, ("incompatible-order", "lost-update", "G-single"),
              why="GC drops the newest committed version of every key last written below the oldest "
-                 "running txid, so reads find the key empty and later appends start a new list"),
-        _row("no-first-committer-wins", False, ("lost-update", "incompatible-order", "G-single"),
+                 "running txid, so reads find the key empty and later appends start a new list "
+                 "(incompatible-order); two that read it empty and append lose one update"),
+        _row("no-first-committer-wins", False, ("lost-update", "G-single", "incompatible-order"),
              why="two transactions append to the same list from one snapshot and the later commit "
                  "replaces the earlier one's version"),
-        _row("2pl-early-release", False, ("G1a", "G1b", "G1c", "dirty-update"),
+        _row("2pl-early-release", False, ("G1a", "dirty-update", "G1c"),
              why="locks are released at the lock point, before commit or rollback, so others read "
-                 "appends that are then rolled back"),
-        _row("ack-before-flush", False, ("incompatible-order", "G-single-realtime"),
+                 "appends that are then rolled back (G1a) and append on top of them (dirty-update)"),
+        _row("ack-before-flush", False, ("incompatible-order", "G-single"),
              why="commits are acknowledged before the log is flushed; killing the primary loses them, "
                  "and appends after the restart build a different list"),
     )

@@ -571,9 +571,13 @@
     steps.forEach((step, i) => {
       const [x1, y1] = at(i), [x2, y2] = at((i + 1) % n), len = Math.hypot(x2 - x1, y2 - y1) || 1;
       const ux = (x2 - x1) / len, uy = (y2 - y1) / len, gap = 24;
-      svg.appendChild(mk("line", { x1: x1 + ux * gap, y1: y1 + uy * gap, x2: x2 - ux * gap, y2: y2 - uy * gap,
+      // two txns: the edges there and back would lie on one line, so each bows to its own side
+      const bend = n === 2 ? 45 : 0, cx = (x1 + x2) / 2 - uy * bend, cy = (y1 + y2) / 2 + ux * bend;
+      const sx = x1 + ux * gap - uy * bend * 0.4, sy = y1 + uy * gap + ux * bend * 0.4;
+      const ex = x2 - ux * gap - uy * bend * 0.4, ey = y2 - uy * gap + ux * bend * 0.4;
+      svg.appendChild(mk("path", { d: "M" + sx + "," + sy + " Q" + cx + "," + cy + " " + ex + "," + ey, fill: "none",
         stroke: colour[step.edge] || "#444", "stroke-width": 2, "marker-end": "url(#cycle-arrow)" }));
-      svg.appendChild(mk("text", { x: (x1 + x2) / 2 - uy * 14, y: (y1 + y2) / 2 + ux * 14 + 4, "text-anchor": "middle",
+      svg.appendChild(mk("text", { x: cx - uy * 14, y: cy + ux * 14 + 4, "text-anchor": "middle",
         "font-size": 12, fill: colour[step.edge] || "#444" }, step.edge));
     });
     steps.forEach((step, i) => {
