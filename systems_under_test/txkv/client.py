@@ -13,20 +13,14 @@ connection, a front end that lost the primary after forwarding).
 from __future__ import annotations
 
 from harness.history import Op
-from harness.seams import Cluster, NodeHandle
 from systems_under_test import wire
+from systems_under_test.node_client import NodeClient
 
 
-class TxKVClient:
+class TxKVClient(NodeClient):
     def __init__(self, port: int, timeout: float = 10.0):
-        self.port = port
-        self.timeout = timeout  # above the front end's FORWARD_TIMEOUT, so the server speaks first
-        self.cluster: Cluster | None = None
-        self.node: NodeHandle | None = None
-        self._connection: wire.Connection | None = None
-
-    def open(self, cluster: Cluster, node: NodeHandle) -> None:
-        self.cluster, self.node = cluster, node
+        # The timeout is above the front end's FORWARD_TIMEOUT, so the server speaks first.
+        super().__init__(port, timeout)
 
     def invoke(self, op: Op) -> Op:
         if op.f != "txn" or not isinstance(op.value, list):
@@ -44,16 +38,3 @@ class TxKVClient:
         if status in ("aborted", "unavailable", "bad-request"):
             return op.complete("fail", error=f"{status}: {reply.get('error')}")
         return op.complete(unknown, error=f"{status}: {reply.get('error')}")
-
-    def call(self, message: dict) -> dict:
-        if self._connection is None:
-            cluster, node, port = self.cluster, self.node, self.port
-            assert cluster is not None and node is not None, "open() the client first"
-            self._connection = wire.Connection(node.address, port, self.timeout,
-                                               opener=lambda t: cluster.connect(node, port, t))
-        return self._connection.call(message)
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-        self._connection = None

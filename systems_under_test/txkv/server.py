@@ -22,7 +22,6 @@ Requests:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 from pathlib import Path
@@ -92,21 +91,14 @@ class FrontEnd:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="txkv", description="One node of the txkv transactional store.")
-    parser.add_argument("--id", required=True, help="this node's name, e.g. n1")
-    parser.add_argument("--listen", required=True, type=wire.parse_address, help="ADDR:PORT to serve on")
-    parser.add_argument("--peer", action="append", default=[], type=wire.parse_peer, help="NAME=ADDR:PORT, repeated")
-    parser.add_argument("--mode", choices=MODES, default=MODES[0])
-    parser.add_argument("--data-dir", required=True, type=Path, help="where the primary keeps its write-ahead log")
+    parser = wire.server_parser("txkv", "One node of the txkv transactional store.", MODES,
+                                "where the primary keeps its write-ahead log")
     parser.add_argument("--step-delay", type=float, default=0.003,
                         help="seconds before each micro-op and before commit (a client's round trip)")
     parser.add_argument("--flush-interval", type=float, default=1.0,
                         help="ack-before-flush: seconds between log flushes")
-    args = parser.parse_args(argv)
-
-    peers = dict(args.peer)
-    if args.id in peers:
-        parser.error(f"--peer names this node itself ({args.id})")
+    args = wire.parse_server_args(parser, argv)
+    peers = args.peers
     host, port = args.listen
     primary = primary_of([args.id, *peers])
     if primary == args.id:

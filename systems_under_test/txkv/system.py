@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.seams import Cluster, HarnessError, NodeHandle, SelftestRow
+from harness.seams import Cluster, SelftestRow
 from systems_under_test import wire
-from systems_under_test.lifecycle import answers_ping, request, server_argv
+from systems_under_test.lifecycle import ServerPerNode, request
 from systems_under_test.txkv.client import TxKVClient
 from systems_under_test.txkv.server import MODES, primary_of
 
@@ -22,7 +22,9 @@ def _row(mode: str, valid: bool, anomalies: tuple[str, ...] = (), why: str = "",
                        rate=kw.pop("rate", 150.0), concurrency=kw.pop("concurrency", 8), why=why, **kw)
 
 
-class TxKV:
+class TxKV(ServerPerNode):
+    server_module = "systems_under_test.txkv.server"
+    port = PORT
     name = "txkv"
     modes = MODES
     workloads = ("list-append", "rw-register")
@@ -63,23 +65,6 @@ class TxKV:
         "gc-below-horizon, no-first-committer-wins, 2pl-early-release, ack-before-flush."
     )
 
-    def __init__(self, mode: str = MODES[0], server_args: tuple[str, ...] = ()):
-        if mode not in MODES:
-            raise HarnessError(f"txkv has no mode {mode!r}; choose one of {', '.join(MODES)}")
-        self.mode = mode
-        self.server_args = tuple(server_args)  # extra server flags, from `faultline test --server-arg`
-        self.port = PORT
-
-    def setup(self, cluster: Cluster) -> None:
-        """Nothing to install: the server is this package, run by the harness's own Python."""
-
-    def start(self, cluster: Cluster, node: NodeHandle) -> None:
-        node.spawn(server_argv("systems_under_test.txkv.server", cluster, node, self.port, self.mode,
-                               self.server_args))
-
-    def ready(self, cluster: Cluster, node: NodeHandle) -> bool:
-        return answers_ping(cluster, node, self.port)
-
     def primary(self, cluster: Cluster) -> str | None:
         """The node with the smallest name (txkv's fixed primary), while it runs."""
         name = primary_of([n.name for n in cluster.nodes])
@@ -96,7 +81,3 @@ class TxKV:
         except wire.WireError as e:
             dump = {"error": str(e)}
         return {"system": self.name, "mode": self.mode, "primary": name, "dump": dump}
-
-    def teardown(self, cluster: Cluster) -> None:
-        for node in cluster.nodes:
-            node.stop()
