@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 from harness.history import BadOp, Op, with_indices
 
-from . import lean, models, readsfrom
+from . import kv_log, lean, models, readsfrom
 from .models import MODELS, Model, multi_register
 from .prepare import Partition, partitions
 from .wgl import (CANCELLED, accelerated, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
@@ -128,7 +128,15 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
     }
 
 
-check.from_file = lean.check_file  # type: ignore[attr-defined]  # see harness.judge.analyze
+def check_file(path: Any, options: Mapping[str, Any]) -> tuple[dict, dict] | None:
+    """The lean paths, straight from a file to a "valid" verdict (None: read it the general
+    way): keyed register journals (`lean`) and Porcupine's kv logs (`kv_log`)."""
+    if options.get("model") == "kv":
+        return kv_log.check_file(path, options, check)
+    return lean.check_file(path, options)
+
+
+check.from_file = check_file  # type: ignore[attr-defined]  # see harness.judge.analyze
 
 
 def check_partition(part: Partition, model: Model, budget: Budget, use_c: bool,
