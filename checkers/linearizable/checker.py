@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 from harness.history import BadOp, Op, with_indices
 
-from . import kv_log, lean, models, readsfrom
+from . import lean, models, readsfrom
 from .models import MODELS, Model, multi_register
 from .prepare import Partition, partitions
 from .wgl import (CANCELLED, accelerated, INVALID, OUT_OF_MEMORY, OUT_OF_STEPS, OUT_OF_TIME, VALID, Budget, Search,
@@ -132,6 +132,7 @@ def check_file(path: Any, options: Mapping[str, Any]) -> tuple[dict, dict] | Non
     """The lean paths, straight from a file to a "valid" verdict (None: read it the general
     way): keyed register journals (`lean`) and Porcupine's kv logs (`kv_log`)."""
     if options.get("model") == "kv":
+        from . import kv_log  # its regular expression is compiled only for kv logs
         return kv_log.check_file(path, options, check)
     return lean.check_file(path, options)
 
