@@ -53,8 +53,11 @@ def test_same_verdict_evidence_and_stats_as_the_general_path(path, engine, monke
     general = _general(path, options, monkeypatch)
     expected = path.stem.endswith("-ok")
     assert general["checkers"]["linearizable"]["valid"] is expected
-    if expected:
-        assert lean is not None, "a valid kv log in Porcupine's form takes the lean path"
+    if expected and lean is None:
+        # Only the pure-Python search on the 50-client log may, on a loaded machine, pass the
+        # lean attempt's time (kv_log.LEAN_SECONDS): the general path then answers, as below.
+        assert engine == "python" and path.name.startswith("c50"), "a valid kv log in Porcupine's form takes the lean path"
+    elif expected:
         result, stats = lean
         assert result == general["checkers"]["linearizable"]
         assert stats == general["stats"]
@@ -107,3 +110,11 @@ def test_other_models_do_not_take_it(tmp_path):
     path.write_text("\n".join(LINES) + "\n")
     assert check_file(path, {"model": "register"}) is None
     assert check(kv_log.read(path), {"model": "kv"})["valid"] is True
+
+
+def test_a_log_that_takes_long_is_left_to_the_general_path(monkeypatch):
+    path = CORPORA / "porcupine-kv" / "c50-ok.txt"
+    monkeypatch.setattr(kv_log, "LEAN_SECONDS", 0.0)  # its search needs far more than one time check's steps
+    assert check_file(path, {"model": "kv"}) is None
+    results = judge.analyze(path, {"linearizable": {"model": "kv"}})
+    assert results["checkers"]["linearizable"]["valid"] is True
