@@ -319,10 +319,17 @@ def build_porcupine(checkout: Path, workdir: Path) -> Path:
     return workdir / "porcupine-check"
 
 
-def timed_run(command: list[str]) -> tuple[float, int, str]:
+def build_porcupine_tests(checkout: Path, workdir: Path) -> Path:
+    """Porcupine's own test binary (its kv tests read test_data/kv/ from the checkout)."""
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOCACHE": str(workdir / "cache")}
+    subprocess.run(["go", "test", "-c", "-o", str(workdir / "porcupine.test"), "."], cwd=checkout, env=env, check=True)
+    return workdir / "porcupine.test"
+
+
+def timed_run(command: list[str], cwd: Path | None = None) -> tuple[float, int, str]:
     """Wall seconds, peak resident bytes (the largest process of the tree) and the first word printed."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd)
     try:
         out = process.stdout.read()
     except BaseException:  # stopped (SIGTERM, Ctrl-C): the tool under test goes too
@@ -337,6 +344,19 @@ def timed_run(command: list[str]) -> tuple[float, int, str]:
     if len(words) > 1 and words[0].endswith(":"):
         word = words[1]  # faultline prints "path: verdict (...)"
     return seconds, usage.ru_maxrss * 1024, word.lower()
+
+
+def compare(name: str, ours: list[str], theirs: list[str], repeat: int, their_cwd: Path | None = None) -> None:
+    """Both commands `repeat` times, alternating; one line of medians and verdicts."""
+    runs: dict[str, list] = {"f": [], "p": []}
+    for _ in range(repeat):
+        runs["f"].append(timed_run(ours))
+        runs["p"].append(timed_run(theirs, their_cwd))
+    f_time, p_time = (statistics.median(r[0] for r in runs[k]) for k in "fp")
+    f_mem, p_mem = (statistics.median(r[1] for r in runs[k]) for k in "fp")
+    verdicts = sorted({r[2] for r in runs["f"]}) + ["/"] + sorted({r[2] for r in runs["p"]})
+    print(f"{name:32s} {f_time:8.3f} s {f_mem / 2**20:7.0f} MiB "
+          f"{p_time:8.3f} s {p_mem / 2**20:7.0f} MiB  {f_time / p_time:5.2f}  {' '.join(verdicts)}")
 
 
 def side_by_side(checkout: Path, sizes: list[int], processes: int, repeat: int, time_limit: float) -> None:
@@ -364,15 +384,15 @@ def side_by_side(checkout: Path, sizes: list[int], processes: int, repeat: int, 
             ours = [faultline, "analyze", str(path), "--checker", "linearizable", "--model", "cas-register",
                     "--keyed", "--time-limit", str(time_limit)]
             theirs = [str(binary), str(path), str(time_limit)]
-            runs: dict[str, list] = {"f": [], "p": []}
-            for _ in range(repeat):
-                runs["f"].append(timed_run(ours))
-                runs["p"].append(timed_run(theirs))
-            f_time, p_time = (statistics.median(r[0] for r in runs[k]) for k in "fp")
-            f_mem, p_mem = (statistics.median(r[1] for r in runs[k]) for k in "fp")
-            verdicts = sorted({r[2] for r in runs["f"]}) + ["/"] + sorted({r[2] for r in runs["p"]})
-            print(f"{f'{n} ops, 1000 keys, {processes} procs':32s} {f_time:8.3f} s {f_mem / 2**20:7.0f} MiB "
-                  f"{p_time:8.3f} s {p_mem / 2**20:7.0f} MiB  {f_time / p_time:5.2f}  {' '.join(verdicts)}")
+            compare(f"{n} ops, 1000 keys, {processes} procs", ours, theirs, repeat)
+        kv_log = checkout / "test_data" / "kv" / "c50-ok.txt"
+        if kv_log.is_file():
+            # Porcupine's kv test on its own 50-client log, whole process, against faultline on
+            # the same file (the lean kv path, checkers/linearizable/kv_log.py).
+            tests = build_porcupine_tests(checkout, Path(tmp))
+            ours = [faultline, "analyze", str(kv_log), "--checker", "linearizable", "--model", "kv"]
+            theirs = [str(tests), "-test.run", "^TestKv50ClientsOk$"]
+            compare("kv c50-ok.txt (TestKv50ClientsOk)", ours, theirs, repeat, checkout)
     load = os.getloadavg()
     print(f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
@@ -388,7 +408,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=300.0, help="side-by-side: seconds each tool may search")
     args = parser.parse_args()
     if args.porcupine is not None:
-        side_by_side(args.porcupine, [int(n) for n in args.sizes.split(",")], args.processes, args.repeat,
+        side_by_side(args.porcupine, [int(n) for n in args.sizes.split(",") if n], args.processes, args.repeat,
                      args.time_limit)
         return
     engine = {"auto": "auto", "c": "auto", "python": "python"}[args.engine]

@@ -71,7 +71,7 @@ def lean(path: Path) -> None:
 
     from checkers.linearizable import lean as lean_path
     from checkers.linearizable import models
-    from checkers.linearizable.wgl import Budget, run_c, start_c_register
+    from checkers.linearizable.wgl import Budget, advance_c, start_c_register
     stages.mark("imports")
     gc.disable()
     with open(path, "rb") as f:
@@ -85,7 +85,7 @@ def lean(path: Path) -> None:
     budget = Budget(None, None, None, lean_path.KEY_STEPS)
     statuses = []
     for values, spec, determinate, events in parts.values():
-        statuses.append(run_c(start_c_register(values, spec, determinate, events), budget).status)
+        statuses.append(advance_c(start_c_register(values, spec, determinate, events), budget))
     stages.mark(f"C search per key ({statuses.count('valid')} valid)")
 
 

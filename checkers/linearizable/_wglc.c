@@ -732,7 +732,10 @@ static PyObject *scan_rows(PyObject *Py_UNUSED(self), PyObject *args) {
         PyObject *key, *value;
         while (PyDict_Next(row, &at, &key, &value)) {
             int k = 0;
-            while (k < 8 && !(PyUnicode_CheckExact(key) && PyUnicode_Compare(key, names[k]) == 0)) k++;
+            /* orjson hands out its cached key strings, so identity nearly always answers */
+            while (k < 8 && key != names[k]) k++;
+            if (k == 8)
+                for (k = 0; k < 8 && !(PyUnicode_CheckExact(key) && PyUnicode_Compare(key, names[k]) == 0); k++) {}
             if (k == 8) break;
             field[k] = value;
             known++;
@@ -741,8 +744,8 @@ static PyObject *scan_rows(PyObject *Py_UNUSED(self), PyObject *args) {
         PyObject *index = field[0], *t = field[1], *kind = field[2], *process = field[3], *f = field[4];
         PyObject *v = field[5], *node = field[6], *error = field[7];
         int kind_no = -1;
-        for (int k = 0; kind && k < 4; k++)
-            if (PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, types[k]) == 0) kind_no = k;
+        for (int k = 0; kind && k < 4 && kind_no < 0; k++)
+            if (kind == types[k] || (PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, types[k]) == 0)) kind_no = k;
         if (kind_no < 0) break;
         long long x;
         if (t && t != Py_None && !count_value(t, &x)) break;
@@ -773,8 +776,10 @@ static PyObject *scan_rows(PyObject *Py_UNUSED(self), PyObject *args) {
         PyObject *time_obj = t ? t : Py_None, *f_obj = f ? f : Py_None, *v_obj = v ? v : Py_None;
         if (kind_no == 0) {
             if (opened) break;
-            PyObject *call = Py_BuildValue("[OOLOOOO]", f_obj, v_obj, pos, time_obj, types[3], Py_None, Py_None);
-            if (!call) goto error;
+            PyObject *call = PyList_New(7), *where = PyLong_FromLongLong(pos);
+            if (!call || !where) { Py_XDECREF(call); Py_XDECREF(where); goto error; }
+            PyObject *items[7] = {f_obj, v_obj, where, time_obj, types[3], Py_None, Py_None};
+            for (int k = 0; k < 7; k++) { if (k != 2) Py_INCREF(items[k]); PyList_SET_ITEM(call, k, items[k]); }
             int failed = PyDict_SetItem(open_calls, process, call) < 0 || PyList_Append(calls, call) < 0;
             Py_DECREF(call);
             if (failed) goto error;

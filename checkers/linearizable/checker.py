@@ -128,7 +128,16 @@ def check(history: Sequence[Op], options: Mapping[str, Any] | None = None) -> di
     }
 
 
-check.from_file = lean.check_file  # type: ignore[attr-defined]  # see harness.judge.analyze
+def check_file(path: Any, options: Mapping[str, Any]) -> tuple[dict, dict] | None:
+    """The lean paths, straight from a file to a "valid" verdict (None: read it the general
+    way): keyed register journals (`lean`) and Porcupine's kv logs (`kv_log`)."""
+    if options.get("model") == "kv":
+        from . import kv_log  # its regular expression is compiled only for kv logs
+        return kv_log.check_file(path, options, check)
+    return lean.check_file(path, options)
+
+
+check.from_file = check_file  # type: ignore[attr-defined]  # see harness.judge.analyze
 
 
 def check_partition(part: Partition, model: Model, budget: Budget, use_c: bool,

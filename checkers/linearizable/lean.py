@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from . import models
-from .wgl import VALID, Budget, _wglc, accelerated, run_c, start_c_register
+from .wgl import VALID, Budget, _wglc, accelerated, advance_c, start_c_register
 
 # A key whose search has not ended after this many steps is left to the general path, which
 # has the fast reads-from checks and worker processes for it.
@@ -72,7 +72,7 @@ def _check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | N
         op_count += len(determinate)
         if not any(determinate):
             continue
-        if run_c(start_c_register(values, spec, determinate, events), budget).status != VALID:
+        if advance_c(start_c_register(values, spec, determinate, events), budget) != VALID:
             return None
     result = {"model": model.name, "op_count": op_count, "keys_checked": len(parts), "valid": True,
               "algorithm": "wgl",

@@ -275,9 +275,14 @@ def _twins(ops: list[models.ModelOp], determinate: bytes, events: list[int]) -> 
     return twin.tobytes() if found else None
 
 
-def run_c(search: _CSearch, budget: Budget) -> SearchResult:
+def advance_c(search: _CSearch, budget: Budget) -> str:
+    """Runs the C search within `budget`; its status only (the lean path needs no more)."""
     time_left = max(budget.deadline - time.monotonic(), 0.0) if budget.deadline is not None else -1.0
-    status = _wglc.run(search.handle, time_left, budget.memory_limit or 0, budget.cancelled, budget.max_steps or 0)
+    return _wglc.run(search.handle, time_left, budget.memory_limit or 0, budget.cancelled, budget.max_steps or 0)
+
+
+def run_c(search: _CSearch, budget: Budget) -> SearchResult:
+    status = advance_c(search, budget)
     best, best_state_nos, failed, steps, cache_entries = _wglc.result(search.handle)
     states = search.states
     best_states = [states[s] if isinstance(s, int) else s for s in best_state_nos]
