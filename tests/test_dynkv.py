@@ -22,6 +22,7 @@ from checkers import convergence, stale_reads
 from harness import startup
 from harness.history import Op
 from harness.runtime.loopback import LoopbackCluster, LoopbackRuntime
+from nemeses.clock import SHM_DIR, SHM_PATTERNS
 from systems_under_test.dynkv.client import DynKVClient, key_text
 from systems_under_test.dynkv.ring import Ring
 from systems_under_test.dynkv.system import DynKV
@@ -240,10 +241,18 @@ def test_a_write_from_a_slow_clock_loses_under_wallclock_lww(start_cluster, mode
     slow_clock = {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": "-3600",
                   "FAKETIME_DONT_FAKE_MONOTONIC": "1", "DONT_FAKE_MONOTONIC": "1"}
     h = start_cluster(mode, extra_args=NO_ANTI_ENTROPY, env={"n1": slow_clock})
-    assert h.op("n2", "write", "k", "first").type == "ok"
-    assert h.op("n1", "write", "k", "second").type == "ok"  # stamped an hour in the past
-    assert h.op("n3", "read", "k").value == ["k", expected]
-    assert stale_reads.check(h.history, {})["valid"] is (expected == "second")
+    faked = h.cluster.node("n1")
+    pid = faked.pid
+    try:
+        assert h.op("n2", "write", "k", "first").type == "ok"
+        assert h.op("n1", "write", "k", "second").type == "ok"  # stamped an hour in the past
+        assert h.op("n3", "read", "k").value == ["k", expected]
+        assert stale_reads.check(h.history, {})["valid"] is (expected == "second")
+    finally:
+        # The preload is this test's own, not the clock nemesis's, so its files are ours to remove.
+        faked.kill()
+        for start in SHM_PATTERNS:
+            (SHM_DIR / f"{start}{pid}").unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("mode, converges", [("eventual", True), ("equal-version-no-repair", False)])
