@@ -40,6 +40,24 @@ class _Interrupted(BaseException):
     """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
 
 
+class _Interrupts:
+    """Raises Ctrl-C and SIGTERM in the main thread, and remembers which came. The exception
+    can land anywhere, inside a lock's or a condition's own code too, and then what reaches the
+    run's top is the error that follows from it ("release unlocked lock"), not the interrupt:
+    whatever ends a run after a signal came is that signal."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        self.reason = self.reason or "interrupted by Ctrl-C"
+        raise KeyboardInterrupt
+
+    def on_sigterm(self, signum: int, frame: Any) -> None:
+        self.reason = self.reason or "interrupted by SIGTERM"
+        raise _Interrupted()
+
+
 def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
     """Run one test. Raises HarnessError for bad input found before anything started."""
     status = status or RunStatus()
@@ -64,7 +82,9 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
         # Nothing has started yet; a store that cannot take a run's first files is bad input.
         raise HarnessError(f"cannot write a new run into the store {spec.store}: {_os_reason(e)}") from None
     log.info("test %s in %s (prefix %s, seed %s)", spec.test_name(), run_dir, prefix, spec.seed)
-    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupted)
+    interrupts = _Interrupts()
+    previous_sigint = signal.signal(signal.SIGINT, interrupts.on_sigint)
+    previous_sigterm = signal.signal(signal.SIGTERM, interrupts.on_sigterm)
     try:
         try:
             system_data, interpreter = _drive(spec, plan, run_dir, prefix, journal, status, log)
@@ -83,18 +103,23 @@ def run_test(spec: TestSpec, status: RunStatus | None = None) -> RunOutcome:
     except JournalError:
         status.phase = "checking"
         results = _check_held_ops(journal, plan, spec, log)
-    except (KeyboardInterrupt, _Interrupted) as e:
-        reason = "interrupted by Ctrl-C" if isinstance(e, KeyboardInterrupt) else "interrupted by SIGTERM"
-        log.warning("%s; the history recorded so far is kept", reason)
-        results = {"valid": "unknown", "reason": reason, "checkers": {}, "interrupted": True}
-    except HarnessError as e:
-        log.error("harness error: %s", e)
-        results = {"valid": "unknown", "reason": f"harness error: {e}", "checkers": {}, "harness_error": True}
-    except Exception as e:
-        log.exception("harness failed")
-        results = {"valid": "unknown", "reason": f"harness failed: {type(e).__name__}: {e}",
-                   "checkers": {}, "harness_error": True}
+    except BaseException as e:
+        if interrupts.reason is not None:
+            if not isinstance(e, (KeyboardInterrupt, _Interrupted)):
+                log.warning("after the interrupt: %s: %s", type(e).__name__, e)
+            log.warning("%s; the history recorded so far is kept", interrupts.reason)
+            results = {"valid": "unknown", "reason": interrupts.reason, "checkers": {}, "interrupted": True}
+        elif isinstance(e, HarnessError):
+            log.error("harness error: %s", e)
+            results = {"valid": "unknown", "reason": f"harness error: {e}", "checkers": {}, "harness_error": True}
+        elif isinstance(e, Exception):
+            log.exception("harness failed")
+            results = {"valid": "unknown", "reason": f"harness failed: {type(e).__name__}: {e}",
+                       "checkers": {}, "harness_error": True}
+        else:
+            raise
     finally:
+        signal.signal(signal.SIGINT, previous_sigint)
         signal.signal(signal.SIGTERM, previous_sigterm)
     results["stats"] = judge.history_stats(journal.ops)
     origin_wall = status.origin_wall or started_at.timestamp()
@@ -249,10 +274,6 @@ class _QuietFileHandler(logging.FileHandler):
 
     def handleError(self, record: logging.LogRecord) -> None:
         pass
-
-
-def _raise_interrupted(signum: int, frame: Any) -> None:
-    raise _Interrupted()
 
 
 def _hold_off(signum: int, frame: Any) -> None:
