@@ -10,6 +10,7 @@ import signal
 import subprocess
 from typing import Mapping, Sequence
 
+from harness.runtime.interrupts import HeldSignals
 from harness.seams import HarnessError
 
 
@@ -55,7 +56,9 @@ class ProcessGroupNode(SignalledServer):
         self.log_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[attr-defined]
         self.data_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[attr-defined]
         full_env = {**os.environ, **self.spawn_env, **(env or {}), **self._marker_env()}  # type: ignore[attr-defined]
-        with open(self.log_dir / log_name, "ab") as log:  # type: ignore[attr-defined]
+        # Signals held: an interrupt that lands inside Popen, after the fork, would leave a
+        # process whose pid the handle never learnt, which no heal or teardown then reaches.
+        with open(self.log_dir / log_name, "ab") as log, HeldSignals():  # type: ignore[attr-defined]
             # A new session makes the server a process group leader: every signal goes to the
             # group, so helpers the server forks are paused and killed with it.
             self._proc = subprocess.Popen(
@@ -67,7 +70,7 @@ class ProcessGroupNode(SignalledServer):
                 env=full_env,
                 start_new_session=True,
             )
-        self._last_spawn = (list(argv), dict(env) if env else None, log_name)
+            self._last_spawn = (list(argv), dict(env) if env else None, log_name)
         return self._proc.pid
 
     @property
