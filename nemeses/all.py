@@ -71,7 +71,7 @@ from harness.seams import (BindsClients, ClientGates, Cluster, HarnessError, Nem
                            ReportsPrimary, System)
 from harness.store import HISTORY_FILE
 from nemeses.client_pause import PAUSE, RESUME, ClientPauseNemesis
-from nemeses.clock import ClockNemesis, libfaketime_path
+from nemeses.clock import ClockNemesis, libfaketime_path, strobe_fault
 from nemeses.feedback import Feedback
 from nemeses.kill import KillNemesis, PauseNemesis
 from nemeses.network import NetworkNemesis
@@ -179,9 +179,7 @@ def start_op(arm: Arm, shape: Shape, rng: Rng, hold: float) -> dict[str, Any]:
         if variant == "bump":
             return {"f": "bump", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-4, 8), 3)}}
         if variant == "strobe":
-            return {"f": "strobe", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-2, 6), 3),
-                                             "period": round(rng.uniform(0.01, 0.2), 3),
-                                             "duration": round(min(hold, rng.uniform(0.5, 3)), 2)}}
+            return strobe_fault(targets, sign, rng, longest=hold)
         return {"f": "drift", "value": {"nodes": targets, "rate": round(2 ** rng.uniform(-1, 1), 3)}}
     if family == "network":
         return network_fault(variant, nodes, rng)
@@ -227,13 +225,16 @@ def round_ops(arm: Arm, partner: Arm | None, shape: Shape, rng: Rng, choice: dic
 @dataclass
 class Chooser:
     """Picks each round's arm: `rotate` (the mix) or `adaptive`. Decisions are memoised by round
-    number, because a generator may be asked for the same op more than once."""
+    number, because a generator may be asked for the same op more than once; so is where the
+    random source stood after each, so that a second ask leaves it where the first did (and the
+    round's ops, drawn after, are the same), whatever was learnt between the two asks."""
 
     seed: int
     arms: list[Arm]
     adaptive: bool
     decisions: dict[int, tuple[Arm, Arm | None, dict[str, Any]]] = field(default_factory=dict)
     rewards: dict[int, float] = field(default_factory=dict)  # round -> reward observed after it
+    drawn_to: dict[int, int] = field(default_factory=dict)  # round -> the rng's state after deciding it
 
     @property
     def families(self) -> list[str]:
@@ -248,6 +249,7 @@ class Chooser:
 
     def decide(self, number: int, rng: Rng) -> tuple[Arm, Arm | None, dict[str, Any]]:
         if number in self.decisions:
+            rng.state = self.drawn_to[number]
             return self.decisions[number]
         families = self.families
         rotated = sum(1 for n in range(number) if n in self.decisions and self.decisions[n][2]["how"] == "rotate")
@@ -275,6 +277,7 @@ class Chooser:
             partner = rng.choice(others)
         choice = {"round": number, "arm": arm.name, **choice, **({"with": partner.name} if partner else {})}
         self.decisions[number] = (arm, partner, choice)
+        self.drawn_to[number] = rng.state
         return self.decisions[number]
 
     def stronger_after(self, number: int) -> Arm | None:

@@ -2,22 +2,29 @@
 slow), reset; through libfaketime loaded into each node's process.
 
 Setup puts libfaketime into every node's `spawn_env` (LD_PRELOAD plus a control file) and restarts
-the running nodes so the library is loaded; the node then reads the control file on every clock
-call (`FAKETIME_NO_CACHE`), so a fault takes effect as soon as the nemesis rewrites the file. Only
-the wall clock is faked: `DONT_FAKE_MONOTONIC` keeps monotonic time real, so timeouts and sleeps
-behave (the build from the PyPI package `libfaketime` does this right; Debian's 0.9.10 breaks
-`time.sleep` in that setting).
+the running nodes so the library is loaded. Only the wall clock is faked: `DONT_FAKE_MONOTONIC`
+keeps monotonic time real, so timeouts and sleeps behave (the build from the PyPI package
+`libfaketime` does this right; Debian's 0.9.10 breaks `time.sleep` in that setting).
 
-Cost: reading the control file on every wall-clock call costs a few microseconds, about a tenth
-of raftkv's throughput. A drifting node pays more: libfaketime scales the deadlines of the
+When the node reads the control file: at its first clock call after each whole second of real
+time (`FAKETIME_CACHE_DURATION=0`), not on every call. Re-reading on every call
+(`FAKETIME_NO_CACHE`) races in a process whose threads read the clock at once: libfaketime
+parses the line into unguarded globals, so other threads see it half-parsed. Measured with four
+threads: a node bumped by +30 s read its true time now and then, and one drifting at x2 ran at
+x0.05, its reference restarted over and over. So a setting is written for the next whole second
+(a drift's reference is that second, so it starts from the current offset without a jump), and
+an op returns once that second has come: when it ends, the fault holds. A strobe flips at most
+once a second for the same reason.
+
+Cost: a drifting node pays more than an offset one: libfaketime scales the deadlines of the
 interpreter's GIL waits by the rate against a faked clock, so at a rate below 1 they all lie in
 the past and the node runs many times slower while the drift lasts (above 1 they lie far in the
 future, so a thread that computes without blocking is not preempted). `benchmarks/clock_overhead.py`
 prints the figures.
 
 Control-file lines, in libfaketime's syntax: `+3.5 x1` (offset), `@<epoch seconds> x1.5` (from
-that wall time, run 1.5 times as fast; libfaketime restarts its reference when the line changes,
-so drift starts from the current offset, without a jump). Every op's value says which nodes moved
+that wall time, run 1.5 times as fast; libfaketime restarts its reference when it reads a
+changed line). Every op's value says which nodes moved
 and to what offset; the nemesis keeps every setting in memory and hands each node's offsets over
 time to the run's results (`KeepsResults`: `results.json` under `clock`), which the report draws.
 
@@ -27,11 +34,10 @@ nemesis it starts them all before it waits for any (`harness.startup.restart_nod
 Files libfaketime leaves: the first process of each node that loads it (the node's server,
 whose pid `ip netns exec` keeps) makes a semaphore and a shared memory segment named by its pid,
 `/dev/shm/sem.faketime_sem_<pid>` and `/dev/shm/faketime_shm_<pid>`, and removes them only if
-it exits normally, which a node stopped or killed by a signal never does. Teardown removes the
-run's own: those of each node's current process (which keeps its mapping; unlinking only drops
-the names) and those made since setup by a process that is gone (earlier incarnations of the
-nodes, restarted by a fault). A file whose process still runs is never touched, so another
-run's are safe. `remove_orphaned_files` is what `faultline cleanup` does for crashed runs.
+it exits normally, which a node stopped or killed by a signal never does. Teardown stops the
+nodes (the run is ending; the system's teardown would next) and removes the files made since
+setup by processes that are gone: every incarnation of the nodes. A file whose process still
+runs is never touched, so another run's are safe. `remove_orphaned_files` is what `faultline cleanup` does for crashed runs.
 """
 
 from __future__ import annotations
@@ -53,15 +59,14 @@ from nemeses.variants import Family, schedule_key
 CONTROL_FILE = "faketime.rc"  # in the node's log dir, beside (not in) its data dir
 SHM_DIR = Path("/dev/shm")
 SHM_PATTERNS = ("faketime_shm_", "sem.faketime_sem_")  # + the pid of the process that made them
-# On the node's host: remove libfaketime's files of pid $2 (the node's current process, may be
-# empty) and those of processes that are gone, made at or after epoch second $1.
+# On the node's host: remove libfaketime's files of processes that are gone, made at or after
+# epoch second $1.
 _REMOVE_RUN_FILES = r"""
-since=$1; current=$2
+since=$1
 for f in /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_*; do
   [ -e "$f" ] || continue
   pid=${f##*_}
   case $pid in ''|*[!0-9]*) continue ;; esac
-  if [ "$pid" = "$current" ]; then rm -f "$f"; continue; fi
   [ -d "/proc/$pid" ] && continue
   [ "$(stat -c %Y "$f" 2>/dev/null || echo 0)" -ge "$since" ] && rm -f "$f"
 done
@@ -88,7 +93,7 @@ def faketime_env(node: NodeHandle) -> dict[str, str]:
     return {
         "LD_PRELOAD": str(libfaketime_path()),
         "FAKETIME_TIMESTAMP_FILE": str(control_path(node)),
-        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_CACHE_DURATION": "0",  # re-read once a second: see the module docstring
         # libfaketime wraps pthread_cond_timedwait, which the interpreter's GIL waits on with a
         # monotonic deadline. With glibc >= 2.30 its "monotonic fix" rebuilds that deadline
         # from the faked monotonic time, which in offset mode is a wall-clock value: every GIL
@@ -107,7 +112,7 @@ class NodeClock:
 
     offset: float = 0.0
     rate: float = 1.0
-    since: float = 0.0  # real time when offset and rate were set
+    since: float = 0.0  # real time from which offset and rate hold
 
     def offset_at(self, now: float) -> float:
         return self.offset + (self.rate - 1.0) * (now - self.since)
@@ -159,7 +164,7 @@ class ClockNemesis:
 
     def invoke(self, cluster: Cluster, system: System, op: Op) -> Op:
         value = op.value or {}
-        now = time.time()
+        now = _next_second()
         names = resolve(value.get("nodes", [n.name for n in cluster.nodes]), cluster, system)
         if op.f == "bump":
             for name in names:
@@ -176,26 +181,32 @@ class ClockNemesis:
                 self._set(cluster.node(name), NodeClock(0.0, 1.0, now))
         else:
             raise HarnessError(f"clock nemesis cannot do f={op.f!r}")
+        if op.f != "strobe":
+            _sleep_until(now + READ_MARGIN)
         done = time.time()
         offsets = {name: round(self.clocks[name].offset_at(done), 6) for name in names}
         rates = {name: self.clocks[name].rate for name in names}
         return op.complete(INFO, value={**value, "nodes": names, "offsets": offsets, "rates": rates})
 
     def _strobe(self, cluster: Cluster, names: Sequence[str], delta: float, period: float, duration: float) -> None:
-        """Flip between the current offset and offset + delta every `period` seconds."""
-        start = time.monotonic()
-        base = {name: self.clocks[name].offset_at(time.time()) for name in names}
+        """Flip between the current offset and offset + delta every `period` seconds, in whole
+        seconds (at least one): a node reads a new setting once a second."""
+        step = max(1, round(period))
+        start = _next_second()
+        base = {name: self.clocks[name].offset_at(start) for name in names}
         flips = 0
-        while time.monotonic() - start < duration:
+        at = start
+        while at - start < duration or flips % 2:
+            shift = 0.0 if flips % 2 else delta
             flips += 1
-            now = time.time()
             for name in names:
-                shift = delta if flips % 2 else 0.0
-                self._set(cluster.node(name), NodeClock(base[name] + shift, 1.0, now))
-            time.sleep(period)  # the strobe's own pace; nothing waits on it
-        now = time.time()
+                self._set(cluster.node(name), NodeClock(base[name] + shift, 1.0, at))
+            _sleep_until(at + READ_MARGIN)
+            at += step
+            _sleep_until(at - WRITE_AHEAD)
         for name in names:
-            self._set(cluster.node(name), NodeClock(base[name], 1.0, now))
+            self._set(cluster.node(name), NodeClock(base[name], 1.0, at))
+        _sleep_until(at + READ_MARGIN)
 
     def _set(self, node: NodeHandle, clock: NodeClock) -> None:
         if clock.rate == 1.0:
@@ -207,11 +218,14 @@ class ClockNemesis:
         self.timeline.setdefault(node.name, []).append(clock)
 
     def teardown(self, cluster: Cluster, system: System) -> None:
+        """The run's end: stop the nodes (the system's own teardown would, next), so their
+        clocks are true again and libfaketime's files can go: those of a process can only be
+        removed once it is gone, as one starting meanwhile makes them again."""
         now = time.time()
         for node in cluster.nodes:
+            node.stop()
             if node.name in self.clocks:
-                # A running process keeps the last line it read, so reset before removing.
-                self._set(node, NodeClock(0.0, 1.0, now))
+                self.timeline[node.name].append(NodeClock(0.0, 1.0, now))
                 node.exec(["rm", "-f", str(control_path(node))])
             for key in faketime_env(node):
                 node.spawn_env.pop(key, None)
@@ -219,12 +233,26 @@ class ClockNemesis:
         if self.set_up_at is not None:
             since = str(int(self.set_up_at) - 1)  # whole seconds, as `stat -c %Y` gives
             for node in cluster.nodes:
-                current = str(node.pid) if node.is_running() else ""
-                node.exec(["sh", "-c", _REMOVE_RUN_FILES, "sh", since, current])
+                node.exec(["sh", "-c", _REMOVE_RUN_FILES, "sh", since])
 
     def results(self, origin_wall: float) -> dict[str, Any]:
         """`{"clock": {node: [[t, offset], ...]}}` for results.json; nothing if no clock moved."""
         return {"clock": offset_points(self.timeline, origin_wall)} if self.timeline else {}
+
+
+READ_MARGIN = 0.05  # past a whole second, when the nodes have read a line written for it
+WRITE_AHEAD = 0.2  # before a whole second, when the strobe writes the line for it
+
+
+def _next_second() -> float:
+    """The next whole second of real time, when the nodes next read their control files; the
+    line written now is for then (one written late, past the second, waits a second more)."""
+    return float(int(time.time()) + 1)
+
+
+def _sleep_until(wall: float) -> None:
+    while (left := wall - time.time()) > 0:
+        time.sleep(left)
 
 
 def remove_orphaned_files(directory: Path = SHM_DIR) -> list[str]:
@@ -263,9 +291,16 @@ def clock_fault(nodes: Sequence[str], rng: Any) -> dict[str, Any]:
     if kind == "bump":
         return {"f": "bump", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-4, 8), 3)}}
     if kind == "strobe":
-        return {"f": "strobe", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-2, 6), 3),
-                                         "period": round(rng.uniform(0.01, 0.2), 3), "duration": round(rng.uniform(0.5, 3), 2)}}
+        return strobe_fault(targets, sign, rng)
     return {"f": "drift", "value": {"nodes": targets, "rate": round(2 ** rng.uniform(-1, 1), 3)}}
+
+
+def strobe_fault(targets: Sequence[str], sign: int, rng: Any, longest: float = 6.0) -> dict[str, Any]:
+    """A strobe of ±1/4..64 s, flipping every 1 or 2 s (a node reads its clock setting once a
+    second), for 2..6 s or `longest`."""
+    return {"f": "strobe", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-2, 6), 3),
+                                     "period": 1 if rng.random() < 2 / 3 else 2,
+                                     "duration": round(min(longest, rng.uniform(2, 6)), 2)}}
 
 
 def forward_fault(nodes: Sequence[str], rng: Any) -> dict[str, Any]:
