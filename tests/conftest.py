@@ -1,4 +1,9 @@
-"""Shared test set-up: tests marked `root` need root, ip and iptables (network namespaces)."""
+"""Shared test set-up: tests marked `root` need root, ip and iptables (network namespaces).
+
+The suite runs in pytest-xdist workers (scripts/test.sh: `-n 2 --dist loadgroup`): the tests
+are made to share the machine with other runs, so they can share it with each other. The
+docker tests and the ssh tests each form one group, run by one worker: each group's session
+fixture starts one dockerd or one ssh-lab, which two workers would start twice."""
 
 from __future__ import annotations
 
@@ -18,6 +23,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        runtime = getattr(item, "callspec", None) and item.callspec.params.get("runtime")
+        if runtime in ("docker", "ssh"):
+            item.add_marker(pytest.mark.xdist_group(runtime))
     missing = []
     if os.geteuid() != 0:
         missing.append("root")
