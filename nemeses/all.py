@@ -71,7 +71,7 @@ from harness.seams import (BindsClients, ClientGates, Cluster, HarnessError, Nem
                            ReportsPrimary, System)
 from harness.store import HISTORY_FILE
 from nemeses.client_pause import PAUSE, RESUME, ClientPauseNemesis
-from nemeses.clock import ClockNemesis, libfaketime_path, strobe_fault
+from nemeses.clock import ClockNemesis, kind_fault, libfaketime_path
 from nemeses.feedback import Feedback
 from nemeses.kill import KillNemesis, PauseNemesis
 from nemeses.network import NetworkNemesis
@@ -176,11 +176,7 @@ def start_op(arm: Arm, shape: Shape, rng: Rng, hold: float) -> dict[str, Any]:
     if family == "clock":
         targets = choose(["one", "minority", "all"][rng.randrange(3)], nodes, rng)
         sign = -1 if rng.random() < 0.5 else 1
-        if variant == "bump":
-            return {"f": "bump", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-4, 8), 3)}}
-        if variant == "strobe":
-            return strobe_fault(targets, sign, rng, longest=hold)
-        return {"f": "drift", "value": {"nodes": targets, "rate": round(2 ** rng.uniform(-1, 1), 3)}}
+        return kind_fault(variant, targets, sign, rng, longest=hold)
     if family == "network":
         return network_fault(variant, nodes, rng)
     if family == "pause-client":

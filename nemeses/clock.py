@@ -24,9 +24,9 @@ prints the figures.
 
 Control-file lines, in libfaketime's syntax: `+3.5 x1` (offset), `@<epoch seconds> x1.5` (from
 that wall time, run 1.5 times as fast; libfaketime restarts its reference when it reads a
-changed line). Every op's value says which nodes moved
-and to what offset; the nemesis keeps every setting in memory and hands each node's offsets over
-time to the run's results (`KeepsResults`: `results.json` under `clock`), which the report draws.
+changed line). Every op's value says which nodes moved and to what offset; the nemesis keeps
+every setting in memory and hands each node's offsets over time to the run's results
+(`KeepsResults`: `results.json` under `clock`), which the report draws.
 
 Setup restarts the nodes that already run, so the library is loaded; like every restart by a
 nemesis it starts them all before it waits for any (`harness.startup.restart_nodes`).
@@ -37,7 +37,8 @@ whose pid `ip netns exec` keeps) makes a semaphore and a shared memory segment n
 it exits normally, which a node stopped or killed by a signal never does. Teardown stops the
 nodes (the run is ending; the system's teardown would next) and removes the files made since
 setup by processes that are gone: every incarnation of the nodes. A file whose process still
-runs is never touched, so another run's are safe. `remove_orphaned_files` is what `faultline cleanup` does for crashed runs.
+runs is never touched, so another run's are safe. `remove_orphaned_files` is what
+`faultline cleanup` does for crashed runs.
 """
 
 from __future__ import annotations
@@ -288,19 +289,19 @@ def clock_fault(nodes: Sequence[str], rng: Any) -> dict[str, Any]:
     targets = choose(["one", "minority", "all"][rng.randrange(3)], nodes, rng)
     kind = ["bump", "bump", "strobe", "drift"][rng.randrange(4)]
     sign = -1 if rng.random() < 0.5 else 1
+    return kind_fault(kind, targets, sign, rng)
+
+
+def kind_fault(kind: str, targets: Sequence[str], sign: int, rng: Any, longest: float = 6.0) -> dict[str, Any]:
+    """A bump of ±1/16..256 s, a strobe of ±1/4..64 s flipping every 1 or 2 s (a node reads its
+    clock setting once a second) for 2..6 s or `longest`, or a drift at x0.5..x2."""
     if kind == "bump":
         return {"f": "bump", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-4, 8), 3)}}
     if kind == "strobe":
-        return strobe_fault(targets, sign, rng)
+        return {"f": "strobe", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-2, 6), 3),
+                                         "period": 1 if rng.random() < 2 / 3 else 2,
+                                         "duration": round(min(longest, rng.uniform(2, 6)), 2)}}
     return {"f": "drift", "value": {"nodes": targets, "rate": round(2 ** rng.uniform(-1, 1), 3)}}
-
-
-def strobe_fault(targets: Sequence[str], sign: int, rng: Any, longest: float = 6.0) -> dict[str, Any]:
-    """A strobe of ±1/4..64 s, flipping every 1 or 2 s (a node reads its clock setting once a
-    second), for 2..6 s or `longest`."""
-    return {"f": "strobe", "value": {"nodes": targets, "delta": round(sign * 2 ** rng.uniform(-2, 6), 3),
-                                     "period": 1 if rng.random() < 2 / 3 else 2,
-                                     "duration": round(min(longest, rng.uniform(2, 6)), 2)}}
 
 
 def forward_fault(nodes: Sequence[str], rng: Any) -> dict[str, Any]:
