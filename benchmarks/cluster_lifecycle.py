@@ -6,7 +6,7 @@ nodes (tear-down).
 
 docker needs an engine (`faultline docker up`); --rebuild removes the node image first, so the
 first round includes the image build (and, for an ssh-lab the script starts, the wheel build and
-the hosts' install). ssh uses the hosts file in FAULTLINE_SSH_HOSTS, or
+the hosts' install). ssh uses the hosts file given with --hosts, or
 starts an ssh-lab of 5 hosts for the run and stops it after. Prints the figures; asserts
 nothing (targets: docker cached < 5 s, ssh < 5 s, local < 2 s).
 """
@@ -14,7 +14,6 @@ nothing (targets: docker cached < 5 s, ssh < 5 s, local < 2 s).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -25,8 +24,9 @@ from harness.runtime import dockerd, ssh, ssh_install, ssh_lab
 from harness.startup import start_cluster
 
 
-def one_round(runtime_name: str, store: Path) -> tuple[float, float]:
-    runtime = plugins.load("runtime", runtime_name)()
+def one_round(runtime_name: str, store: Path, hosts: str | None) -> tuple[float, float]:
+    options = {"hosts": hosts} if runtime_name == "ssh" else {}
+    runtime = plugins.load("runtime", runtime_name)(**options)
     system = plugins.load("system", "raftkv")("correct")
     prefix = runtime.new_prefix()
     t0 = time.monotonic()
@@ -46,13 +46,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runtimes", default="local,docker,ssh")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--hosts", default=None, help="ssh: a hosts file; default: an ssh-lab of 5 hosts for the run")
     parser.add_argument("--rebuild", action="store_true",
                         help="docker: remove the node image first; ssh (own lab only): remove the wheels and the hosts' environment")
     args = parser.parse_args()
     lab = None
-    if "ssh" in args.runtimes and not os.environ.get("FAULTLINE_SSH_HOSTS"):
+    if "ssh" in args.runtimes and not args.hosts:
         lab = ssh_lab.up(5)
-        os.environ["FAULTLINE_SSH_HOSTS"] = str(lab)
+        args.hosts = str(lab)
     try:
         print(f"{'runtime':8} {'round':>26} {'bring-up s':>11} {'tear-down s':>12}")
         with tempfile.TemporaryDirectory(prefix="faultline-lifecycle-") as tmp:
@@ -73,7 +74,7 @@ def main() -> None:
                     shutil.rmtree(f"{ssh.DEFAULT_ROOT}/env/{digest}", ignore_errors=True)
                     rounds[0] = "1 (wheel build, install)"
                 for label in rounds:
-                    up, down = one_round(name, Path(tmp))
+                    up, down = one_round(name, Path(tmp), args.hosts)
                     print(f"{name:8} {label:>26} {up:11.2f} {down:12.2f}", flush=True)
     finally:
         if lab is not None:

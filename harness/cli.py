@@ -9,7 +9,6 @@ naming the file, line or option; `--debug` adds the traceback.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -82,15 +81,12 @@ def _csv(ctx: click.Context, param: click.Parameter, value: str | None) -> list[
 @click.option("--insecure-host-keys", is_flag=True, help="--runtime ssh: do not check host keys against known_hosts.")
 def test_command(store_dir: str, **kw: Any) -> None:
     """Run one test against a real cluster and print the verdict."""
-    hosts, insecure = kw.pop("hosts"), kw.pop("insecure_host_keys")
-    if hosts:
-        os.environ["FAULTLINE_SSH_HOSTS"] = hosts  # read by the ssh runtime, in this process only
-    if insecure:
-        os.environ["FAULTLINE_SSH_INSECURE"] = "1"
     if kw["seed"] is None:
         import secrets
         kw["seed"] = secrets.randbelow(2**31)
     kw["server_args"] = list(kw["server_args"])
+    if kw["hosts"]:
+        kw["hosts"] = str(Path(kw["hosts"]).resolve())  # test.json re-runs from any directory
     from rich.console import Console
     from rich.live import Live
 
@@ -103,6 +99,8 @@ def test_command(store_dir: str, **kw: Any) -> None:
         f"[bold]faultline[/] {spec.system} ({spec.mode or 'default mode'}) · {spec.workload} · "
         f"nemesis {','.join(spec.nemesis) or 'none'} · {spec.nodes} nodes · seed {spec.seed}"
     )
+    if spec.insecure_host_keys:
+        console.print("[yellow]host keys are not checked (--insecure-host-keys)[/]")
     with Live(_ProgressView(status), console=console, refresh_per_second=4, transient=True):
         outcome = run_test(spec, status)
     print_summary(console, outcome.results, outcome.run_dir)
@@ -379,9 +377,11 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Runs at once (a campaign's --parallel).")
 @click.option("--runtime", default=None, help="Run every row on this runtime (local, docker, ssh); default: local.")
+@click.option("--hosts", default=None, type=click.Path(dir_okay=False), help="--runtime ssh: the hosts file (default hosts.toml).")
+@click.option("--insecure-host-keys", is_flag=True, help="--runtime ssh: do not check host keys against known_hosts.")
 def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: bool, seeds: list[int],
                      time_limit: float | None, store_dir: str, list_only: bool, as_json: bool, jobs: int,
-                     runtime: str | None) -> None:
+                     runtime: str | None, hosts: str | None, insecure_host_keys: bool) -> None:
     """Run the self-test matrix: every correct mode must pass, every buggy mode must be caught
     with its anomaly named. Exits 0 when every run ended as its row expects, 1 otherwise.
     Runs as the shipped campaign harness/campaign/selftest.toml, in store/selftest-TIME/."""
@@ -416,7 +416,9 @@ def selftest_command(system: str | None, mode: str | None, quick: bool, buggy: b
 
     table = {"rows": "quick" if quick else "all", "seeds": seeds, "buggy": buggy,
              **({"system": system} if system else {}), **({"mode": mode} if mode else {})}
-    sys.exit(run_selftest(table, time_limit, store_dir, as_json, jobs, line, runtime))
+    where = {k: v for k, v in (("runtime", runtime), ("hosts", hosts and str(Path(hosts).resolve())),
+                                ("insecure_host_keys", insecure_host_keys)) if v}
+    sys.exit(run_selftest(table, time_limit, store_dir, as_json, jobs, line, where))
 
 
 

@@ -9,6 +9,7 @@ combination is refused with the clash named.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
@@ -50,9 +51,24 @@ def plan_test(spec: TestSpec) -> Plan:
     options = NemesisOptions(seed=spec.seed, nodes=spec.node_names(), interval=spec.nemesis_interval,
                              capabilities=frozenset(system.capabilities), concurrency=spec.concurrency)
     packages = nemesis_packages(spec.nemesis, options)
-    runtime = plugins.load("runtime", spec.runtime)()
+    runtime = make_runtime(spec)
     runtime.check_prerequisites()  # last: every mistake in the spec is reported before a missing privilege
     return Plan(system, workload, runtime, packages)
+
+
+RUNTIME_OPTIONS = ("hosts", "insecure_host_keys")
+
+
+def make_runtime(spec: TestSpec) -> Runtime:
+    """The spec's runtime, given the runtime options the spec sets; one its constructor does
+    not take is refused, so a --hosts meant for ssh never silently runs a local cluster."""
+    cls = plugins.load("runtime", spec.runtime)
+    given = {name: getattr(spec, name) for name in RUNTIME_OPTIONS if getattr(spec, name) not in (None, False)}
+    takes = inspect.signature(cls).parameters
+    for name in given:
+        if name not in takes:
+            raise HarnessError(f"--{name.replace('_', '-')}: the {spec.runtime} runtime takes no such option")
+    return cls(**given)
 
 
 def nemesis_packages(names: Sequence[str], options: NemesisOptions) -> list[NemesisPackage]:

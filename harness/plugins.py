@@ -175,7 +175,7 @@ def _check_workload(cls: Any) -> list[str]:
         return [f"the entry point must name a class, not {type(cls).__name__}"]
     problems = _missing(cls, ("name", "description"), ("generator", "final_generator", "checkers"))
     if not _accepts(cls):
-        problems.append("the constructor must take no arguments")
+        problems.append("the constructor must work without arguments (runtime options such as `hosts` are keywords with defaults)")
     return problems
 
 
@@ -200,7 +200,7 @@ def _check_runtime(cls: Any) -> list[str]:
         return [f"the entry point must name a class, not {type(cls).__name__}"]
     problems = _missing(cls, ("name",), ("check_prerequisites", "new_prefix", "create", "lost", "destroy", "cleanup"))
     if not _accepts(cls):
-        problems.append("the constructor must take no arguments")
+        problems.append("the constructor must work without arguments (runtime options such as `hosts` are keywords with defaults)")
     return problems
 
 

@@ -32,6 +32,9 @@ class TestSpec:
     name: str | None = None
     final_timeout: float = 120.0  # for the heal and final-read phases after the time limit
     server_args: list[str] = field(default_factory=list)  # extra flags for every node's server
+    # Runtime options: given to the runtime whose constructor takes them (ssh takes both).
+    hosts: str | None = None  # the hosts file
+    insecure_host_keys: bool = False  # skip the host-key check (named in the report)
 
     def test_name(self) -> str:
         return self.name or f"{self.system}-{self.mode}-{self.workload}"

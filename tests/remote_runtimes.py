@@ -1,13 +1,13 @@
 """The docker and ssh runtimes for tests: a session fixture per runtime that starts what it needs
 (faultline's own dockerd and node image; an ssh-lab of 5 hosts) through the same commands a user
-runs, and stops it at the end; `runtime_env` gives a `faultline test` child what it needs to
-find it; `leftovers` lists what a run left on that runtime."""
+runs, and stops it at the end; the `runtime` fixture gives a `RuntimeUnderTest`, whose `flags`
+tell a `faultline` command where to run; `leftovers` lists what a run left on that runtime."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -43,19 +43,33 @@ def ssh_hosts() -> Iterator[str]:
     _faultline("ssh-lab", "down", "--prefix", prefix)
 
 
+@dataclass(frozen=True)
+class RuntimeUnderTest:
+    name: str
+    hosts: str | None = None  # the ssh-lab's hosts file
+
+    @property
+    def flags(self) -> list[str]:
+        """The options of `faultline test` and `selftest` that pick this runtime."""
+        return ["--runtime", self.name] + (["--hosts", self.hosts] if self.hosts else [])
+
+    def __str__(self) -> str:
+        return self.name
+
+
 @pytest.fixture(params=RUNTIMES)
-def runtime(request: pytest.FixtureRequest) -> str:
+def runtime(request: pytest.FixtureRequest) -> RuntimeUnderTest:
     if request.param == "docker":
         request.getfixturevalue("docker_engine")
     if request.param == "ssh":
-        os.environ["FAULTLINE_SSH_HOSTS"] = request.getfixturevalue("ssh_hosts")
-    return request.param
+        return RuntimeUnderTest("ssh", request.getfixturevalue("ssh_hosts"))
+    return RuntimeUnderTest(request.param)
 
 
-def leftovers(runtime: str, prefix: str) -> list[str]:
+def leftovers(runtime: RuntimeUnderTest, prefix: str) -> list[str]:
     """What of the run `prefix` is still there on the docker or ssh runtime's side."""
     found = []
-    if runtime == "docker":
+    if runtime.name == "docker":
         from harness.runtime import dockerd
         from harness.runtime.docker import LABEL
 
@@ -63,12 +77,12 @@ def leftovers(runtime: str, prefix: str) -> list[str]:
         found += [f"container {c.name}" for c in client.containers.list(all=True, filters={"label": f"{LABEL}={prefix}"})]
         found += [f"network {n.name}" for n in client.networks.list(filters={"label": f"{LABEL}={prefix}"})]
         found += [f"volume {v.name}" for v in client.volumes.list(filters={"label": f"{LABEL}={prefix}"})]
-    if runtime == "ssh":
+    if runtime.name == "ssh":
         from harness.runtime.ssh import DEFAULT_ROOT
 
         if Path(DEFAULT_ROOT, prefix).exists():
             found.append(f"node directories {DEFAULT_ROOT}/{prefix}")
-        lab = Path(os.environ["FAULTLINE_SSH_HOSTS"]).parent.name
+        lab = Path(str(runtime.hosts)).parent.name
         rules = subprocess.run(["sh", "-c", f"for n in $(ip netns list | cut -d' ' -f1 | grep ^{lab}-h); do ip netns exec $n iptables-save 2>/dev/null; done | grep -c -- '-A .* -j FL-'"],
                                capture_output=True, text=True).stdout.strip()
         if rules not in ("", "0"):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from controller import kill_controller
-from remote_runtimes import docker_engine, leftovers, runtime, ssh_hosts  # noqa: F401  (runtime: local, docker, ssh)
+from remote_runtimes import RuntimeUnderTest, docker_engine, leftovers, runtime, ssh_hosts  # noqa: F401  (runtime: local, docker, ssh)
 from harness.history_reader import read_history
 from harness.runtime.local import list_namespaces
 
@@ -24,9 +24,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.root]
 FAULTLINE = str(Path(sys.executable).parent / "faultline")
 
 
-def faultline_test(store: Path, nemeses: str, time_limit: float, seed: int, runtime: str = "local") -> subprocess.Popen:
+def faultline_test(store: Path, nemeses: str, time_limit: float, seed: int,
+                   runtime: RuntimeUnderTest = RuntimeUnderTest("local")) -> subprocess.Popen:
     return subprocess.Popen(
-        [FAULTLINE, "test", "--runtime", runtime, "--system", "raftkv", "--workload", "register", "--nemesis", nemeses,
+        [FAULTLINE, "test", *runtime.flags, "--system", "raftkv", "--workload", "register", "--nemesis", nemeses,
          "--nemesis-interval", "0.7", "--time-limit", str(time_limit), "--seed", str(seed),
          "--rate", "20", "--store", str(store)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -49,7 +50,7 @@ def faults_in_force(run_dir: Path) -> set[str]:
     return {p for p, on in active.items() if on}
 
 
-def assert_nothing_left(run_dir: Path, runtime: str = "local") -> None:
+def assert_nothing_left(run_dir: Path, runtime: RuntimeUnderTest = RuntimeUnderTest("local")) -> None:
     prefix = json.loads((run_dir / "test.json").read_text())["prefix"]
     assert leftovers(runtime, prefix) == []
     assert not [ns for ns in list_namespaces() if ns.startswith(prefix + "-")], "namespaces left"
@@ -62,7 +63,7 @@ def assert_nothing_left(run_dir: Path, runtime: str = "local") -> None:
     assert not shims.split(), f"delay shims still running: {shims}"
 
 
-def test_combined_packages_run_record_and_heal(tmp_path: Path, runtime: str) -> None:
+def test_combined_packages_run_record_and_heal(tmp_path: Path, runtime: RuntimeUnderTest) -> None:
     proc = faultline_test(tmp_path, "partition:mixed,kill:minority,pause,clock,network,slow", 10, seed=11, runtime=runtime)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode in (0, 1, 2), out
@@ -83,7 +84,7 @@ def test_combined_packages_run_record_and_heal(tmp_path: Path, runtime: str) -> 
     assert_nothing_left(run_dir, runtime)
 
 
-def test_ctrl_c_with_faults_in_force_leaves_nothing(tmp_path: Path, runtime: str) -> None:
+def test_ctrl_c_with_faults_in_force_leaves_nothing(tmp_path: Path, runtime: RuntimeUnderTest) -> None:
     proc = faultline_test(tmp_path, "network:latency,slow,clock", 300, seed=4, runtime=runtime)
     try:
         deadline = time.monotonic() + 180

@@ -279,3 +279,16 @@ def test_huge_values_are_cut_short_in_the_page_but_small_ones_kept_whole():
     assert isinstance(calls["cv"][0], str) and len(calls["cv"][0]) < 2_100
     assert "the full value is in the history" in calls["cv"][0]
     assert calls["cv"][1] == [1, 2, 3]
+
+
+def test_the_header_names_the_runtime_and_unchecked_host_keys(tmp_path):
+    run = make_run(tmp_path / "store", calls=20)
+    test_json = run.run_dir / "test.json"
+    spec = json.loads(test_json.read_text())
+    checked = write_report(run.run_dir).read_text(encoding="utf-8")
+    assert "<dd>local</dd>" in checked and "NOT checked" not in checked
+    spec.update(runtime="ssh", hosts="/etc/faultline/hosts.toml", insecure_host_keys=True)
+    test_json.write_text(json.dumps(spec))
+    page = write_report(run.run_dir).read_text(encoding="utf-8")
+    assert ("<dd>ssh, hosts /etc/faultline/hosts.toml, host keys NOT checked (--insecure-host-keys)</dd>"
+            in page)

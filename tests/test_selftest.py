@@ -17,7 +17,7 @@ from harness.history_reader import read_history
 from harness.journal import HistoryWriter
 from harness.seams import SelftestRow
 from harness.selftest import Case, Outcome, anomalies_of, first_anomaly_seconds, matrix, select
-from remote_runtimes import docker_engine, runtime, ssh_hosts  # noqa: F401  (runtime: local, docker, ssh)
+from remote_runtimes import RuntimeUnderTest, docker_engine, runtime, ssh_hosts  # noqa: F401  (runtime: local, docker, ssh)
 
 FAULTLINE = str(Path(sys.executable).parent / "faultline")
 SHIPPED = ("seedkv", "raftkv", "dynkv", "bank2pc", "queued", "counterd", "txkv", "lockd", "electd")
@@ -97,14 +97,14 @@ def test_the_command_rejects_a_selection_that_matches_nothing() -> None:
 @pytest.mark.slow
 @pytest.mark.root
 @pytest.mark.timeout(1800)  # six rows one after the other; on docker and ssh each costs a cluster's bring-up too
-def test_quick_rows_end_as_declared(tmp_path: Path, runtime: str) -> None:
+def test_quick_rows_end_as_declared(tmp_path: Path, runtime: RuntimeUnderTest) -> None:
     quick = select(matrix(), quick=True)
     # The rows run their own 60 s (twice the cuts of 30 s): 30 s left the window unseen though
     # the bug was caught, in a docker run for dynkv and in a local run for raftkv while another
     # xdist worker loaded the machine.
     done = subprocess.run(
         [FAULTLINE, "selftest", "--quick", "--seeds", "1", "--json", "--store", str(tmp_path),
-         "--runtime", runtime],
+         *runtime.flags],
         capture_output=True, text=True, timeout=1700,
     )
     runs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]

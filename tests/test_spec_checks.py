@@ -76,3 +76,34 @@ def test_a_node_started_during_teardown_does_not_inherit_ignored_signals(tmp_pat
     assert heal.ignored is not None
     for sig in (signal.SIGINT, signal.SIGTERM):
         assert not heal.ignored & (1 << (sig - 1)), f"the restarted node ignores {signal.Signals(sig).name}"
+
+
+def test_runtime_options_reach_the_runtime_that_takes_them_and_no_other(tmp_path: Path) -> None:
+    from harness.plan import make_runtime
+    from harness.runtime.ssh import SshRuntime
+    from harness.seams import HarnessError
+    from harness.spec import TestSpec
+
+    ssh = make_runtime(TestSpec("seedkv", "set", runtime="ssh", hosts="/x/hosts.toml", insecure_host_keys=True))
+    assert isinstance(ssh, SshRuntime) and ssh.hosts_path == Path("/x/hosts.toml") and ssh.insecure
+    assert not make_runtime(TestSpec("seedkv", "set", runtime="ssh")).insecure
+    with pytest.raises(HarnessError, match="--hosts: the loopback runtime takes no such option"):
+        make_runtime(TestSpec("seedkv", "set", runtime="loopback", hosts="/x/hosts.toml"))
+    result = subprocess.run([FAULTLINE, "test", "--system", "seedkv", "--workload", "set", "--runtime", "local",
+                             "--insecure-host-keys", "--store", str(tmp_path / "store")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3 and "--insecure-host-keys: the local runtime takes no such option" in result.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_campaign_passes_a_flag_option_as_a_bare_flag() -> None:
+    from harness.campaign.plan import CampaignTest, Expectation
+
+    test = CampaignTest({"system": "seedkv", "workload": "set", "runtime": "ssh", "hosts": "/x/h.toml",
+                         "insecure_host_keys": True, "seed": 1}, Expectation("valid"), "row")
+    argv = test.argv(Path("/s"))
+    assert argv[argv.index("--hosts") + 1] == "/x/h.toml"
+    assert argv[argv.index("--insecure-host-keys") + 1] == "--seed"
+    unchecked = CampaignTest({"system": "seedkv", "workload": "set", "insecure_host_keys": False, "hosts": None,
+                              "seed": 1}, Expectation("valid"), "row")
+    assert "--insecure-host-keys" not in unchecked.argv(Path("/s")) and "--hosts" not in unchecked.argv(Path("/s"))

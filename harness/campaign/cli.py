@@ -195,16 +195,15 @@ class _LiveView:
 
 
 def run_selftest(table: dict[str, Any], time_limit: float | None, store_root: str, as_json: bool,
-                 parallel: int | None, line: Any, runtime: str | None = None) -> int:
+                 parallel: int | None, line: Any, where: dict[str, Any] | None = None) -> int:
     """`faultline selftest`: the shipped self-test campaign with the command's selection in its
-    [selftest] table, in a fresh campaign store under `store_root` (so a second selftest runs
+    [selftest] table and `where` (the runtime options) in its defaults, in a fresh campaign store under `store_root` (so a second selftest runs
     again instead of resuming; `faultline campaign resume` goes on with a stopped one)."""
     data = shipped_selftest()
     data["selftest"] = {**data["selftest"], **table}
     if time_limit is not None:
         data.setdefault("defaults", {})["time_limit"] = time_limit
-    if runtime is not None:
-        data.setdefault("defaults", {})["runtime"] = runtime
+    data.setdefault("defaults", {}).update(where or {})  # runtime, hosts, insecure_host_keys
     campaign = plan.from_data(data, SELFTEST_FILE, "selftest")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     store_dir = _fresh(Path(store_root) / f"selftest-{stamp}")

@@ -115,7 +115,9 @@ class CampaignTest:
                 argv += [flag, ",".join(value)]
             elif key == "server_args":
                 argv += [f"--server-arg={v}" for v in value]
-            elif key != "final_timeout":
+            elif isinstance(value, bool):
+                argv += [flag] if value else []
+            elif value is not None and key != "final_timeout":
                 argv += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
         return argv
 
@@ -251,7 +253,8 @@ def selftest_tests(seeds: Iterable[int], overrides: Mapping[str, Any], cases: It
     for case in cases:
         expect = Expectation("valid") if case.valid else Expectation("invalid", tuple(case.anomalies))
         spec = case.spec(1, "unused")
-        options = {k: getattr(spec, k) for k in OPTIONS if k not in ("runtime", "final_timeout", "server_args")}
+        where_run = ("runtime", "hosts", "insecure_host_keys")  # the campaign's to say, not the row's
+        options = {k: getattr(spec, k) for k in OPTIONS if k not in (*where_run, "final_timeout", "server_args")}
         options.update(overrides or {})
         base = make_test(options, expect, f"selftest row {case.label}")
         tests += [base.with_seed(int(s)) for s in seeds]

@@ -105,6 +105,20 @@ def _verdict_badge(valid: Any) -> str:
     return f'<span class="verdict {css}">{_verdict_word(valid)}</span>'
 
 
+def _runtime_fact(test: dict[str, Any]) -> str | None:
+    """The runtime, with its hosts file, and a warning when host keys went unchecked: a reader
+    must know the nodes' identities were taken on trust."""
+    runtime = test.get("runtime")
+    if runtime is None:
+        return None
+    parts = [str(runtime)]
+    if test.get("hosts"):
+        parts.append(f"hosts {test['hosts']}")
+    if test.get("insecure_host_keys"):
+        parts.append("host keys NOT checked (--insecure-host-keys)")
+    return ", ".join(parts)
+
+
 def _header(test: dict[str, Any], results: dict[str, Any], data: ReportData) -> str:
     stats = results.get("stats") if isinstance(results.get("stats"), dict) else {}
     duration = stats.get("duration_s")
@@ -123,6 +137,7 @@ def _header(test: dict[str, Any], results: dict[str, Any], data: ReportData) -> 
         ("nemesis", nemesis),
         ("nodes", nodes),
         ("concurrency", test.get("concurrency")),
+        ("runtime", _runtime_fact(test)),
         ("seed", test.get("seed")),
         ("started", test.get("started_at")),
         ("duration", f"{duration:.1f} s"),

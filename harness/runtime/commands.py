@@ -36,7 +36,7 @@ def ssh_lab_group() -> None:
 @ssh_lab_group.command("up")
 @click.argument("count", type=click.IntRange(1, 50))
 def ssh_lab_up(count: int) -> None:
-    """Start COUNT hosts and print the hosts file (use it with FAULTLINE_SSH_HOSTS or --hosts)."""
+    """Start COUNT hosts and print the hosts file (give it to `faultline test --runtime ssh --hosts`)."""
     from harness.runtime import ssh_lab
 
     click.echo(str(ssh_lab.up(count)))

@@ -1,9 +1,9 @@
 """The `ssh` runtime: nodes are existing hosts reached over SSH (paramiko).
 
-Hosts come from a TOML file named by `FAULTLINE_SSH_HOSTS` (what `faultline test --hosts`
-sets; default `hosts.toml`):
+Hosts come from a TOML file (`faultline test --hosts FILE`, the spec's `hosts`; default
+`hosts.toml`):
 
-    known_hosts = "/path/known_hosts"   # checked by default; FAULTLINE_SSH_INSECURE=1 skips it
+    known_hosts = "/path/known_hosts"   # checked by default; --insecure-host-keys skips it
     netns = "fl-ab12c-cli"               # optional: open every connection from this namespace
     root = "/var/tmp/faultline"          # optional: where node directories go on each host
     [[host]]
@@ -25,7 +25,6 @@ time.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import socket
 import stat
@@ -44,8 +43,6 @@ from harness.runtime.netns import NamespaceConnector
 from harness.runtime.shellnode import ShellCluster, ShellNode
 from harness.seams import HarnessError
 
-HOSTS_VAR = "FAULTLINE_SSH_HOSTS"
-INSECURE_VAR = "FAULTLINE_SSH_INSECURE"
 DEFAULT_ROOT = "/var/tmp/faultline"
 
 # Removes what faults left on a host: the harness's iptables chains (FL-*, the jumps to them
@@ -266,33 +263,37 @@ class SshCluster(ShellCluster):
         return socket.create_connection((node.address, port), timeout)
 
 
-def _hosts_path() -> Path:
-    return Path(os.environ.get(HOSTS_VAR, "hosts.toml"))
-
-
 class SshRuntime:
+    """`hosts` and `insecure_host_keys` are the test spec's fields of those names (the plan
+    passes a runtime the spec fields its constructor names)."""
+
     name = "ssh"
+
+    def __init__(self, hosts: str | None = None, insecure_host_keys: bool = False) -> None:
+        self.hosts_path = Path(hosts or "hosts.toml")
+        self.insecure = insecure_host_keys
 
     def check_prerequisites(self) -> None:
         try:
             import paramiko  # noqa: F401
         except ImportError:
             raise HarnessError("the ssh runtime needs paramiko: pip install 'faultline[ssh]'") from None
-        read_hosts(_hosts_path())
+        read_hosts(self.hosts_path)
 
     new_prefix = staticmethod(LocalRuntime.new_prefix)
 
     def create(self, run_dir: Path, node_names: Sequence[str], prefix: str) -> SshCluster:
-        hosts = read_hosts(_hosts_path())
+        hosts = read_hosts(self.hosts_path)
         if len(node_names) > len(hosts.hosts):
             raise HarnessError(f"{len(node_names)} nodes asked for, but {hosts.path} lists {len(hosts.hosts)} hosts")
         cluster = SshCluster(prefix=prefix, run_dir=run_dir, hosts=hosts)
-        insecure = os.environ.get(INSECURE_VAR) == "1"
+        insecure = self.insecure
         digest, wheels = ssh_install.build_wheels()
         try:
             used = hosts.hosts[: len(node_names)]
-            cluster.record = runs.claim(prefix, self.name, {"run_dir": str(run_dir), "hosts_file": str(hosts.path),
-                                                            "hosts": [h.address for h in used]})
+            cluster.record = runs.claim(prefix, self.name, {"run_dir": str(run_dir), "hosts_file": str(hosts.path.resolve()),
+                                                            "hosts": [h.address for h in used],
+                                                            "insecure_host_keys": insecure})
             if hosts.netns:
                 cluster.connector = NamespaceConnector(hosts.netns)
 
@@ -351,7 +352,6 @@ class SshRuntime:
         if force and prefix is None:
             raise HarnessError("--force removes one named run, live or not: give its --prefix")
         report = runs.CleanupReport()
-        insecure = os.environ.get(INSECURE_VAR) == "1"
         for record in runs.all_records():
             if record.runtime != self.name or (prefix is not None and record.run_id != prefix):
                 continue
@@ -368,6 +368,9 @@ class SshRuntime:
                 for host in hosts.hosts:
                     if host.address not in record.parts.get("hosts", []):
                         continue
+                    # As the run itself connected: the user who skipped the check for the run
+                    # need not repeat it for its cleanup, and a checked run stays checked.
+                    insecure = self.insecure or bool(record.parts.get("insecure_host_keys"))
                     conn = Connection(host, hosts, connector, insecure)
                     try:
                         conn.run(["sh", "-c", _SCRUB, "sh", record.run_id, hosts.root], 60)

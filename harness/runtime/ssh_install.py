@@ -4,6 +4,11 @@ runtime: wheels of faultline and its dependencies, built here once per source (c
 and installed there into a virtual environment (cached on the host by the same hash, so a
 second run on that host uploads nothing).
 
+Both caches are pruned: an entry that no run has used for `UNUSED_DAYS` days (a run marks the
+one it uses) is removed when a run next builds or installs, so editing faultline's source does
+not fill a disk with one environment per edit. An environment being installed holds its lock
+and is never pruned.
+
 Commands the harness writes for the controller's interpreter (`sys.executable -m ...`, and
 paths into its site-packages such as libfaketime's library) are rewritten to the host's
 environment by `HostEnv.translate`.
@@ -18,6 +23,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,6 +32,7 @@ import harness
 from harness.seams import HarnessError
 
 WHEEL_CACHE = Path("/var/lib/faultline/wheels")
+UNUSED_DAYS = 7
 PACKAGES = ("harness", "systems_under_test", "workloads", "nemeses", "checkers")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.egg-info", "build")
 
@@ -42,6 +49,20 @@ if [ ! -f "$1/installed" ]; then
   "$1/bin/pip" install --quiet --no-compile --disable-pip-version-check --no-index --find-links "$2" faultline
   touch "$1/installed"
 fi
+"""
+
+# On the host: $1 = directory of environments, $2 = the one this run uses, $3 = days. Marks $2
+# used, then removes every other one unused that long whose install lock is free.
+_PRUNE = r"""
+cd "$1" || exit 0
+touch "$2/installed"
+for d in */; do
+  d=${d%/}
+  [ -d "$d" ] && [ "$d" != "$2" ] || continue
+  [ -n "$(find "$d" -maxdepth 1 \( -name installed -o -name bin \) -mtime -"$3" 2>/dev/null)" ] && continue
+  ( flock -n 9 || exit 0; rm -rf "$d" ) 9>"$d.lock"
+done
+true
 """
 
 
@@ -69,6 +90,8 @@ def build_wheels() -> tuple[str, Path]:
     digest = source_digest(root)
     dest = WHEEL_CACHE / digest
     if dest.is_dir():
+        os.utime(dest)  # used: kept by prune_wheels
+        prune_wheels(digest)
         return digest, dest
     WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=WHEEL_CACHE))
@@ -92,7 +115,22 @@ def build_wheels() -> tuple[str, Path]:
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    prune_wheels(digest)
     return digest, dest
+
+
+def prune_wheels(keep: str, cache: Path = WHEEL_CACHE, days: float = UNUSED_DAYS) -> list[Path]:
+    """Remove the cache's wheel sets (and abandoned build directories) unused for `days`."""
+    removed = []
+    cutoff = time.time() - days * 86400
+    for entry in cache.iterdir() if cache.is_dir() else []:
+        try:
+            if entry.name != keep and entry.is_dir() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry)
+                removed.append(entry)
+        except OSError:
+            pass  # another run removed or is using it
+    return removed
 
 
 @dataclass(frozen=True)
@@ -117,8 +155,13 @@ class HostEnv:
 def install(conn: Any, root: str, digest: str, wheels: Path, upload_name: str) -> HostEnv:
     """faultline's environment on the host of `conn` (a ssh.Connection), installed if missing."""
     env = HostEnv(f"{root}/env/{digest}")
-    if conn.run(["test", "-f", f"{env.prefix}/installed"], 30).returncode == 0:
-        return env
+    if conn.run(["test", "-f", f"{env.prefix}/installed"], 30).returncode != 0:
+        _install(conn, root, env, wheels, upload_name)
+    conn.run(["sh", "-c", _PRUNE, "sh", f"{root}/env", digest, str(UNUSED_DAYS)], 120)
+    return env
+
+
+def _install(conn: Any, root: str, env: HostEnv, wheels: Path, upload_name: str) -> None:
     upload = f"{root}/upload/{upload_name}"
     if (r := conn.run(["mkdir", "-p", upload], 30)).returncode != 0:
         raise HarnessError(f"mkdir {upload} on {conn.host.address} failed: {r.stderr.strip()}")
@@ -130,4 +173,3 @@ def install(conn: Any, root: str, digest: str, wheels: Path, upload_name: str) -
             raise HarnessError(f"installing faultline on {conn.host.address} failed: {result.stderr.strip()[-2000:]}")
     finally:
         conn.run(["rm", "-rf", upload], 60)
-    return env
