@@ -61,14 +61,15 @@ CONTROL_FILE = "faketime.rc"  # in the node's log dir, beside (not in) its data 
 SHM_DIR = Path("/dev/shm")
 SHM_PATTERNS = ("faketime_shm_", "sem.faketime_sem_")  # + the pid of the process that made them
 # On the node's host: remove libfaketime's files of processes that are gone, made at or after
-# epoch second $1.
+# epoch second $1. A zombie is gone too: on a remote host a stopped server is an orphan that its
+# host's init may not have reaped yet (the ssh runtime's files stayed behind for that).
 _REMOVE_RUN_FILES = r"""
 since=$1
 for f in /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_*; do
   [ -e "$f" ] || continue
   pid=${f##*_}
   case $pid in ''|*[!0-9]*) continue ;; esac
-  [ -d "/proc/$pid" ] && continue
+  state=$(ps -o stat= -p "$pid" 2>/dev/null) && case "$state" in Z*) ;; *) continue ;; esac
   [ "$(stat -c %Y "$f" 2>/dev/null || echo 0)" -ge "$since" ] && rm -f "$f"
 done
 exit 0
@@ -256,6 +257,15 @@ def _sleep_until(wall: float) -> None:
         time.sleep(left)
 
 
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie (dead, not yet reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rfind(")") + 2:].startswith("Z")
+
+
 def remove_orphaned_files(directory: Path = SHM_DIR) -> list[str]:
     """Remove libfaketime's files on this host whose process is gone (crashed runs left them);
     returns what was removed, one line per process. One whose pid runs is left alone, whoever
@@ -268,7 +278,7 @@ def remove_orphaned_files(directory: Path = SHM_DIR) -> list[str]:
     for name in names:
         for start in SHM_PATTERNS:
             pid = name[len(start):]
-            if name.startswith(start) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            if name.startswith(start) and pid.isdigit() and _gone(int(pid)):
                 try:
                     os.unlink(directory / name)
                 except OSError:

@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from pathlib import Path
+from typing import Iterator
 
 import pytest
+
+SHM = Path("/dev/shm")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,3 +41,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "root" in item.keywords:
             item.add_marker(skip)
+
+
+def _faketime_files() -> set[str]:
+    try:
+        return {n for n in os.listdir(SHM) if n.startswith(("faketime_shm_", "sem.faketime_sem_"))}
+    except OSError:
+        return set()
+
+
+@pytest.fixture(autouse=True)
+def _watch_faketime_files(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Notes libfaketime files that appeared during a test and whose process is gone when it
+    ends: every run's clock teardown and `faultline cleanup` must remove them. A note, not a
+    failure: the other worker's test, or another user's run, may have made them."""
+    before = _faketime_files()
+    yield
+    left = sorted(n for n in _faketime_files() - before if not Path(f"/proc/{n.rsplit('_', 1)[-1]}").exists())
+    if left:
+        request.node.user_properties.append(("faketime_files_left", left))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    noted = [(r.nodeid, files) for reports in terminalreporter.stats.values() for r in reports
+             for key, files in getattr(r, "user_properties", []) if key == "faketime_files_left" and r.when == "teardown"]
+    if noted:
+        terminalreporter.section("libfaketime files of dead processes left during (or beside) these tests")
+        for nodeid, files in noted:
+            terminalreporter.write_line(f"{nodeid}: {len(files)} files, e.g. {files[0]}")

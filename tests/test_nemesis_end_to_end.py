@@ -84,6 +84,22 @@ def test_combined_packages_run_record_and_heal(tmp_path: Path, runtime: RuntimeU
     assert_nothing_left(run_dir, runtime)
 
 
+def test_disk_faults_and_client_pauses_run_and_heal(tmp_path: Path, runtime: RuntimeUnderTest) -> None:
+    # The two families the combined run above does not hold: the disk fault works on the node's
+    # data directory through its handle, the client pause on the controller's side.
+    proc = faultline_test(tmp_path, "disk,pause-client", 12, seed=5, runtime=runtime)
+    out, _ = proc.communicate(timeout=400)
+    assert proc.returncode in (0, 1, 2), out
+    run_dir = (tmp_path / "latest").resolve()
+    faults = [op for op in read_history(run_dir / "history.jsonl") if op.process == "nemesis" and op.type == "info"]
+    assert {"disk", "pause-client", "resume-client"} <= {op.f for op in faults}
+    for op in faults:
+        assert op.value is not None and not op.error, op
+    damaged = [op for op in faults if op.f == "disk"]
+    assert all(set(op.value["nodes"]) <= {"n1", "n2", "n3"} for op in damaged), damaged
+    assert_nothing_left(run_dir, runtime)
+
+
 def test_ctrl_c_with_faults_in_force_leaves_nothing(tmp_path: Path, runtime: RuntimeUnderTest) -> None:
     proc = faultline_test(tmp_path, "network:latency,slow,clock", 300, seed=4, runtime=runtime)
     try:

@@ -261,3 +261,24 @@ def test_cleanup_removes_libfaketime_files_only_of_processes_that_are_gone(tmp_p
     assert removed == [f"libfaketime files faketime_shm_{gone}, sem.faketime_sem_{gone} in {tmp_path} (pid {gone} is gone)"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"faketime_shm_{alive}", f"sem.faketime_sem_{alive}", "faketime_shm_notapid"])
+
+
+def test_the_files_of_a_zombie_are_removed_as_those_of_a_process_that_is_gone(tmp_path: Path) -> None:
+    # A stopped server on an ssh host is an orphan its init may reap late: dead, still in /proc.
+    from nemeses.clock import _REMOVE_RUN_FILES
+
+    zombie = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{zombie.pid}/stat").read_text().split(") ")[1][0] != "Z":
+        assert time.monotonic() < deadline, "the child never exited"
+        time.sleep(0.01)
+    try:
+        (tmp_path / f"faketime_shm_{zombie.pid}").write_text("x")
+        assert remove_orphaned_files(tmp_path) and not list(tmp_path.iterdir())
+        made = Path(f"/dev/shm/faketime_shm_{zombie.pid}")
+        made.write_text("x")
+        subprocess.run(["sh", "-c", _REMOVE_RUN_FILES, "sh", str(int(time.time()) - 5)], check=True, timeout=60)
+        assert not made.exists()
+    finally:
+        Path(f"/dev/shm/faketime_shm_{zombie.pid}").unlink(missing_ok=True)
+        zombie.wait()
