@@ -12,6 +12,7 @@ from harness.seams import (
     Cluster,
     DeclaresDurableFiles,
     HarnessError,
+    NeedsNodePackages,
     NodeHandle,
     ReportsPrimary,
     ReportsReadiness,
@@ -46,6 +47,10 @@ def selftest_rows(system_cls: type) -> Sequence[SelftestRow]:
 
 def durable_files(system: System) -> Sequence[str]:
     return tuple(system.durable_files) if isinstance(system, DeclaresDurableFiles) else ("**/*",)
+
+
+def node_packages(system: System) -> tuple[str, ...]:
+    return tuple(system.node_packages) if isinstance(system, NeedsNodePackages) else ()
 
 
 def primary(system: System, cluster: Cluster) -> str:

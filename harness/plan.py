@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from harness import plugins
+from harness.hooks import node_packages
 from harness.generator.combinators import any_of, clients, nemesis, paced, phases, stagger, time_limit
 from harness.seams import HarnessError, NemesisOptions, NemesisPackage, Runtime, System, Workload, WorkloadOptions
 from harness.spec import TestSpec
@@ -51,7 +52,7 @@ def plan_test(spec: TestSpec) -> Plan:
     options = NemesisOptions(seed=spec.seed, nodes=spec.node_names(), interval=spec.nemesis_interval,
                              capabilities=frozenset(system.capabilities), concurrency=spec.concurrency)
     packages = nemesis_packages(spec.nemesis, options)
-    runtime = make_runtime(spec)
+    runtime = make_runtime(spec, node_packages(system))
     runtime.check_prerequisites()  # last: every mistake in the spec is reported before a missing privilege
     return Plan(system, workload, runtime, packages)
 
@@ -59,15 +60,18 @@ def plan_test(spec: TestSpec) -> Plan:
 RUNTIME_OPTIONS = ("hosts", "insecure_host_keys")
 
 
-def make_runtime(spec: TestSpec) -> Runtime:
+def make_runtime(spec: TestSpec, packages: Sequence[str] = ()) -> Runtime:
     """The spec's runtime, given the runtime options the spec sets; one its constructor does
-    not take is refused, so a --hosts meant for ssh never silently runs a local cluster."""
+    not take is refused, so a --hosts meant for ssh never silently runs a local cluster. A
+    runtime that takes `node_packages` (docker: its image) gets the system's."""
     cls = plugins.load("runtime", spec.runtime)
-    given = {name: getattr(spec, name) for name in RUNTIME_OPTIONS if getattr(spec, name) not in (None, False)}
+    given: dict[str, Any] = {name: getattr(spec, name) for name in RUNTIME_OPTIONS if getattr(spec, name) not in (None, False)}
     takes = inspect.signature(cls).parameters
     for name in given:
         if name not in takes:
             raise HarnessError(f"--{name.replace('_', '-')}: the {spec.runtime} runtime takes no such option")
+    if packages and "node_packages" in takes:
+        given["node_packages"] = tuple(packages)
     return cls(**given)
 
 

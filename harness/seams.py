@@ -278,6 +278,15 @@ class CollectsData(Protocol):
 
 
 @runtime_checkable
+class NeedsNodePackages(Protocol):
+    """Debian packages the system's nodes need beyond Python (e.g. `redis-server`). The docker
+    runtime builds them into its node image (a new image only when the set changes); on the
+    local and ssh runtimes the machine or host must have them."""
+
+    node_packages: Sequence[str]
+
+
+@runtime_checkable
 class DeclaresDurableFiles(Protocol):
     """Glob patterns, relative to `NodeHandle.data_dir`, of the files that hold the system's
     logs and state: the disk fault's truncate and corrupt damage these (lose-unsynced works on

@@ -27,6 +27,7 @@ from faultline_redis.resp import Connection, ReplyError, encode  # noqa: E402
 from faultline_redis.system import PORT, Redis  # noqa: E402
 
 import exposure  # noqa: E402
+from remote_runtimes import RuntimeUnderTest, docker_engine, runtime, ssh_hosts  # noqa: E402,F401  (runtime: local, docker, ssh)
 from harness.history import Op
 from harness.history_reader import read_history
 from harness.runtime.loopback import LoopbackCluster, LoopbackRuntime  # noqa: E402
@@ -172,9 +173,9 @@ def test_unknown_mode_is_refused() -> None:
 # -- end to end, through the real CLI ----------------------------------------------------------
 
 
-def run_cli(store: Path, *args: str) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
+def run_cli(store: Path, *args: str, runtime: RuntimeUnderTest = RuntimeUnderTest("local")) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
     """`faultline test` as a user runs it; returns its exit code, results.json and the history."""
-    argv = [str(FAULTLINE), "test", "--system", "redis", "--workload", "register", "--nodes", "3",
+    argv = [str(FAULTLINE), "test", *runtime.flags, "--system", "redis", "--workload", "register", "--nodes", "3",
             "--store", str(store), *args]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     runs = sorted(p.parent for p in store.glob("*/*/results.json"))
@@ -226,15 +227,16 @@ def test_primary_mode_is_valid_under_partition_and_kill(tmp_path: Path) -> None:
 @needs_redis
 @pytest.mark.slow
 @pytest.mark.root
-def test_replica_reads_are_caught_stale_under_a_primary_partition(tmp_path: Path) -> None:
-    """With seed 1 and a 3 s mean interval, the schedule cuts the primary off from both
+def test_replica_reads_are_caught_stale_under_a_primary_partition(tmp_path: Path, runtime: RuntimeUnderTest) -> None:
+    """On every runtime: an outside plug-in whose server is a Debian binary (the docker image
+    gets it from `node_packages`). With seed 1 and a 3 s mean interval, the schedule cuts the primary off from both
     replicas for several seconds (checked below from the history, so a change to the schedule
     fails here by name, not by luck). Clients keep reaching every node, so writes keep landing
     at n1 while clients bound to n2 and n3 read the replicas' frozen copies: a stale read is
     certain, not likely."""
     code, results, history = run_cli(
         tmp_path, "--mode", "replica-reads", "--nemesis", "partition:primary",
-        "--nemesis-interval", "3", "--time-limit", "30", "--seed", "1")
+        "--nemesis-interval", "3", "--time-limit", "30", "--seed", "1", runtime=runtime)
     windows = fault_windows(history, "partition", "heal")
     assert any(stop - start >= 2.0 for start, stop in windows), f"no long primary partition: {windows}"
     # Within such a cut: a write acknowledged at n1 and, after it, a read at a replica of the same

@@ -161,7 +161,12 @@ class DockerCluster(ShellCluster):
 
 
 class DockerRuntime:
+    """`node_packages`: Debian packages the system needs on its nodes, built into the image."""
+
     name = "docker"
+
+    def __init__(self, node_packages: Sequence[str] = ()) -> None:
+        self.node_packages = tuple(node_packages)
 
     def check_prerequisites(self) -> None:
         LocalRuntime().check_prerequisites()  # root and iproute2: the client namespace
@@ -171,7 +176,7 @@ class DockerRuntime:
 
     def create(self, run_dir: Path, node_names: Sequence[str], prefix: str) -> DockerCluster:
         docker_client = dockerd.client()
-        image = dockerd.ensure_image(docker_client)
+        image = dockerd.ensure_image(docker_client, self.node_packages)
         cluster = DockerCluster(prefix=prefix, run_dir=run_dir, client_netns=f"{prefix}-cli")
         held = HeldSignals()
         held.hold()

@@ -48,6 +48,7 @@ class Redis:
     # replica resynchronises from the primary. `pause`: SIGSTOP stops the whole server. Not
     # `clock`: nothing here checks that redis-server honours the libfaketime preload.
     capabilities = frozenset({"kill", "pause"})
+    node_packages = ("redis-server",)  # built into the docker runtime's node image
     # Seconds for every node to get ready. redis-server starts in milliseconds and a full sync of
     # a test's few keys takes as long, so 15 s is generous even on a loaded machine; it also
     # bounds how long a nemesis restarting a replica that is cut off from the primary (which
@@ -82,7 +83,8 @@ class Redis:
         self.binary: str | None = None
 
     def setup(self, cluster: Cluster) -> None:
-        """Nothing to install on local nodes; only make sure the binary is there."""
+        """Nothing to install: the binary comes from Debian's package, on this machine, in the
+        docker image (`node_packages`) or on the ssh hosts; only make sure it is there."""
         self.binary = find_server()
 
     def argv(self, cluster: Cluster, node: NodeHandle) -> list[str]:
