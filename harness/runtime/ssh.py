@@ -47,7 +47,9 @@ DEFAULT_ROOT = "/var/tmp/faultline"
 
 # Removes what faults left on a host: the harness's iptables chains (FL-*, the jumps to them
 # first; a host runs one test at a time, so they are this run's), cgroups named with the run's
-# id, the run's processes (by the pid files); then the run's node directories.
+# id, the run's processes (by the pid files), libfaketime's files of processes gone since the
+# run began (the clock fault's teardown did not run if the controller died); then the run's
+# node directories.
 # $1 = run id, $2 = root.
 _SCRUB = r"""
 for t in filter mangle; do
@@ -57,6 +59,16 @@ for t in filter mangle; do
 done
 for g in /sys/fs/cgroup/faultline-$1-* /sys/fs/cgroup/cpu/faultline-$1-*; do [ -d "$g" ] && rmdir "$g"; done
 for f in "$2/$1"/*/server.pid "$2/$1"/*/delay-shim.pid; do [ -f "$f" ] && kill -9 -"$(cat "$f")" "$(cat "$f")" 2>/dev/null; done
+if [ -d "$2/$1" ]; then
+  since=$(( $(stat -c %Y "$2/$1") - 1 ))  # the run's node directories were made at its start
+  sleep 1  # the killed processes exit
+  for f in /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_*; do
+    pid=${f##*_}
+    case $pid in ''|*[!0-9]*) continue ;; esac
+    state=$(ps -o stat= -p "$pid" 2>/dev/null) && case "$state" in Z*) ;; *) continue ;; esac
+    [ "$(stat -c %Y "$f" 2>/dev/null || echo 0)" -ge "$since" ] && rm -f "$f"
+  done
+fi
 rm -rf "$2/$1"
 true
 """
