@@ -63,8 +63,10 @@ def _watch_faketime_files(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    noted = [(r.nodeid, files) for reports in terminalreporter.stats.values() for r in reports
-             for key, files in getattr(r, "user_properties", []) if key == "faketime_files_left" and r.when == "teardown"]
+    # Only files still there at the end: a run in progress beside the test removes its own later.
+    noted = [(r.nodeid, still) for reports in terminalreporter.stats.values() for r in reports
+             for key, files in getattr(r, "user_properties", []) if key == "faketime_files_left" and r.when == "teardown"
+             for still in [[f for f in files if (SHM / f).exists()]] if still]
     if noted:
         terminalreporter.section("libfaketime files of dead processes left during (or beside) these tests")
         for nodeid, files in noted:
