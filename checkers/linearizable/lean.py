@@ -24,12 +24,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import models
+from . import journal, models
+from .journal import KEY_STEPS
 from .wgl import VALID, Budget, _wglc, accelerated, advance_c, start_c_register
 
-# A key whose search has not ended after this many steps is left to the general path, which
-# has the fast reads-from checks and worker processes for it.
-KEY_STEPS = 200_000
 BLOCK_BYTES = 1 << 20
 
 
@@ -80,28 +78,18 @@ def _check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | N
     return _valid(model, op_count, len(parts)), stats
 
 
-_NOT_TAKEN = object()
+_NOT_TAKEN = journal.NOT_TAKEN
 
 
 def _check_in_c(path: Path, model: models.Model, failed_cas: str, options: Mapping[str, Any]) -> Any:
-    """The C reader's answer (`_wglc.check_journal`): the result and stats, None when a key is
-    not found valid (the general path decides; decoding the file again the orjson way would find
-    the same), or _NOT_TAKEN for a file it does not take as it is."""
-    limit = options.get("time_limit")
-    answer = _wglc.check_journal(str(path), model is models.cas_register, failed_cas == "observed", KEY_STEPS,
-                                 -1.0 if limit is None else float(limit), int(options.get("memory_limit") or 0))
-    if answer is None:
-        return _NOT_TAKEN
-    if answer is False:
-        return None
-    op_count, keys, invokes, oks, fails, infos, nemesis, last_time = answer
-    return _valid(model, op_count, keys), {"ops": invokes, "ok": oks, "fail": fails, "info": infos,
-                                           "nemesis_events": nemesis, "duration_s": round((last_time or 0) / 1e9, 3)}
+    """The C reader's answer (journal.check): the result and stats, None when a key is not found
+    valid (the general path decides; decoding the file again the orjson way would find the
+    same), or _NOT_TAKEN for a file it does not take as it is."""
+    return journal.check(str(path), model.name, failed_cas, options.get("time_limit"), options.get("memory_limit"))
 
 
 def _valid(model: models.Model, op_count: int, keys: int) -> dict:
-    return {"model": model.name, "op_count": op_count, "keys_checked": keys, "valid": True, "algorithm": "wgl",
-            "reason": f"linearizable: all {op_count} operations in {keys} partition(s) fit the {model.name} model"}
+    return journal.valid(model.name, op_count, keys)
 
 
 def _decoded_blocks(f: Any) -> Iterator[list | None]:
