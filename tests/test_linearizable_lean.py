@@ -179,3 +179,32 @@ def test_the_c_reader_reads_lines_across_its_blocks(tmp_path, monkeypatch):
     assert in_c is not None and in_c == decoded
     path.write_bytes(path.read_bytes().rstrip(b"\n"))  # no newline after the last line
     assert _c_answer(path, OPTIONS) == _c_answer(path, OPTIONS) and check_file(path, OPTIONS) == in_c
+
+
+@pytest.mark.parametrize("stale_read", [False, True])
+def test_keys_too_hard_for_the_c_search_are_checked_the_general_way_on_their_lines(tmp_path, monkeypatch,
+                                                                                  stale_read):
+    from checkers.linearizable import journal
+    rows = [op.to_dict() for op in generated_register(3000, 30, 20, seed=11)]
+    if stale_read:
+        reads = [r for r in rows if r["type"] == "ok" and r["f"] == "read" and r["value"][1] is not None]
+        reads[-5]["value"] = [reads[-5]["value"][0], 10**6]
+    rows.insert(50, {"type": "info", "process": "nemesis", "f": "start", "value": [0, 1]})  # not a key's line
+    path = _write(tmp_path / "h.jsonl", rows)
+    monkeypatch.setattr(journal, "KEY_STEPS", 25)  # most keys are "hard" now
+    answer = check_file(path, OPTIONS)
+    general = check(read_history(path), OPTIONS)
+    if stale_read:
+        assert answer is None and general["valid"] is False
+        return
+    lean, _ = answer
+    assert lean["valid"] is True and general["valid"] is True
+    assert (lean["op_count"], lean["keys_checked"]) == (general["op_count"], general["keys_checked"])
+    assert lean["algorithm"] != "wgl"  # the general way's algorithms joined in
+
+
+def test_a_completion_naming_another_key_is_not_taken_by_the_c_reader(tmp_path, valid_rows):
+    rows = [dict(r) for r in valid_rows]
+    done = next(r for r in rows if r["type"] == "ok" and r["f"] == "write")
+    done["value"] = [done["value"][0] + 1, done["value"][1]]
+    assert _c_answer(_write(tmp_path / "h.jsonl", rows), OPTIONS) is lean_not_taken()

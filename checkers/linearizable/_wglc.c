@@ -1260,6 +1260,7 @@ typedef struct {
     JCall *calls; size_t ncalls, calls_cap;
     Open *open; size_t open_mask, open_used, open_tomb;
     int32_t *next_value; size_t nkeys, keys_cap; /* per key: the next value number (0 is null) */
+    Tok *key_tok; /* per key: the key itself */
     long long pos, last_index, counts[5], last_time; /* counts: nemesis, invoke, ok, fail, info */
     int has_index, has_last_time, cas, observe;
     int64_t f_read, f_write, f_cas;
@@ -1403,9 +1404,13 @@ static int journal_line(Journal *j, const char *p, const char *end) {
             if (j->nkeys == j->keys_cap) {
                 size_t cap = j->keys_cap ? j->keys_cap * 2 : 256;
                 int32_t *grown = realloc(j->next_value, cap * sizeof(int32_t));
-                if (!grown) return -1;
-                j->next_value = grown; j->keys_cap = cap;
+                if (grown) j->next_value = grown;
+                Tok *toks = realloc(j->key_tok, cap * sizeof(Tok));
+                if (toks) j->key_tok = toks;
+                if (!grown || !toks) return -1;
+                j->keys_cap = cap;
             }
+            j->key_tok[j->nkeys] = key;
             j->next_value[j->nkeys++] = 1;
         }
         JCall *call = &j->calls[j->ncalls];
@@ -1421,6 +1426,10 @@ static int journal_line(Journal *j, const char *p, const char *end) {
     if (!is_open || o->f_name != f_name) return 0; /* scan_rows: a completion of the open call, same f */
     if (has_time && o->time >= 0 && time < o->time) return 0;
     JCall *call = &j->calls[o->call];
+    {
+        Tok own = j->key_tok[call->key];
+        if (value.key.tag != own.tag || value.key.x != own.x) return 0; /* a completion names another key */
+    }
     o->used = 2; /* a tombstone */
     j->open_used--; j->open_tomb++;
     call->ret = (uint32_t)j->pos;
@@ -1434,7 +1443,7 @@ static int journal_line(Journal *j, const char *p, const char *end) {
 
 static void journal_free(Journal *j) {
     free(j->in.slots); free(j->in.arena); free(j->in.str_off); free(j->in.str_len);
-    free(j->calls); free(j->open); free(j->next_value);
+    free(j->calls); free(j->open); free(j->next_value); free(j->key_tok);
 }
 
 /* Reads the file a block at a time, line by line. 1 all taken, 0 not, -1 out of memory or a
@@ -1475,9 +1484,10 @@ static int journal_read(Journal *j, const char *path) {
 }
 
 /* check_journal(path, cas, observe_failed_cas, key_steps, time_limit, memory_limit) ->
- * None (not taken: decode it the orjson way), False (taken, but a key is not found valid within
- * key_steps or the limits: the general path decides), or (op_count, keys, invokes, oks, fails,
- * infos, nemesis_events, last_time or None) when every key is linearizable. */
+ * None (not taken: decode it the orjson way), False (taken, but a key is found invalid or the
+ * limits ran out: the general path decides), or (op_count, keys, invokes, oks, fails, infos,
+ * nemesis_events, last_time or None, hard keys) when every key is linearizable but the hard
+ * keys, whose search ran out of key_steps (journal.py has them checked the general way). */
 static PyObject *check_journal(PyObject *Py_UNUSED(self), PyObject *args) {
     const char *path;
     int cas, observe;
@@ -1542,6 +1552,8 @@ static PyObject *check_journal(PyObject *Py_UNUSED(self), PyObject *args) {
     a = malloc((largest + 1) * 4); b = malloc((largest + 1) * 4);
     if (!events || !codes || !det || !kind || !a || !b) { PyErr_NoMemory(); goto done; }
     int all_valid = 1;
+    PyObject *hard = PyList_New(0); /* keys whose search ran out of key_steps */
+    if (!hard) goto done;
     for (size_t k = 0; k < nkeys && all_valid; k++) {
         size_t n = (size_t)(first[k + 1] - first[k]), any = 0;
         for (size_t i = 0; i < n; i++) {
@@ -1570,14 +1582,22 @@ static PyObject *check_journal(PyObject *Py_UNUSED(self), PyObject *args) {
             double left = deadline < 0 ? -1 : deadline - now();
             status = advance(s, deadline < 0 ? -1 : (left > 0 ? left : 0), memory_limit, Py_None, key_steps);
         }
-        all_valid = status && !strcmp(status, "valid");
+        int hard_key = status && !strcmp(status, "steps");
+        all_valid = status && (hard_key || !strcmp(status, "valid"));
         search_destroy(s);
-        if (!status) goto done; /* an exception (none is raised by the register model) */
+        if (!status) { Py_DECREF(hard); goto done; } /* an exception (none is raised by the register model) */
+        if (hard_key) {
+            Tok t = j.key_tok[k];
+            PyObject *key = t.tag == TOK_INT ? PyLong_FromLongLong(t.x)
+                : PyUnicode_FromStringAndSize(j.in.arena + j.in.str_off[t.x], (Py_ssize_t)j.in.str_len[t.x]);
+            if (!key || PyList_Append(hard, key) < 0) { Py_XDECREF(key); Py_DECREF(hard); goto done; }
+            Py_DECREF(key);
+        }
     }
-    if (!all_valid) { out = Py_NewRef(Py_False); goto done; }
+    if (!all_valid) { Py_DECREF(hard); out = Py_NewRef(Py_False); goto done; }
     PyObject *last_time = j.has_last_time ? PyLong_FromLongLong(j.last_time) : Py_NewRef(Py_None);
-    out = Py_BuildValue("(nnLLLLLN)", (Py_ssize_t)kept, (Py_ssize_t)nkeys, j.counts[1], j.counts[2], j.counts[3],
-                        j.counts[4], j.counts[0], last_time);
+    out = Py_BuildValue("(nnLLLLLNN)", (Py_ssize_t)kept, (Py_ssize_t)nkeys, j.counts[1], j.counts[2], j.counts[3],
+                        j.counts[4], j.counts[0], last_time, hard);
 done:
     free(first); free(order); free(events); free(codes); free(det); free(kind); free(a); free(b);
     journal_free(&j);
@@ -1587,8 +1607,8 @@ done:
 static PyMethodDef methods[] = {
     {"check_journal", check_journal, METH_VARARGS,
      "check_journal(path, cas, observe_failed_cas, key_steps, time_limit, memory_limit) -> None (not taken), "
-     "False (a key not found valid) or (op_count, keys, invokes, oks, fails, infos, nemesis_events, last_time) "
-     "(lean.py)."},
+     "False (a key invalid, or out of time or memory) or (op_count, keys, invokes, oks, fails, infos, "
+     "nemesis_events, last_time, hard keys) (journal.py)."},
     {"split_register", split_register, METH_VARARGS,
      "split_register(calls, end, cas, observe_failed_cas) -> {key: (values, spec, determinate, events)} or None "
      "(lean.py)."},
