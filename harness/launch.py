@@ -3,7 +3,8 @@ full command line (harness/cli.py).
 
 `faultline analyze FILE --checker linearizable --keyed ...` of a keyed register journal is
 answered by the C reader in milliseconds; importing click and the harness to get there took
-longer than the check (about 50 ms of a 10k-op history's 70). So this module, which imports
+longer than the check (about 50 ms of a 10k-op history's 70). The same holds, less starkly, for
+Porcupine's kv logs (`--model kv`, checkers/linearizable/kv_log.py). So this module, which imports
 only the standard library's `os`, `sys` and `time`, looks at the arguments first. When they are
 that command in a form it reads exactly as click would (one plain history file, only the options
 below, each once), it asks the C reader (checkers/linearizable/journal.py) and, if the history
@@ -49,9 +50,18 @@ def quick_analyze(argv: list[str]) -> int | None:
     from harness.builtin_checkers import outside_claims
     if outside_claims("linearizable"):
         return None  # the full command line names the clash
-    from checkers.linearizable import journal
-    answer = journal.check(path, options.get("model", "cas-register"), options.get("failed_cas", "absent"),
-                           options.get("time_limit"), options.get("memory_limit"))
+    if options.get("model") == "kv":
+        # Porcupine's kv logs: the lean kv path (checkers/linearizable/kv_log.py) through the
+        # checker's own from_file hook, with the options the full command line would give it.
+        from checkers.linearizable.checker import check_file
+        try:
+            answer = check_file(path, options)
+        except Exception:
+            return None  # bad options and the like: the full command line says what
+    else:
+        from checkers.linearizable import journal
+        answer = journal.check(path, options.get("model", "cas-register"), options.get("failed_cas", "absent"),
+                               options.get("time_limit"), options.get("memory_limit"))
     if not isinstance(answer, tuple):
         return None
     # harness.cli._print_file_verdict's line for a valid bare file; judge._from_file's reason
@@ -83,13 +93,18 @@ def _parse(argv: list[str]) -> tuple[str, dict] | None:
                 return None
             value = args.pop(0)
         options[_VALUED[name]] = value
-    if path is None or options.pop("checker", None) != "linearizable" or not options.pop("keyed", False):
+    if path is None or options.pop("checker", None) != "linearizable":
         return None
-    if options.get("model", "cas-register") not in ("cas-register", "register"):
+    keyed = options.pop("keyed", False)
+    if options.get("model") == "kv":
+        if keyed or options.get("engine", "c") not in ("c", "python"):
+            return None  # the kv model is not keyed: a key is a field of its ops
+    elif not keyed or options.get("model", "cas-register") not in ("cas-register", "register"):
         return None
-    if options.get("engine", "c") != "c" or options.get("failed_cas", "absent") not in ("absent", "observed"):
+    elif options.get("engine", "c") != "c":
         return None
-    options.pop("engine", None)
+    if options.get("failed_cas", "absent") not in ("absent", "observed"):
+        return None
     if "time_limit" in options:
         limit = options["time_limit"]
         if not all(c.isdigit() or c == "." for c in limit) or limit.count(".") > 1 or limit.strip(".") == "":

@@ -485,3 +485,18 @@ def test_the_quick_path_leaves_a_file_with_run_facts_beside_it_to_the_full_path(
     path = _keyed_journal(tmp_path / "h.jsonl")
     (tmp_path / "results.json").write_text("{}")
     assert launch.quick_analyze(["analyze", str(path), "--checker", "linearizable", "--keyed"]) is None
+
+
+@pytest.mark.parametrize("name", ["c10-ok.txt", "c10-bad.txt"])
+@pytest.mark.parametrize("extra", [[], ["--engine", "python", "--time-limit", "60"]])
+def test_the_quick_path_of_a_kv_log_prints_what_the_full_command_line_prints(capsys, name, extra) -> None:
+    from harness import launch
+    corpora = REPO.parent / "shared" / "corpora"
+    kv_log = (corpora if corpora.is_dir() else Path("/work/shared/corpora")) / "porcupine-kv" / name
+    argv = ["analyze", str(kv_log), "--checker", "linearizable", "--model", "kv", *extra]
+    full = run_cli(capsys, *argv)
+    script = subprocess.run([str(CONSOLE_SCRIPT), *argv], capture_output=True, text=True, timeout=120)
+    assert _without_seconds(script.stdout) == _without_seconds(full[1])
+    assert script.returncode == full[0]
+    assert launch.quick_analyze(argv) == (0 if name.endswith("-ok.txt") else None)
+    capsys.readouterr()
