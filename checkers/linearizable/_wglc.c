@@ -1446,8 +1446,8 @@ static void journal_free(Journal *j) {
     free(j->calls); free(j->open); free(j->next_value); free(j->key_tok);
 }
 
-/* Reads the file a block at a time, line by line. 1 all taken, 0 not, -1 out of memory or a
- * read error (an exception set). */
+/* Reads the file a block at a time, line by line. 1 all taken, 0 not (or a read error: the
+ * orjson way then says what), -1 out of memory. */
 static int journal_read(Journal *j, const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
@@ -1479,8 +1479,7 @@ static int journal_read(Journal *j, const char *path) {
     }
     free(buf);
     fclose(f);
-    if (result < 0) PyErr_NoMemory();
-    return result;
+    return result; /* no exception set here: it runs without the GIL */
 }
 
 /* check_journal(path, cas, observe_failed_cas, key_steps, time_limit, memory_limit) ->
@@ -1499,7 +1498,7 @@ static PyObject *check_journal(PyObject *Py_UNUSED(self), PyObject *args) {
     Journal j;
     memset(&j, 0, sizeof j);
     j.pos = -1; j.last_index = -1; j.has_index = -1; j.cas = cas; j.observe = observe;
-    PyObject *out = NULL;
+    PyObject *out = NULL, *hard = NULL;
     int32_t *first = NULL, *order = NULL, *codes = NULL;
     uint64_t *events = NULL;
     unsigned char *det = NULL, *kind = NULL;
@@ -1552,7 +1551,7 @@ static PyObject *check_journal(PyObject *Py_UNUSED(self), PyObject *args) {
     a = malloc((largest + 1) * 4); b = malloc((largest + 1) * 4);
     if (!events || !codes || !det || !kind || !a || !b) { PyErr_NoMemory(); goto done; }
     int all_valid = 1;
-    PyObject *hard = PyList_New(0); /* keys whose search ran out of key_steps */
+    hard = PyList_New(0); /* keys whose search ran out of key_steps */
     if (!hard) goto done;
     for (size_t k = 0; k < nkeys && all_valid; k++) {
         size_t n = (size_t)(first[k + 1] - first[k]), any = 0;
@@ -1585,20 +1584,21 @@ static PyObject *check_journal(PyObject *Py_UNUSED(self), PyObject *args) {
         int hard_key = status && !strcmp(status, "steps");
         all_valid = status && (hard_key || !strcmp(status, "valid"));
         search_destroy(s);
-        if (!status) { Py_DECREF(hard); goto done; } /* an exception (none is raised by the register model) */
+        if (!status) goto done; /* an exception (none is raised by the register model) */
         if (hard_key) {
             Tok t = j.key_tok[k];
             PyObject *key = t.tag == TOK_INT ? PyLong_FromLongLong(t.x)
                 : PyUnicode_FromStringAndSize(j.in.arena + j.in.str_off[t.x], (Py_ssize_t)j.in.str_len[t.x]);
-            if (!key || PyList_Append(hard, key) < 0) { Py_XDECREF(key); Py_DECREF(hard); goto done; }
+            if (!key || PyList_Append(hard, key) < 0) { Py_XDECREF(key); goto done; }
             Py_DECREF(key);
         }
     }
-    if (!all_valid) { Py_DECREF(hard); out = Py_NewRef(Py_False); goto done; }
+    if (!all_valid) { out = Py_NewRef(Py_False); goto done; }
     PyObject *last_time = j.has_last_time ? PyLong_FromLongLong(j.last_time) : Py_NewRef(Py_None);
-    out = Py_BuildValue("(nnLLLLLNN)", (Py_ssize_t)kept, (Py_ssize_t)nkeys, j.counts[1], j.counts[2], j.counts[3],
+    out = Py_BuildValue("(nnLLLLLNO)", (Py_ssize_t)kept, (Py_ssize_t)nkeys, j.counts[1], j.counts[2], j.counts[3],
                         j.counts[4], j.counts[0], last_time, hard);
 done:
+    Py_XDECREF(hard);
     free(first); free(order); free(events); free(codes); free(det); free(kind); free(a); free(b);
     journal_free(&j);
     return out;
