@@ -3,7 +3,9 @@
 The general path builds an `Op` per line, checks the history's shape, pairs the ops into
 `Entry` records and splits them by key: on a 1M-op history that is most of the time and memory,
 while the search itself is a small part. Most keyed histories are valid and easy, so this path
-decodes the file a block of lines at a time (one orjson call a block, the cycle collector off),
+first gives the file to the C reader (journal.py, `_wglc.check_journal`: the bytes parsed in C,
+a few numbers per op, hard keys checked the general way on their own lines). A file that reader
+does not take as it is (it takes a strict subset) is decoded a block of lines at a time (one orjson call a block, the cycle collector off),
 checks the same shape rules on the decoded maps while pairing invocations with completions in
 one pass in C (`_wglc.scan_rows`), keeps small call records instead of the maps, splits them by
 key and gives each key's ops straight to the C search.
@@ -11,9 +13,9 @@ key and gives each key's ops straight to the C search.
 It only ever answers "valid". Anything else sends the caller to the general path, which then
 gives the answer, the evidence and the error messages: a line it does not take as it is (not
 the journal's form, an extra field, a value that is not [key, value] of plain values, any
-break of `harness.history_check`'s rules), a key the search finds invalid, or one that takes
-more than KEY_STEPS steps (a hard key). What that costs at most is one pass over the file and
-KEY_STEPS steps. The verdicts are the same as the general path's because the search is exact
+break of `harness.history_check`'s rules), a key the search finds invalid, or, on the orjson
+way, one that takes more than KEY_STEPS steps (a hard key). What that costs at most is two
+passes over the file and KEY_STEPS steps a key. The verdicts are the same as the general path's because the search is exact
 and the ops are built as `prepare.partitions` builds them, with the model's own step function.
 """
 
