@@ -1,14 +1,14 @@
 """How fast the linearizability checker answers, and how much memory it takes.
 
     .venv/bin/python benchmarks/linearizability.py [--engine c|python] [--ops 100000]
-    .venv/bin/python benchmarks/linearizability.py --porcupine PATH [--sizes 10000,100000] [--processes 20]
+    .venv/bin/python benchmarks/linearizability.py --porcupine PATH [--sizes 10000,100000] [--processes 5,20,50]
 
 The second form is the side-by-side mode: it builds Porcupine (Go) from the checkout at PATH
 with a small main package this script writes (no module proxy needed: Porcupine uses only the
 standard library), and runs both tools as whole processes, `faultline analyze` and the Go
 binary, on the same generated keyed register histories (1000 keys), three times each,
 alternating, and prints the median wall time, the peak resident size (the largest process of
-each tree, from wait4) and both verdicts. Needs `go` on PATH (`apt-get install golang-go`).
+each tree, from wait4, measured from a bare interpreter: see timed_run) and both verdicts. Needs `go` on PATH (`apt-get install golang-go`).
 
 Prints, per file of the shared corpora and for a generated keyed register history: the time to
 read the file, the time to check it (wall clock and CPU of this process and its workers), the
@@ -326,24 +326,47 @@ def build_porcupine_tests(checkout: Path, workdir: Path) -> Path:
     return workdir / "porcupine.test"
 
 
+# Runs one command and measures it from a small process. Why not from here: Linux counts the
+# resident size a process had just before exec in the ru_maxrss that wait4 reports for it, and a
+# child forked from this benchmark (hundreds of MB once it has generated a 1M-op history) starts
+# with a copy of that size, so both tools would be charged this process's memory. Forked from a
+# bare interpreter (python -S, about 8 MB, less than either tool's own peak) the figure is the
+# tool's own. The wall time is taken there too, around fork and wait4 alone.
+_MEASURE = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        os.execv(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - started
+os.write(2, f"{seconds} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}".encode())
+"""
+
+
 def timed_run(command: list[str], cwd: Path | None = None) -> tuple[float, int, str]:
     """Wall seconds, peak resident bytes (the largest process of the tree) and the first word printed."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd)
+    process = subprocess.Popen([sys.executable, "-S", "-c", _MEASURE, *command], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=cwd)
     try:
-        out = process.stdout.read()
+        out, measured = process.communicate()
     except BaseException:  # stopped (SIGTERM, Ctrl-C): the tool under test goes too
         process.kill()
         raise
-    finally:
-        _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        seconds_text, peak_kib, _ = measured.decode().split()
+    except ValueError:
+        sys.exit(f"could not measure {command}: {measured.decode(errors='replace')}")
     words = out.decode(errors="replace").split()
     word = words[0] if words else "?"
     if len(words) > 1 and words[0].endswith(":"):
         word = words[1]  # faultline prints "path: verdict (...)"
-    return seconds, usage.ru_maxrss * 1024, word.lower()
+    return float(seconds_text), int(peak_kib) * 1024, word.lower()
 
 
 def compare(name: str, ours: list[str], theirs: list[str], repeat: int, their_cwd: Path | None = None) -> None:
@@ -355,11 +378,13 @@ def compare(name: str, ours: list[str], theirs: list[str], repeat: int, their_cw
     f_time, p_time = (statistics.median(r[0] for r in runs[k]) for k in "fp")
     f_mem, p_mem = (statistics.median(r[1] for r in runs[k]) for k in "fp")
     verdicts = sorted({r[2] for r in runs["f"]}) + ["/"] + sorted({r[2] for r in runs["p"]})
-    print(f"{name:32s} {f_time:8.3f} s {f_mem / 2**20:7.0f} MiB "
-          f"{p_time:8.3f} s {p_mem / 2**20:7.0f} MiB  {f_time / p_time:5.2f}  {' '.join(verdicts)}")
+    load = os.getloadavg()[0]  # the machine is shared: each figure with the load it was taken under
+    print(f"{name:32s} {f_time:8.3f} s {f_mem / 2**20:7.1f} MiB "
+          f"{p_time:8.3f} s {p_mem / 2**20:7.1f} MiB  {f_time / p_time:5.2f} {f_mem / p_mem:5.2f}  "
+          f"{' '.join(verdicts):18s} load {load:.2f}", flush=True)
 
 
-def side_by_side(checkout: Path, sizes: list[int], processes: int, repeat: int, time_limit: float) -> None:
+def side_by_side(checkout: Path, sizes: list[int], processes: list[int], repeat: int, time_limit: float) -> None:
     # A SIGTERM (a timeout, say) ends it as an exception would, so the temporary folder of
     # histories (over 150 MB at 1M ops) is removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -373,18 +398,20 @@ def side_by_side(checkout: Path, sizes: list[int], processes: int, repeat: int, 
                    check=True, stdout=subprocess.DEVNULL)
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
-    print(f"{'history':32s} {'faultline':>22s} {'porcupine':>22s}  ratio  verdicts")
+    print(f"{'history':32s} {'faultline':>22s} {'porcupine':>22s}  time  memory  verdicts (f / p)")
     with tempfile.TemporaryDirectory() as tmp:
         binary = build_porcupine(checkout, Path(tmp))
         for n in sizes:
-            path = Path(tmp) / f"register-{n}.jsonl"
-            with open(path, "w") as f:
-                for op in generated_register(n, 1000, processes):
-                    f.write(json.dumps(op.to_dict()) + "\n")
-            ours = [faultline, "analyze", str(path), "--checker", "linearizable", "--model", "cas-register",
-                    "--keyed", "--time-limit", str(time_limit)]
-            theirs = [str(binary), str(path), str(time_limit)]
-            compare(f"{n} ops, 1000 keys, {processes} procs", ours, theirs, repeat)
+            for procs in processes:
+                path = Path(tmp) / f"register-{n}-{procs}.jsonl"
+                with open(path, "w") as f:
+                    for op in generated_register(n, 1000, procs):
+                        f.write(json.dumps(op.to_dict()) + "\n")
+                ours = [faultline, "analyze", str(path), "--checker", "linearizable", "--model", "cas-register",
+                        "--keyed", "--time-limit", str(time_limit)]
+                theirs = [str(binary), str(path), str(time_limit)]
+                compare(f"{n} ops, 1000 keys, {procs} procs", ours, theirs, repeat)
+                path.unlink()  # 170 MB at 1M ops: one file at a time
         kv_log = checkout / "test_data" / "kv" / "c50-ok.txt"
         if kv_log.is_file():
             # Porcupine's kv test on its own 50-client log, whole process, against faultline on
@@ -403,12 +430,13 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=100_000)
     parser.add_argument("--porcupine", type=Path, default=None, help="a Porcupine checkout: side-by-side mode")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="side-by-side: history sizes in ops")
-    parser.add_argument("--processes", type=int, default=20, help="side-by-side: client processes")
+    parser.add_argument("--processes", default="5,20,50", help="side-by-side: client processes, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="side-by-side: runs of each tool per size")
     parser.add_argument("--time-limit", type=float, default=300.0, help="side-by-side: seconds each tool may search")
     args = parser.parse_args()
     if args.porcupine is not None:
-        side_by_side(args.porcupine, [int(n) for n in args.sizes.split(",") if n], args.processes, args.repeat,
+        side_by_side(args.porcupine, [int(n) for n in args.sizes.split(",") if n],
+                     [int(p) for p in args.processes.split(",") if p], args.repeat,
                      args.time_limit)
         return
     engine = {"auto": "auto", "c": "auto", "python": "python"}[args.engine]

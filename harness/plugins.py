@@ -7,10 +7,12 @@ missing attribute, a constructor of the wrong shape, an unknown capability, a na
 package registered too) is reported as one HarnessError naming its package and entry point.
 
 One exception, for start-up time: the checkers faultline ships are also listed in
-BUILT_IN_CHECKERS, and `load("checker", name)` of one of those imports it straight away, without
-scanning every installed distribution's entry points (`importlib.metadata` and `inspect` are
-a large part of `faultline analyze`'s start-up on a small history). An outside package's checker
-is still found through its entry point, under any name that is not built in.
+BUILT_IN_CHECKERS (harness/builtin_checkers.py), and `load("checker", name)` of one of those
+imports it straight away, without `importlib.metadata` (which with `inspect` is a large part of
+`faultline analyze`'s start-up on a small history). An outside package that registers a checker
+under a built-in name is an error naming the package (found by a cheap read of the installed
+distributions' entry_points.txt), not a plug-in that silently loses. An outside package's
+checker is found through its entry point, under any name that is not built in.
 tests/test_plugins.py checks that the list equals the entry points and that each built-in
 checker keeps its contract.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Callable
 
+from harness.builtin_checkers import BUILT_IN_CHECKERS, outside_claims
 from harness.seams import CAPABILITIES, HarnessError
 
 GROUPS = {
@@ -28,24 +31,6 @@ GROUPS = {
     "nemesis": "faultline.nemeses",
     "checker": "faultline.checkers",
     "runtime": "faultline.runtimes",
-}
-
-# The same targets as faultline's own "faultline.checkers" entry points in pyproject.toml.
-BUILT_IN_CHECKERS = {
-    "set": "checkers.set:check",
-    "convergence": "checkers.convergence:check",
-    "stale-reads": "checkers.stale_reads:check",
-    "election-safety": "checkers.election_safety:check",
-    "log-agreement": "checkers.log_agreement:check",
-    "linearizable": "checkers.linearizable:check",
-    "queue": "checkers.queue:check",
-    "counter": "checkers.counter:check",
-    "list-append": "checkers.txn:check_list_append",
-    "rw-register": "checkers.txn:check_rw_register",
-    "bank": "checkers.bank:check",
-    "mutex": "checkers.mutex:check",
-    "fencing": "checkers.fencing:check",
-    "leader": "checkers.leader:check",
 }
 
 if TYPE_CHECKING:
@@ -62,6 +47,9 @@ def load(kind: str, name: str) -> Any:
     """The object an entry point names, checked against its seam; an unknown name is a
     HarnessError listing the known ones."""
     if kind == "checker" and name in BUILT_IN_CHECKERS:
+        claims = outside_claims(name)
+        if claims:
+            raise HarnessError(clash_message(name, claims))
         module, attribute = BUILT_IN_CHECKERS[name].split(":")
         return getattr(import_module(module), attribute)
     from importlib.metadata import entry_points
@@ -81,6 +69,13 @@ def load(kind: str, name: str) -> Any:
     if problems:
         raise HarnessError(f"{_where(kind, ep)} breaks the {kind} contract (harness/seams.py): {'; '.join(problems)}")
     return obj
+
+
+def clash_message(name: str, claims: list[tuple[str, str]]) -> str:
+    """Why a built-in checker name that an outside package registers too is an error."""
+    sources = " and ".join(f"package {distribution} ({target})" for distribution, target in claims)
+    return (f"the checker name {name!r} is faultline's own built-in checker, and {sources} registers it too; "
+            "a plug-in's checker needs a name of its own: rename it in that package's entry points, or uninstall it")
 
 
 def load_nemesis(text: str) -> tuple[Any, str]:

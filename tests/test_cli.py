@@ -409,3 +409,94 @@ def test_a_torn_last_line_is_skipped_and_said_once_on_stderr(tmp_path: Path, cap
     code, out, err = run_cli(capsys, "analyze", str(path), "--checker", "set")
     assert code == EXIT_VALID
     assert err.count("last line is incomplete") == 1 and err.startswith("warning: ")
+
+
+# ---- the quick path of `faultline analyze` (harness/launch.py) --------------------------------
+
+def _keyed_journal(path: Path, stale_read: bool = False) -> Path:
+    import sys
+    sys.path.insert(0, str(REPO))
+    from benchmarks.linearizability import generated_register
+    rows = [op.to_dict() for op in generated_register(3000, 30, 10, seed=5)]
+    if stale_read:
+        rows += [{"type": "invoke", "f": "write", "value": [0, 777777], "process": 900},
+                 {"type": "ok", "f": "write", "value": [0, 777777], "process": 900},
+                 {"type": "invoke", "f": "read", "value": [0, None], "process": 901},
+                 {"type": "ok", "f": "read", "value": [0, 424242], "process": 901}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _without_seconds(text: str) -> str:
+    import re
+    return re.sub(r"\(\d+\.\d{3} s", "(T s", text)
+
+
+@pytest.mark.parametrize("extra", [
+    [],
+    ["--time-limit", "30", "--memory-limit=4000000000", "--failed-cas", "observed", "--engine", "c"],
+    ["--model=register"],  # the history has cas: bad input, said by the full command line
+    ["--json"],  # not taken by the quick path
+    ["--engine", "python"],
+    ["--time-limit", "-1"],  # click's error
+])
+@pytest.mark.parametrize("stale_read", [False, True])
+def test_the_quick_path_prints_what_the_full_command_line_prints(tmp_path: Path, capsys, extra, stale_read) -> None:
+    from harness import launch
+    path = _keyed_journal(tmp_path / "h.jsonl", stale_read)
+    argv = ["analyze", str(path), "--checker", "linearizable", "--model", "cas-register", "--keyed", *extra]
+    if "--model=register" in extra:
+        argv.remove("--model"), argv.remove("cas-register")
+    full = run_cli(capsys, *argv)
+    script = subprocess.run([str(CONSOLE_SCRIPT), *argv], capture_output=True, text=True, timeout=120)
+    if extra[:1] == ["--json"]:
+        assert json.loads(script.stdout)["valid"] == json.loads(full[1])["valid"]
+    else:
+        assert _without_seconds(script.stdout) == _without_seconds(full[1])
+        assert _without_seconds(script.stderr) == _without_seconds(full[2])
+    assert script.returncode == full[0]
+    quick = launch.quick_analyze(argv)
+    capsys.readouterr()
+    taken = not stale_read and extra in ([], ["--time-limit", "30", "--memory-limit=4000000000", "--failed-cas",
+                                              "observed", "--engine", "c"])
+    assert quick == (0 if taken else None)
+
+
+@pytest.mark.parametrize("argv", [
+    ["analyze", "H", "--checker", "linearizable"],  # not keyed
+    ["analyze", "H", "H", "--checker", "linearizable", "--keyed"],  # two files
+    ["analyze", "H", "--checker", "linearizable", "--keyed", "--keyed"],
+    ["analyze", "H", "--checker", "set", "--keyed"],
+    ["analyze", "H", "--checker", "linearizable", "--keyed", "--out", "X"],
+    ["analyze", "H", "--checker", "linearizable", "--keyed", "--time-limit", "inf"],
+    ["analyze", "./H", "--checker", "linearizable", "--keyed"],  # click would print it as H
+    ["--debug", "analyze", "H", "--checker", "linearizable", "--keyed"],
+    ["test", "--system", "seedkv"],
+])
+def test_the_quick_path_leaves_everything_else_to_the_full_command_line(tmp_path: Path, monkeypatch, argv) -> None:
+    from harness import launch
+    _keyed_journal(tmp_path / "H")
+    monkeypatch.chdir(tmp_path)
+    assert launch.quick_analyze(argv) is None
+
+
+def test_the_quick_path_leaves_a_file_with_run_facts_beside_it_to_the_full_path(tmp_path: Path) -> None:
+    from harness import launch
+    path = _keyed_journal(tmp_path / "h.jsonl")
+    (tmp_path / "results.json").write_text("{}")
+    assert launch.quick_analyze(["analyze", str(path), "--checker", "linearizable", "--keyed"]) is None
+
+
+@pytest.mark.parametrize("name", ["c10-ok.txt", "c10-bad.txt"])
+@pytest.mark.parametrize("extra", [[], ["--engine", "python", "--time-limit", "60"]])
+def test_the_quick_path_of_a_kv_log_prints_what_the_full_command_line_prints(capsys, name, extra) -> None:
+    from harness import launch
+    corpora = REPO.parent / "shared" / "corpora"
+    kv_log = (corpora if corpora.is_dir() else Path("/work/shared/corpora")) / "porcupine-kv" / name
+    argv = ["analyze", str(kv_log), "--checker", "linearizable", "--model", "kv", *extra]
+    full = run_cli(capsys, *argv)
+    script = subprocess.run([str(CONSOLE_SCRIPT), *argv], capture_output=True, text=True, timeout=120)
+    assert _without_seconds(script.stdout) == _without_seconds(full[1])
+    assert script.returncode == full[0]
+    assert launch.quick_analyze(argv) == (0 if name.endswith("-ok.txt") else None)
+    capsys.readouterr()

@@ -178,3 +178,44 @@ def test_an_outside_checker_is_still_found_through_its_entry_point(outside: Path
     install_fake_package(outside, "acme-bits", "acme_bits", "def check(history, options):\n    return {'valid': True}\n",
                          "[faultline.checkers]\nacme = acme_bits:check\n")
     assert plugins.load("checker", "acme")([], {}) == {"valid": True}
+
+
+CLAIMING_LINEARIZABLE = "[faultline.checkers]\nlinearizable = acme_lin:check\n"
+
+
+def test_an_outside_checker_under_a_built_in_name_is_an_error_naming_both(outside: Path) -> None:
+    """It used to lose silently to the built-in: a user who installed it would get faultline's
+    checker and think they had run their own."""
+    install_fake_package(outside, "acme-lin", "acme_lin", "def check(history, options):\n    return {'valid': True}\n",
+                         CLAIMING_LINEARIZABLE)
+    with pytest.raises(HarnessError) as error:
+        plugins.load("checker", "linearizable")
+    message = str(error.value)
+    assert "'linearizable'" in message and "package acme-lin (acme_lin:check)" in message
+    assert "built-in" in message
+    plugins.load("checker", "set")  # the other built-in names are untouched
+
+
+def test_the_cheap_scan_sees_what_importlib_metadata_sees(outside: Path) -> None:
+    from importlib.metadata import entry_points
+
+    from harness.builtin_checkers import outside_claims
+    install_fake_package(outside, "acme-lin", "acme_lin", "", CLAIMING_LINEARIZABLE)
+    for name in plugins.BUILT_IN_CHECKERS:
+        seen = [(ep.dist.name, ep.value) for ep in entry_points(group="faultline.checkers")
+                if ep.name == name and ep.dist is not None and ep.dist.name != "faultline"]
+        assert outside_claims(name) == seen, name
+    assert outside_claims("linearizable") == [("acme-lin", "acme_lin:check")]
+
+
+def test_analyze_refuses_a_built_in_checker_name_an_outside_package_registers(outside: Path) -> None:
+    install_fake_package(outside, "acme-lin", "acme_lin", "def check(history, options):\n    return {'valid': True}\n",
+                         CLAIMING_LINEARIZABLE)
+    history = outside / "h.jsonl"
+    history.write_text('{"type": "invoke", "f": "read", "value": [0, null], "process": 0}\n'
+                       '{"type": "ok", "f": "read", "value": [0, null], "process": 0}\n')
+    result = subprocess.run([FAULTLINE, "analyze", str(history), "--checker", "linearizable", "--model",
+                             "cas-register", "--keyed"], capture_output=True, text=True, timeout=60,
+                            env={**__import__("os").environ, "PYTHONPATH": str(outside)})
+    assert result.returncode == 3, result.stdout
+    assert "acme-lin" in result.stdout + result.stderr and "'linearizable'" in result.stdout + result.stderr

@@ -67,8 +67,23 @@ all pure, states hashable:
 `observes_only` marks ops that cannot change the state, so indeterminate ones can be dropped.
 """
 
-from .checker import check, default_memory_limit
-from .models import MODELS, Model, ModelOp
-from .prepare import BadHistory
-
 __all__ = ["check", "default_memory_limit", "BadHistory", "MODELS", "Model", "ModelOp"]
+
+# Imported on first use (PEP 562), so that `faultline analyze`'s quick path can import the C
+# reader (`.journal`) without the checker, its models and the history module (a third of its
+# start-up on a small history).
+_WHERE = {"check": ".checker", "default_memory_limit": ".checker", "MODELS": ".models", "Model": ".models",
+          "ModelOp": ".models", "BadHistory": ".prepare"}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+    value = getattr(import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -402,9 +402,7 @@ typedef struct {
     const char *status; /* "running" until it is decided */
 } Search;
 
-static void search_free(PyObject *capsule) {
-    Search *s = PyCapsule_GetPointer(capsule, "wglc.Search");
-    if (!s) return;
+static void search_destroy(Search *s) {
     Py_XDECREF(s->step);
     free(s->determinate);
     free(s->code); free(s->nxt); free(s->prv); free(s->return_node);
@@ -418,27 +416,18 @@ static void search_free(PyObject *capsule) {
     free(s);
 }
 
-static PyObject *start(PyObject *Py_UNUSED(self), PyObject *args) {
-    PyObject *events_obj, *step, *twins = NULL;
-    Py_buffer det;
-    if (!PyArg_ParseTuple(args, "Oy*O|S", &events_obj, &det, &step, &twins)) return NULL;
-    Search *s = calloc(1, sizeof(Search));
-    if (!s) { PyBuffer_Release(&det); return PyErr_NoMemory(); }
-    PyObject *capsule = PyCapsule_New(s, "wglc.Search", search_free);
-    if (!capsule) { free(s); PyBuffer_Release(&det); return NULL; }
-    s->step = Py_NewRef(step);
-    s->native_reg = PyTuple_Check(step) && PyTuple_GET_SIZE(step) == 3;
-    s->native_kv = PyTuple_Check(step) && !s->native_reg;
-    s->status = "running";
-    PyObject *events = PySequence_Fast(events_obj, "events must be a sequence of ints");
-    if (!events) goto fail;
-    Py_ssize_t n_nodes = PySequence_Fast_GET_SIZE(events);
-    size_t n = s->n = (size_t)n_nodes / 2;
+static void search_free(PyObject *capsule) {
+    Search *s = PyCapsule_GetPointer(capsule, "wglc.Search");
+    if (s) search_destroy(s);
+}
+
+/* The arrays of a search over n ops from its events (codes 2 * op + is_completion, in history
+ * order) and a determinate byte per op; the model is set by the caller. -1 with no exception
+ * set when out of memory (the caller raises), -2 for an event out of range. */
+static int search_setup(Search *s, const int32_t *events, size_t n_nodes, const unsigned char *det) {
+    size_t n = s->n = n_nodes / 2;
     size_t nwords = s->nwords = (n + 63) / 64 + 1;
-    if ((size_t)det.len != n) {
-        PyErr_SetString(PyExc_ValueError, "determinate must have one byte per entry");
-        goto fail;
-    }
+    s->status = "running";
     s->determinate = malloc(n + 1);
     s->code = calloc(n_nodes + 2, sizeof(int32_t));
     s->nxt = calloc(n_nodes + 2, sizeof(int32_t));
@@ -453,11 +442,57 @@ static PyObject *start(PyObject *Py_UNUSED(self), PyObject *args) {
     s->zobrist = calloc(n + 1, sizeof(uint64_t));
     if (!s->determinate || !s->code || !s->nxt || !s->prv || !s->return_node || !s->stack_node
         || !s->stack_state || !s->best || !s->best_state || !s->bits.words || !s->zobrist
-        || memo_init(&s->memo, 1024) < 0 || cache_init(&s->cache) < 0) {
-        PyErr_NoMemory();
+        || memo_init(&s->memo, 1024) < 0 || cache_init(&s->cache) < 0)
+        return -1;
+    memcpy(s->determinate, det, n);
+    for (size_t k = 0; k < n_nodes; k++) {
+        int32_t v = events[k];
+        if (v < 0 || (size_t)(v >> 1) >= n) return -2;
+        s->code[k + 1] = v;
+        if (v & 1) s->return_node[v >> 1] = (int32_t)(k + 1);
+    }
+    for (size_t k = 0; k <= n_nodes + 1; k++) { s->nxt[k] = (int32_t)(k + 1); s->prv[k] = (int32_t)k - 1; }
+    for (size_t i = 0; i < n; i++) {
+        s->zobrist[i] = mix(0x9e3779b97f4a7c15ULL * (i + 1));
+        s->remaining += s->determinate[i] ? 1 : 0;
+    }
+    s->failed = -1;
+    s->watching_failure = 1;
+    s->node = s->remaining ? s->nxt[0] : 0;
+    if (!s->remaining) s->status = "valid";
+    return 0;
+}
+
+static PyObject *start(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *events_obj, *step, *twins = NULL;
+    Py_buffer det;
+    if (!PyArg_ParseTuple(args, "Oy*O|S", &events_obj, &det, &step, &twins)) return NULL;
+    Search *s = calloc(1, sizeof(Search));
+    if (!s) { PyBuffer_Release(&det); return PyErr_NoMemory(); }
+    PyObject *capsule = PyCapsule_New(s, "wglc.Search", search_free);
+    if (!capsule) { free(s); PyBuffer_Release(&det); return NULL; }
+    s->step = Py_NewRef(step);
+    s->native_reg = PyTuple_Check(step) && PyTuple_GET_SIZE(step) == 3;
+    s->native_kv = PyTuple_Check(step) && !s->native_reg;
+    int32_t *codes = NULL;
+    PyObject *events = PySequence_Fast(events_obj, "events must be a sequence of ints");
+    if (!events) goto fail;
+    Py_ssize_t n_nodes = PySequence_Fast_GET_SIZE(events);
+    size_t n = (size_t)n_nodes / 2;
+    if ((size_t)det.len != n) {
+        PyErr_SetString(PyExc_ValueError, "determinate must have one byte per entry");
         goto fail;
     }
-    memcpy(s->determinate, det.buf, n);
+    codes = malloc((n_nodes + 1) * sizeof(int32_t));
+    if (!codes) { PyErr_NoMemory(); goto fail; }
+    for (Py_ssize_t k = 0; k < n_nodes; k++) {
+        long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(events, k));
+        if (v == -1 && PyErr_Occurred()) goto fail;
+        codes[k] = v < 0 || v > INT32_MAX ? -1 : (int32_t)v;
+    }
+    int set = search_setup(s, codes, (size_t)n_nodes, det.buf);
+    if (set == -2) { PyErr_SetString(PyExc_ValueError, "event code out of range"); goto fail; }
+    if (set < 0) { PyErr_NoMemory(); goto fail; }
     if (s->native_kv && kv_init(&s->kv, step, n) < 0) goto fail;
     if (s->native_reg && reg_init(&s->reg, step, n) < 0) goto fail;
     if (twins) {
@@ -469,29 +504,12 @@ static PyObject *start(PyObject *Py_UNUSED(self), PyObject *args) {
         if (!s->twin) { PyErr_NoMemory(); goto fail; }
         memcpy(s->twin, PyBytes_AS_STRING(twins), 4 * n);
     }
-    for (Py_ssize_t k = 0; k < n_nodes; k++) {
-        long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(events, k));
-        if (v == -1 && PyErr_Occurred()) goto fail;
-        if (v < 0 || (size_t)(v >> 1) >= n) {
-            PyErr_SetString(PyExc_ValueError, "event code out of range");
-            goto fail;
-        }
-        s->code[k + 1] = (int32_t)v;
-        if (v & 1) s->return_node[v >> 1] = (int32_t)(k + 1);
-    }
-    for (Py_ssize_t k = 0; k <= n_nodes + 1; k++) { s->nxt[k] = (int32_t)(k + 1); s->prv[k] = (int32_t)(k - 1); }
-    for (size_t i = 0; i < n; i++) {
-        s->zobrist[i] = mix(0x9e3779b97f4a7c15ULL * (i + 1));
-        s->remaining += s->determinate[i] ? 1 : 0;
-    }
-    s->failed = -1;
-    s->watching_failure = 1;
-    s->node = s->remaining ? s->nxt[0] : 0;
-    if (!s->remaining) s->status = "valid";
+    free(codes);
     Py_DECREF(events);
     PyBuffer_Release(&det);
     return capsule;
 fail:
+    free(codes);
     Py_XDECREF(events);
     PyBuffer_Release(&det);
     Py_DECREF(capsule);
@@ -983,7 +1001,614 @@ done:
     return out;
 }
 
+/* ---- check_journal: the lean path from a journal's bytes to the search, all in C ------------
+ *
+ * The lean path of lean.py decodes every line into a Python map (orjson), pairs and splits
+ * them (scan_rows, split_register above): on a small history the decoding and its imports are
+ * most of the time, and on a large one the maps are most of the memory. This reads the file
+ * itself, a block at a time, keeps per op only a few numbers (a key number, a kind, two value
+ * numbers, two positions), and searches key after key, so nothing per op is a Python object.
+ *
+ * It takes a strict subset of what scan_rows and split_register take, and applies the same
+ * rules to it (the comments name them): lines of one JSON object each, of the journal's fields
+ * only; strings without escapes or bytes past ASCII; integers of at most 18 digits; client
+ * values [key, value] or [key, [expected, new]] of integers, strings and null; no true or false
+ * (which Python equates with 1 and 0). Anything else makes it answer "not taken", and lean.py
+ * then decodes the file the orjson way, which takes more and in turn hands what it does not
+ * take to the general reader. So an unusual file costs one more quick pass, never a different
+ * verdict. */
+
+typedef struct { unsigned char tag; int64_t x; } Tok; /* tag: 0 null, 1 integer, 2 string (x: its number) */
+enum { TOK_NULL, TOK_INT, TOK_STR };
+
+/* One open-addressing table for everything interned: strings (by bytes), keys (by token) and
+ * each key's values (by key and token), each kind told apart by `space`. */
+typedef struct {
+    uint64_t hash; int64_t x; uint32_t space, aux; int32_t number; /* number + 1; 0: free */
+} Slot;
+
+typedef struct {
+    Slot *slots; size_t mask, used;
+    char *arena; size_t arena_len, arena_cap; /* string bytes */
+    size_t *str_off, *str_len; size_t nstr, str_cap;
+} Intern;
+
+static uint64_t bytes_hash(const char *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * KV_BASE;
+    return mix(h ^ n);
+}
+
+static int intern_grow(Intern *t) {
+    size_t cap = t->slots ? (t->mask + 1) * 2 : 4096;
+    Slot *slots = calloc(cap, sizeof(Slot));
+    if (!slots) return -1;
+    if (t->slots)
+        for (size_t i = 0; i <= t->mask; i++) {
+            if (!t->slots[i].number) continue;
+            size_t j = t->slots[i].hash & (cap - 1);
+            while (slots[j].number) j = (j + 1) & (cap - 1);
+            slots[j] = t->slots[i];
+        }
+    free(t->slots);
+    t->slots = slots;
+    t->mask = cap - 1;
+    return 0;
+}
+
+/* The number of a string, new ones numbered from 0 in order; -1 when out of memory. */
+static int64_t intern_str(Intern *t, const char *p, size_t n) {
+    if ((t->used + 1) * 2 > (t->slots ? t->mask + 1 : 0) && intern_grow(t) < 0) return -1;
+    uint64_t h = bytes_hash(p, n);
+    size_t i = h & t->mask;
+    for (; t->slots[i].number; i = (i + 1) & t->mask) {
+        Slot *e = &t->slots[i];
+        if (e->space == 0 && e->hash == h && t->str_len[e->x] == n && memcmp(t->arena + t->str_off[e->x], p, n) == 0)
+            return e->x;
+    }
+    if (t->nstr == t->str_cap) {
+        size_t cap = t->str_cap ? t->str_cap * 2 : 1024;
+        size_t *off = realloc(t->str_off, cap * sizeof(size_t)); if (off) t->str_off = off;
+        size_t *len = realloc(t->str_len, cap * sizeof(size_t)); if (len) t->str_len = len;
+        if (!off || !len) return -1;
+        t->str_cap = cap;
+    }
+    if (t->arena_len + n > t->arena_cap) {
+        size_t cap = (t->arena_cap + n) * 2 + 4096;
+        char *grown = realloc(t->arena, cap);
+        if (!grown) return -1;
+        t->arena = grown; t->arena_cap = cap;
+    }
+    memcpy(t->arena + t->arena_len, p, n);
+    t->str_off[t->nstr] = t->arena_len; t->str_len[t->nstr] = n;
+    t->arena_len += n;
+    t->slots[i] = (Slot){h, (int64_t)t->nstr, 0, 0, 1};
+    t->used++;
+    return (int64_t)t->nstr++;
+}
+
+/* The number of (space, aux, token): `*fresh` says whether it is new, numbered `next`. */
+static int32_t intern_tok(Intern *t, uint32_t space, uint32_t aux, Tok v, int32_t next, int *fresh) {
+    if ((t->used + 1) * 2 > (t->slots ? t->mask + 1 : 0) && intern_grow(t) < 0) return -1;
+    uint64_t h = mix(((uint64_t)space << 40) ^ ((uint64_t)aux << 2) ^ v.tag ^ mix((uint64_t)v.x + 0x51));
+    size_t i = h & t->mask;
+    uint32_t s = space | ((uint32_t)v.tag << 30);
+    for (; t->slots[i].number; i = (i + 1) & t->mask) {
+        Slot *e = &t->slots[i];
+        if (e->space == s && e->aux == aux && e->x == v.x) { *fresh = 0; return e->number - 1; }
+    }
+    t->slots[i] = (Slot){h, v.x, s, aux, next + 1};
+    t->used++;
+    *fresh = 1;
+    return next;
+}
+
+typedef struct {
+    const char *p, *end;
+    int bad; /* set at the first thing not taken */
+} Cursor;
+
+static void ws(Cursor *c) { while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r')) c->p++; }
+
+static int eat(Cursor *c, char ch) {
+    ws(c);
+    if (c->p < c->end && *c->p == ch) { c->p++; return 1; }
+    return 0;
+}
+
+/* A string without escapes, control characters or bytes past ASCII: its bytes. */
+static int str_token(Cursor *c, const char **start, size_t *len) {
+    ws(c);
+    if (c->p >= c->end || *c->p != '"') return 0;
+    const char *q = ++c->p;
+    while (q < c->end && *q != '"') {
+        unsigned char ch = (unsigned char)*q;
+        if (ch == '\\' || ch < 0x20 || ch >= 0x80) return 0;
+        q++;
+    }
+    if (q >= c->end) return 0;
+    *start = c->p; *len = (size_t)(q - c->p);
+    c->p = q + 1;
+    return 1;
+}
+
+/* An integer of at most 18 digits (so it fits in 64 bits), in JSON's form. */
+static int int_token(Cursor *c, int64_t *out) {
+    ws(c);
+    const char *q = c->p;
+    int negative = q < c->end && *q == '-';
+    if (negative) q++;
+    const char *digits = q;
+    int64_t v = 0;
+    while (q < c->end && *q >= '0' && *q <= '9') v = v * 10 + (*q++ - '0');
+    size_t n = (size_t)(q - digits);
+    if (n == 0 || n > 18 || (n > 1 && *digits == '0')) return 0;
+    if (q < c->end && (*q == '.' || *q == 'e' || *q == 'E')) return 0; /* a float */
+    c->p = q;
+    *out = negative ? -v : v;
+    return 1;
+}
+
+static int word(Cursor *c, const char *w, size_t n) {
+    ws(c);
+    if ((size_t)(c->end - c->p) >= n && memcmp(c->p, w, n) == 0) { c->p += n; return 1; }
+    return 0;
+}
+
+/* A plain value (null, an integer or a string) as a token. */
+static int plain_token(Cursor *c, Intern *t, Tok *out) {
+    ws(c);
+    if (c->p >= c->end) return 0;
+    if (*c->p == 'n') { out->tag = TOK_NULL; out->x = 0; return word(c, "null", 4); }
+    if (*c->p == '"') {
+        const char *s; size_t n;
+        if (!str_token(c, &s, &n)) return 0;
+        int64_t id = intern_str(t, s, n);
+        if (id < 0) { c->bad = 2; return 0; }
+        out->tag = TOK_STR; out->x = id;
+        return 1;
+    }
+    out->tag = TOK_INT;
+    return int_token(c, &out->x);
+}
+
+/* Any JSON value, checked and skipped (a nemesis op's value): nested at most 50 deep; floats
+ * within 64-bit integers' range (scan_rows's rule for them), no escapes. */
+static int skip_value(Cursor *c, int depth) {
+    ws(c);
+    if (c->p >= c->end || depth > 50) return 0;
+    char ch = *c->p;
+    if (ch == '"') { const char *s; size_t n; return str_token(c, &s, &n); }
+    if (ch == 'n') return word(c, "null", 4);
+    if (ch == 't') return word(c, "true", 4);
+    if (ch == 'f') return word(c, "false", 5);
+    if (ch == '[' || ch == '{') {
+        char close = ch == '[' ? ']' : '}';
+        c->p++;
+        if (eat(c, close)) return 1;
+        do {
+            if (close == '}') {
+                const char *s; size_t n;
+                if (!str_token(c, &s, &n) || !eat(c, ':')) return 0;
+            }
+            if (!skip_value(c, depth + 1)) return 0;
+        } while (eat(c, ','));
+        return eat(c, close);
+    }
+    /* a number: JSON's grammar, then its size */
+    const char *q = c->p, *start = q;
+    if (q < c->end && *q == '-') q++;
+    const char *digits = q;
+    while (q < c->end && *q >= '0' && *q <= '9') q++;
+    if (q == digits || (q - digits > 1 && *digits == '0')) return 0;
+    int integral = 1;
+    if (q < c->end && *q == '.') {
+        integral = 0; q++;
+        const char *f = q;
+        while (q < c->end && *q >= '0' && *q <= '9') q++;
+        if (q == f) return 0;
+    }
+    if (q < c->end && (*q == 'e' || *q == 'E')) {
+        integral = 0; q++;
+        if (q < c->end && (*q == '+' || *q == '-')) q++;
+        const char *e = q;
+        while (q < c->end && *q >= '0' && *q <= '9') q++;
+        if (q == e) return 0;
+    }
+    if (integral) { if (q - digits > 18) return 0; }
+    else {
+        char buf[64];
+        if (q - start >= (long)sizeof buf) return 0;
+        memcpy(buf, start, (size_t)(q - start)); buf[q - start] = 0;
+        double d = strtod(buf, NULL);
+        if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0)) return 0;
+    }
+    c->p = q;
+    return 1;
+}
+
+/* A client op's value: [key, v] (shape 1) or [key, [v, v2]] (shape 2), v and v2 plain. */
+typedef struct { int shape; Tok key, v, v2; } Value;
+
+static int client_value(Cursor *c, Intern *t, Value *out) {
+    if (!eat(c, '[') || !plain_token(c, t, &out->key) || !eat(c, ',')) return 0;
+    ws(c);
+    if (c->p < c->end && *c->p == '[') {
+        c->p++;
+        if (!plain_token(c, t, &out->v) || !eat(c, ',') || !plain_token(c, t, &out->v2) || !eat(c, ']')) return 0;
+        out->shape = 2;
+    } else {
+        if (!plain_token(c, t, &out->v)) return 0;
+        out->shape = 1;
+    }
+    return eat(c, ']');
+}
+
+enum { F_READ, F_WRITE, F_CAS, F_OTHER };
+enum { OUT_INFO, OUT_OK, OUT_FAIL };
+
+typedef struct {
+    int32_t key, a, b; /* key number; value numbers (cas: expected, new) */
+    uint32_t call, ret; /* positions */
+    unsigned char f, outcome;
+} JCall;
+
+typedef struct { int64_t process, time; int64_t f_name; uint32_t call; int32_t used; } Open;
+
+typedef struct {
+    Intern in;
+    JCall *calls; size_t ncalls, calls_cap;
+    Open *open; size_t open_mask, open_used, open_tomb;
+    int32_t *next_value; size_t nkeys, keys_cap; /* per key: the next value number (0 is null) */
+    Tok *key_tok; /* per key: the key itself */
+    long long pos, last_index, counts[5], last_time; /* counts: nemesis, invoke, ok, fail, info */
+    int has_index, has_last_time, cas, observe;
+    int64_t f_read, f_write, f_cas;
+} Journal;
+
+static Open *open_find(Journal *j, int64_t process) {
+    size_t i = mix((uint64_t)process) & j->open_mask;
+    Open *tomb = NULL;
+    for (; j->open[i].used; i = (i + 1) & j->open_mask) {
+        if (j->open[i].used == 1 && j->open[i].process == process) return &j->open[i];
+        if (j->open[i].used == 2 && !tomb) tomb = &j->open[i];
+    }
+    return tomb ? tomb : &j->open[i];
+}
+
+static int open_grow(Journal *j) {
+    size_t cap = j->open ? (j->open_mask + 1) * 2 : 256;
+    if (j->open && j->open_used * 4 < (j->open_mask + 1)) cap = j->open_mask + 1; /* tombstones only: rebuild */
+    Open *old = j->open;
+    size_t old_cap = old ? j->open_mask + 1 : 0;
+    j->open = calloc(cap, sizeof(Open));
+    if (!j->open) { j->open = old; return -1; }
+    j->open_mask = cap - 1;
+    j->open_tomb = 0;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].used == 1) *open_find(j, old[i].process) = old[i];
+    free(old);
+    return 0;
+}
+
+/* The number of v among key k's values (null: 0). */
+static int32_t value_number(Journal *j, int32_t k, Tok v) {
+    if (v.tag == TOK_NULL) return 0;
+    int fresh;
+    int32_t n = intern_tok(&j->in, 2, (uint32_t)k, v, j->next_value[k], &fresh);
+    if (n >= 0 && fresh) j->next_value[k]++;
+    return n;
+}
+
+/* The numbers of an op's values, as split_register takes them: read, write: [key, v];
+ * cas: [key, [expected, new]]. 0: not taken; -1: out of memory. */
+static int number_values(Journal *j, JCall *call, const Value *v) {
+    if (call->f == F_CAS ? v->shape != 2 : v->shape != 1) return 0;
+    call->a = value_number(j, call->key, v->v);
+    call->b = call->f == F_CAS ? value_number(j, call->key, v->v2) : 0;
+    return call->a < 0 || call->b < 0 ? -1 : 1;
+}
+
+/* One line: 1 taken, 0 not taken, -1 out of memory. */
+static int journal_line(Journal *j, const char *p, const char *end) {
+    static const char *const names[] = {"index", "time", "type", "process", "f", "value", "node", "error"};
+    static const size_t lens[] = {5, 4, 4, 7, 1, 5, 4, 5};
+    Cursor c = {p, end, 0};
+    j->pos++;
+    if (j->pos > UINT32_MAX / 2) return 0; /* positions and crashed ops' returns fit in 32 bits */
+    if (!eat(&c, '{')) return 0;
+    int seen = 0, type = -1, has_time = 0, has_f = 0, process_kind = 0; /* 0 null or absent, 1 int, 2 string */
+    int64_t index = -1, time = 0, process = 0, f_name = -1;
+    int has_value = 0;
+    Value value = {0};
+    const char *value_at = NULL;
+    if (!eat(&c, '}')) {
+        do {
+            const char *s; size_t n;
+            if (!str_token(&c, &s, &n) || !eat(&c, ':')) return 0;
+            int k = 0;
+            while (k < 8 && !(lens[k] == n && memcmp(names[k], s, n) == 0)) k++;
+            if (k == 8 || (seen >> k) & 1) return 0; /* a field the journal does not write, or twice */
+            seen |= 1 << k;
+            ws(&c);
+            int null = word(&c, "null", 4);
+            switch (k) {
+            case 0: if (!null && (!int_token(&c, &index) || index < 0)) return 0; break;
+            case 1: if (!null) { if (!int_token(&c, &time) || time < 0) return 0; has_time = 1; } break;
+            case 2:
+                if (null || !str_token(&c, &s, &n)) return 0;
+                for (type = 0; type < 4 && !(strlen(TYPE_NAMES[type]) == n && memcmp(TYPE_NAMES[type], s, n) == 0); type++) {}
+                if (type == 4) return 0;
+                break;
+            case 3:
+                if (null) break;
+                ws(&c);
+                if (c.p < c.end && *c.p == '"') { if (!str_token(&c, &s, &n)) return 0; process_kind = 2; }
+                else { if (!int_token(&c, &process) || process < 0) return 0; process_kind = 1; }
+                break;
+            case 4:
+                if (null) break;
+                if (!str_token(&c, &s, &n)) return 0;
+                f_name = intern_str(&j->in, s, n);
+                if (f_name < 0) return -1;
+                has_f = 1;
+                break;
+            case 5:
+                if (null) break;
+                has_value = 1;
+                value_at = c.p;
+                if (!skip_value(&c, 1)) return 0;
+                break;
+            case 6: if (!null && !str_token(&c, &s, &n)) return 0; break;
+            case 7: /* plain: an integer or a string */
+                if (!null) { Tok tok; if (!plain_token(&c, &j->in, &tok)) return c.bad == 2 ? -1 : 0; }
+                break;
+            }
+        } while (eat(&c, ','));
+        if (!eat(&c, '}')) return 0;
+    }
+    ws(&c);
+    if (c.p != c.end || type < 0) return 0;
+    /* scan_rows: index present on every line or none, increasing; time a count */
+    int indexed = index >= 0;
+    if (j->has_index < 0) j->has_index = indexed;
+    if (indexed != j->has_index) return 0;
+    if (indexed) { if (index <= j->last_index) return 0; j->last_index = index; }
+    j->has_last_time = has_time;
+    j->last_time = time;
+    if (process_kind != 1) { j->counts[0]++; return 1; } /* the nemesis, or a note */
+    j->counts[1 + type]++;
+    if (!has_f || !has_value) return 0; /* split_register refuses an op without f or [key, value] */
+    Cursor vc = {value_at, end, 0};
+    if (!client_value(&vc, &j->in, &value)) return vc.bad == 2 ? -1 : 0;
+    if (j->open_used + j->open_tomb + 1 > (j->open ? (j->open_mask + 1) / 2 : 0) && open_grow(j) < 0) return -1;
+    Open *o = open_find(j, process);
+    int is_open = o->used == 1;
+    if (type == 0) { /* an invocation */
+        if (is_open) return 0;
+        unsigned char f = f_name == j->f_read ? F_READ : f_name == j->f_write ? F_WRITE
+                        : f_name == j->f_cas && j->cas ? F_CAS : F_OTHER;
+        if (f == F_OTHER) return 0; /* split_register: read, write or (cas-register) cas only */
+        if (j->ncalls == j->calls_cap) {
+            size_t cap = j->calls_cap ? j->calls_cap * 2 : 1024;
+            JCall *grown = realloc(j->calls, cap * sizeof(JCall));
+            if (!grown) return -1;
+            j->calls = grown; j->calls_cap = cap;
+        }
+        int fresh;
+        Tok key = value.key;
+        if (key.tag == TOK_NULL) return 0;
+        int32_t k = intern_tok(&j->in, 1, 0, key, (int32_t)j->nkeys, &fresh);
+        if (k < 0) return -1;
+        if (fresh) {
+            if (j->nkeys == j->keys_cap) {
+                size_t cap = j->keys_cap ? j->keys_cap * 2 : 256;
+                int32_t *grown = realloc(j->next_value, cap * sizeof(int32_t));
+                if (grown) j->next_value = grown;
+                Tok *toks = realloc(j->key_tok, cap * sizeof(Tok));
+                if (toks) j->key_tok = toks;
+                if (!grown || !toks) return -1;
+                j->keys_cap = cap;
+            }
+            j->key_tok[j->nkeys] = key;
+            j->next_value[j->nkeys++] = 1;
+        }
+        JCall *call = &j->calls[j->ncalls];
+        *call = (JCall){k, 0, 0, (uint32_t)j->pos, 0, f, OUT_INFO};
+        int numbered = number_values(j, call, &value);
+        if (numbered <= 0) return numbered;
+        if (o->used == 2) j->open_tomb--;
+        *o = (Open){process, has_time ? time : -1, f_name, (uint32_t)j->ncalls, 1};
+        j->open_used++;
+        j->ncalls++;
+        return 1;
+    }
+    if (!is_open || o->f_name != f_name) return 0; /* scan_rows: a completion of the open call, same f */
+    if (has_time && o->time >= 0 && time < o->time) return 0;
+    JCall *call = &j->calls[o->call];
+    {
+        Tok own = j->key_tok[call->key];
+        if (value.key.tag != own.tag || value.key.x != own.x) return 0; /* a completion names another key */
+    }
+    o->used = 2; /* a tombstone */
+    j->open_used--; j->open_tomb++;
+    call->ret = (uint32_t)j->pos;
+    call->outcome = type == 1 ? OUT_OK : type == 2 ? OUT_FAIL : OUT_INFO;
+    if (type == 1) { /* split_register: an ok op's values are its completion's */
+        int numbered = number_values(j, call, &value);
+        if (numbered <= 0) return numbered;
+    }
+    return 1;
+}
+
+static void journal_free(Journal *j) {
+    free(j->in.slots); free(j->in.arena); free(j->in.str_off); free(j->in.str_len);
+    free(j->calls); free(j->open); free(j->next_value); free(j->key_tok);
+}
+
+/* Reads the file a block at a time, line by line. 1 all taken, 0 not (or a read error: the
+ * orjson way then says what), -1 out of memory. */
+static int journal_read(Journal *j, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t cap = 1 << 20, have = 0;
+    char *buf = malloc(cap);
+    int result = buf ? 1 : -1, first = 1;
+    while (result == 1) {
+        if (have == cap) {
+            char *grown = realloc(buf, cap * 2);
+            if (!grown) { result = -1; break; }
+            buf = grown; cap *= 2;
+        }
+        size_t got = fread(buf + have, 1, cap - have, f);
+        if (got == 0) {
+            if (ferror(f)) result = 0;
+            else if (have) result = journal_line(j, buf, buf + have); /* a last line without a newline */
+            break;
+        }
+        if (first && (have + got < 2 || buf[0] != '{' || buf[1] != '"')) { result = 0; break; } /* as lean.py */
+        first = 0;
+        have += got;
+        char *line = buf, *stop = buf + have, *nl;
+        while (result == 1 && (nl = memchr(line, '\n', (size_t)(stop - line)))) {
+            result = journal_line(j, line, nl);
+            line = nl + 1;
+        }
+        have = (size_t)(stop - line);
+        memmove(buf, line, have);
+    }
+    free(buf);
+    fclose(f);
+    return result; /* no exception set here: it runs without the GIL */
+}
+
+/* check_journal(path, cas, observe_failed_cas, key_steps, time_limit, memory_limit) ->
+ * None (not taken: decode it the orjson way), False (taken, but a key is found invalid or the
+ * limits ran out: the general path decides), or (op_count, keys, invokes, oks, fails, infos,
+ * nemesis_events, last_time or None, hard keys) when every key is linearizable but the hard
+ * keys, whose search ran out of key_steps (journal.py has them checked the general way). */
+static PyObject *check_journal(PyObject *Py_UNUSED(self), PyObject *args) {
+    const char *path;
+    int cas, observe;
+    unsigned long long key_steps;
+    double time_limit;
+    long long memory_limit;
+    if (!PyArg_ParseTuple(args, "sppKdL", &path, &cas, &observe, &key_steps, &time_limit, &memory_limit)) return NULL;
+    double deadline = time_limit >= 0 ? now() + time_limit : -1;
+    Journal j;
+    memset(&j, 0, sizeof j);
+    j.pos = -1; j.last_index = -1; j.has_index = -1; j.cas = cas; j.observe = observe;
+    PyObject *out = NULL, *hard = NULL;
+    int32_t *first = NULL, *order = NULL, *codes = NULL;
+    uint64_t *events = NULL;
+    unsigned char *det = NULL, *kind = NULL;
+    int32_t *a = NULL, *b = NULL;
+    if ((j.f_read = intern_str(&j.in, "read", 4)) < 0 || (j.f_write = intern_str(&j.in, "write", 5)) < 0
+        || (j.f_cas = intern_str(&j.in, "cas", 3)) < 0) { PyErr_NoMemory(); goto done; }
+    int read;
+    Py_BEGIN_ALLOW_THREADS
+    read = journal_read(&j, path);
+    Py_END_ALLOW_THREADS
+    if (read < 0) { if (!PyErr_Occurred()) PyErr_NoMemory(); goto done; }
+    if (read == 0 || j.pos < 0) { out = Py_NewRef(Py_None); goto done; }
+
+    /* split_register: skip failed ops (but an observed failed cas) and crashed reads; a crashed
+     * op returns after the end of the history, in the order of invocation. Then each key's ops
+     * in invocation order, through a counting sort. */
+    uint32_t end = (uint32_t)j.pos + 1;
+    size_t nkeys = j.nkeys, kept = 0;
+    first = calloc(nkeys + 1, sizeof(int32_t));
+    order = malloc((j.ncalls + 1) * sizeof(int32_t));
+    if (!first || !order) { PyErr_NoMemory(); goto done; }
+    for (size_t c = 0; c < j.ncalls; c++) {
+        JCall *call = &j.calls[c];
+        if (call->outcome == OUT_FAIL && !(observe && call->f == F_CAS)) continue;
+        if (call->outcome == OUT_INFO && call->f == F_READ) continue;
+        if (call->outcome == OUT_INFO) call->ret = end++;
+        first[call->key + 1]++;
+        kept++;
+    }
+    size_t largest = 0;
+    for (size_t k = 0; k < nkeys; k++) {
+        if ((size_t)first[k + 1] > largest) largest = (size_t)first[k + 1];
+        first[k + 1] += first[k];
+    }
+    {
+        int32_t *fill = malloc((nkeys + 1) * sizeof(int32_t));
+        if (!fill) { PyErr_NoMemory(); goto done; }
+        memcpy(fill, first, (nkeys + 1) * sizeof(int32_t));
+        for (size_t c = 0; c < j.ncalls; c++) {
+            JCall *call = &j.calls[c];
+            if (call->outcome == OUT_FAIL && !(observe && call->f == F_CAS)) continue;
+            if (call->outcome == OUT_INFO && call->f == F_READ) continue;
+            order[fill[call->key]++] = (int32_t)c;
+        }
+        free(fill);
+    }
+    events = malloc((2 * largest + 1) * sizeof(uint64_t));
+    codes = malloc((2 * largest + 1) * sizeof(int32_t));
+    det = malloc(largest + 1); kind = malloc(largest + 1);
+    a = malloc((largest + 1) * 4); b = malloc((largest + 1) * 4);
+    if (!events || !codes || !det || !kind || !a || !b) { PyErr_NoMemory(); goto done; }
+    int all_valid = 1;
+    hard = PyList_New(0); /* keys whose search ran out of key_steps */
+    if (!hard) goto done;
+    for (size_t k = 0; k < nkeys && all_valid; k++) {
+        size_t n = (size_t)(first[k + 1] - first[k]), any = 0;
+        for (size_t i = 0; i < n; i++) {
+            JCall *call = &j.calls[order[first[k] + i]];
+            kind[i] = call->f == F_READ ? REG_READ : call->f == F_WRITE ? REG_WRITE
+                    : call->outcome == OUT_FAIL ? REG_CAS_FAIL : REG_CAS;
+            a[i] = call->a; b[i] = call->b;
+            det[i] = call->outcome != OUT_INFO;
+            any |= det[i];
+            events[2 * i] = ((uint64_t)call->call << 32) | (uint64_t)(2 * i);
+            events[2 * i + 1] = ((uint64_t)call->ret << 32) | (uint64_t)(2 * i + 1);
+        }
+        if (!any) continue; /* lean.py: nothing determinate, nothing to search */
+        qsort(events, 2 * n, sizeof(uint64_t), by_position);
+        for (size_t e = 0; e < 2 * n; e++) codes[e] = (int32_t)(events[e] & 0xFFFFFFFFu);
+        Search *s = calloc(1, sizeof(Search));
+        if (!s) { PyErr_NoMemory(); goto done; }
+        s->native_reg = 1;
+        s->reg.kind = malloc(n + 1); s->reg.a = malloc(n * 4 + 4); s->reg.b = malloc(n * 4 + 4);
+        if (!s->reg.kind || !s->reg.a || !s->reg.b || search_setup(s, codes, 2 * n, det) < 0) {
+            search_destroy(s); PyErr_NoMemory(); goto done;
+        }
+        memcpy(s->reg.kind, kind, n); memcpy(s->reg.a, a, n * 4); memcpy(s->reg.b, b, n * 4);
+        const char *status = s->status;
+        if (!strcmp(status, "running")) {
+            double left = deadline < 0 ? -1 : deadline - now();
+            status = advance(s, deadline < 0 ? -1 : (left > 0 ? left : 0), memory_limit, Py_None, key_steps);
+        }
+        int hard_key = status && !strcmp(status, "steps");
+        all_valid = status && (hard_key || !strcmp(status, "valid"));
+        search_destroy(s);
+        if (!status) goto done; /* an exception (none is raised by the register model) */
+        if (hard_key) {
+            Tok t = j.key_tok[k];
+            PyObject *key = t.tag == TOK_INT ? PyLong_FromLongLong(t.x)
+                : PyUnicode_FromStringAndSize(j.in.arena + j.in.str_off[t.x], (Py_ssize_t)j.in.str_len[t.x]);
+            if (!key || PyList_Append(hard, key) < 0) { Py_XDECREF(key); goto done; }
+            Py_DECREF(key);
+        }
+    }
+    if (!all_valid) { out = Py_NewRef(Py_False); goto done; }
+    PyObject *last_time = j.has_last_time ? PyLong_FromLongLong(j.last_time) : Py_NewRef(Py_None);
+    out = Py_BuildValue("(nnLLLLLNO)", (Py_ssize_t)kept, (Py_ssize_t)nkeys, j.counts[1], j.counts[2], j.counts[3],
+                        j.counts[4], j.counts[0], last_time, hard);
+done:
+    Py_XDECREF(hard);
+    free(first); free(order); free(events); free(codes); free(det); free(kind); free(a); free(b);
+    journal_free(&j);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"check_journal", check_journal, METH_VARARGS,
+     "check_journal(path, cas, observe_failed_cas, key_steps, time_limit, memory_limit) -> None (not taken), "
+     "False (a key invalid, or out of time or memory) or (op_count, keys, invokes, oks, fails, infos, "
+     "nemesis_events, last_time, hard keys) (journal.py)."},
     {"split_register", split_register, METH_VARARGS,
      "split_register(calls, end, cas, observe_failed_cas) -> {key: (values, spec, determinate, events)} or None "
      "(lean.py)."},

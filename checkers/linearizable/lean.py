@@ -3,7 +3,9 @@
 The general path builds an `Op` per line, checks the history's shape, pairs the ops into
 `Entry` records and splits them by key: on a 1M-op history that is most of the time and memory,
 while the search itself is a small part. Most keyed histories are valid and easy, so this path
-decodes the file a block of lines at a time (one orjson call a block, the cycle collector off),
+first gives the file to the C reader (journal.py, `_wglc.check_journal`: the bytes parsed in C,
+a few numbers per op, hard keys checked the general way on their own lines). A file that reader
+does not take as it is (it takes a strict subset) is decoded a block of lines at a time (one orjson call a block, the cycle collector off),
 checks the same shape rules on the decoded maps while pairing invocations with completions in
 one pass in C (`_wglc.scan_rows`), keeps small call records instead of the maps, splits them by
 key and gives each key's ops straight to the C search.
@@ -11,9 +13,9 @@ key and gives each key's ops straight to the C search.
 It only ever answers "valid". Anything else sends the caller to the general path, which then
 gives the answer, the evidence and the error messages: a line it does not take as it is (not
 the journal's form, an extra field, a value that is not [key, value] of plain values, any
-break of `harness.history_check`'s rules), a key the search finds invalid, or one that takes
-more than KEY_STEPS steps (a hard key). What that costs at most is one pass over the file and
-KEY_STEPS steps. The verdicts are the same as the general path's because the search is exact
+break of `harness.history_check`'s rules), a key the search finds invalid, or, on the orjson
+way, one that takes more than KEY_STEPS steps (a hard key). What that costs at most is two
+passes over the file and KEY_STEPS steps a key. The verdicts are the same as the general path's because the search is exact
 and the ops are built as `prepare.partitions` builds them, with the model's own step function.
 """
 
@@ -24,12 +26,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import models
+from . import journal, models
+from .journal import KEY_STEPS
 from .wgl import VALID, Budget, _wglc, accelerated, advance_c, start_c_register
 
-# A key whose search has not ended after this many steps is left to the general path, which
-# has the fast reads-from checks and worker processes for it.
-KEY_STEPS = 200_000
 BLOCK_BYTES = 1 << 20
 
 
@@ -55,6 +55,9 @@ def _check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | N
         return None
     failed_cas = options.get("failed_cas") or "absent"
     deadline = time.monotonic() + float(options["time_limit"]) if options.get("time_limit") is not None else None
+    read_in_c = _check_in_c(path, model, failed_cas, options)
+    if read_in_c is not _NOT_TAKEN:
+        return read_in_c
     try:
         with open(path, "rb") as f:
             if f.read(2) != b'{"':
@@ -74,11 +77,21 @@ def _check_file(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict] | N
             continue
         if advance_c(start_c_register(values, spec, determinate, events), budget) != VALID:
             return None
-    result = {"model": model.name, "op_count": op_count, "keys_checked": len(parts), "valid": True,
-              "algorithm": "wgl",
-              "reason": f"linearizable: all {op_count} operations in {len(parts)} partition(s) fit the "
-                        f"{model.name} model"}
-    return result, stats
+    return _valid(model, op_count, len(parts)), stats
+
+
+_NOT_TAKEN = journal.NOT_TAKEN
+
+
+def _check_in_c(path: Path, model: models.Model, failed_cas: str, options: Mapping[str, Any]) -> Any:
+    """The C reader's answer (journal.check): the result and stats, None when a key is not found
+    valid (the general path decides; decoding the file again the orjson way would find the
+    same), or _NOT_TAKEN for a file it does not take as it is."""
+    return journal.check(str(path), model.name, failed_cas, options.get("time_limit"), options.get("memory_limit"))
+
+
+def _valid(model: models.Model, op_count: int, keys: int) -> dict:
+    return journal.valid(model.name, op_count, keys)
 
 
 def _decoded_blocks(f: Any) -> Iterator[list | None]:
