@@ -84,6 +84,23 @@ def test_every_fault_is_healed_by_its_round_and_by_the_final_heal(name: str) -> 
     assert finals == {STOP[f] for f in families_for(EVERYTHING, 5, 5)}
 
 
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_each_family_takes_every_variant_once_quorum_breakers_first(nodes: int) -> None:
+    """A 60 s test has two kill and two partition rounds in its first cycle: they are a kill of a
+    majority and of all nodes, and a majority and a ring partition, for every seed; and a family
+    comes back to a variant only once it has run all of them."""
+    names = [f"n{i}" for i in range(1, nodes + 1)]
+    arms = arms_for(families_for(EVERYTHING, nodes, 5), nodes, has_primary=True)
+    for seed in range(1, 40):
+        choices = replay(seed, arms, Shape(tuple(names), 5, 5.0), {}, 40, adaptive=False)
+        for family, breakers in (("kill", {"kill:all", "kill:majority"}), ("partition", {"partition:majority", "partition:ring"})):
+            drawn = [c["arm"] for c in choices if c["arm"].startswith(family + ":")]
+            variants = [a.name for a in arms if a.family == family]
+            assert set(drawn[:2]) == breakers
+            for start in range(0, len(drawn) - len(variants) + 1, len(variants)):
+                assert sorted(drawn[start:start + len(variants)]) == sorted(variants)
+
+
 def test_only_what_the_system_supports_is_drawn() -> None:
     assert families_for(frozenset(), 1, 3) == ["pause-client"]
     assert families_for(frozenset({"kill"}), 3, 5, firewall=False) == ["kill", "pause-client"]
