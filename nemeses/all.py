@@ -14,15 +14,17 @@ fault family the system and the runtime support, one *round* after another, from
 - **clock** (capability `clock`): a bump of 1/16 s to 4 min either way, a strobe, a drift.
 - **network** (firewall, 2+ nodes): loss, duplication, latency with jitter, a bandwidth cap,
   connection resets.
-- **pause-client** (any system): one client thread, or half of them, stalled mid-operation past
-  a lease or a timeout.
+- **pause-client** (any system): one client thread, or all but one of them, stalled
+  mid-operation past a lease or a timeout.
 
 Target sizes that coincide on a small cluster (one = minority = majority on 1 node) are drawn
-once. Each round rotates to the next family in a seeded order (every family comes up once per
+once, and a partition shape that cuts no link there (a ring or a bridge of 2 nodes) not at all. Each round rotates to the next family in a seeded order (every family comes up once per
 cycle, partitions and kills twice, so no family waits long), takes the next of its variants in a
 seeded pass through all of them (each once before any repeats; killing a majority and all, and
 the majority and ring partitions, first in each pass: they take a quorum away or split it the
-way quorum systems get wrong, and a 60 s test meets all four in its first cycle), and holds the fault for a
+way quorum systems get wrong, and a 60 s test meets all four in its first cycle; likewise the
+stall of all clients but one, which catches a lease holder far more often than one stalled
+client), and holds the fault for a
 short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval`; then it heals the fault with
 the family's own heal op and lets the system settle for 0.2-0.6 interval. One round in four adds a
 second fault of another family halfway through and heals both (a partition with a kill inside
@@ -112,7 +114,8 @@ COMBO = 0.25
 # buggy modes (the self-test rows of 26 of 33 use one or both; none uses network degradation),
 # so a rotation gives them two rounds each.
 ROUNDS_PER_CYCLE = {"partition": 2, "kill": 2}
-QUORUM_BREAKERS = frozenset({"kill:all", "kill:majority", "partition:majority", "partition:ring"})
+QUORUM_BREAKERS = frozenset({"kill:all", "kill:majority", "partition:majority", "partition:ring",
+                             "pause-client:several"})  # and the stall of most clients, for leases
 
 
 @dataclass(frozen=True)
@@ -141,12 +144,15 @@ def families_for(capabilities: frozenset[str], nodes: int, concurrency: int, fir
 
 def arms_for(families: Sequence[str], nodes: int, has_primary: bool) -> list[Arm]:
     sizes = {"one": 1, "minority": max(1, (nodes - 1) // 2), "majority": nodes // 2 + 1, "all": nodes}
+    names = [f"n{i}" for i in range(1, nodes + 1)]
     arms = []
     for family in families:
         seen_sizes: set[int] = set()
         for variant in VARIANTS[family]:
             if variant == "primary" and not has_primary:
                 continue
+            if family == "partition" and variant in SHAPES and not any(SHAPES[variant](names, Rng(1)).values()):
+                continue  # cuts no link on this cluster (a ring or a bridge of 2 nodes): a round of nothing
             if family in ("kill", "pause") and variant in sizes:
                 if sizes[variant] in seen_sizes:
                     continue  # the same fault as a smaller name on this cluster
@@ -181,7 +187,11 @@ def start_op(arm: Arm, shape: Shape, rng: Rng, hold: float) -> dict[str, Any]:
     if family == "network":
         return network_fault(variant, nodes, rng)
     if family == "pause-client":
-        count = 1 if variant == "one" else max(1, shape.concurrency // 2)
+        # "several": every client but one stalls (a GC storm across a fleet). One stalled client
+        # in n is the lease holder about 1 time in n, since the holder is one client of many;
+        # all but one makes the holder one of them (n-1)/n of the time, and the one left running
+        # takes the lock meanwhile, which is the stale holder's hazard.
+        count = 1 if variant == "one" else max(1, shape.concurrency - 1)
         threads = sorted(rng.sample(list(range(shape.concurrency)), count))
         return {"f": PAUSE, "value": {"threads": threads, "seconds": round(hold, 3)}}
     raise HarnessError(f"all: unknown fault family {family!r}")

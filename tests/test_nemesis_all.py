@@ -93,12 +93,23 @@ def test_each_family_takes_every_variant_once_quorum_breakers_first(nodes: int) 
     arms = arms_for(families_for(EVERYTHING, nodes, 5), nodes, has_primary=True)
     for seed in range(1, 40):
         choices = replay(seed, arms, Shape(tuple(names), 5, 5.0), {}, 40, adaptive=False)
-        for family, breakers in (("kill", {"kill:all", "kill:majority"}), ("partition", {"partition:majority", "partition:ring"})):
+        for family, breakers in (("kill", {"kill:all", "kill:majority"}), ("partition", {"partition:majority", "partition:ring"}),
+                                 ("pause-client", {"pause-client:several"})):
             drawn = [c["arm"] for c in choices if c["arm"].startswith(family + ":")]
             variants = [a.name for a in arms if a.family == family]
-            assert set(drawn[:2]) == breakers
+            assert set(drawn[:len(breakers)]) == breakers
             for start in range(0, len(drawn) - len(variants) + 1, len(variants)):
                 assert sorted(drawn[start:start + len(variants)]) == sorted(variants)
+
+
+def test_several_stalls_every_client_but_one() -> None:
+    """So a lease holder is among the stalled (4 times in 5 with 5 clients) and one client is left
+    to take the lock meanwhile."""
+    from nemeses.all import start_op
+
+    for concurrency, stalled in ((5, 4), (2, 1), (1, 1)):
+        op = start_op(Arm("pause-client", "several"), Shape(tuple(NODES), concurrency, 5.0), Rng(3), 2.0)
+        assert len(op["value"]["threads"]) == stalled and len(set(op["value"]["threads"])) == stalled
 
 
 def test_only_what_the_system_supports_is_drawn() -> None:
@@ -106,6 +117,8 @@ def test_only_what_the_system_supports_is_drawn() -> None:
     assert families_for(frozenset({"kill"}), 3, 5, firewall=False) == ["kill", "pause-client"]
     arms = [a.name for a in arms_for(["kill", "pause"], 1, has_primary=False)]
     assert arms == ["kill:one", "kill:flurry", "pause:one"]  # one = majority = all on one node
+    two = [a.name for a in arms_for(["partition"], 2, has_primary=False)]
+    assert "partition:ring" not in two and "partition:bridge" not in two and "partition:one-way" in two
     ops = nemesis_ops("all", 5, capabilities=frozenset(), nodes=["n1", "n2", "n3"])
     assert {family_of(op["f"]) for op in ops} - {None} <= {"partition", "network", "pause-client"}
 
