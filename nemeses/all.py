@@ -41,23 +41,35 @@ results.json under `all.load`.
 `all:adaptive` draws the same faults but chooses each round's family and variant (the *arm*)
 from feedback. After each round it observes the new history lines and node log lines
 (`nemeses.feedback`: new outcome and error kinds, info and fail rates, latency buckets, terms or
-epochs the clients report, new log-line templates and terms in logs, near-miss reads) and
-credits the arm with the number of behaviours never seen before in the run. The policy is a
-bandit over arms, in the spirit of Mallory (Meng et al., "Greybox Fuzzing of Distributed
-Systems", CCS 2023), which learns with Q-learning which faults lead to new abstract states of
-the system's event timeline and so reaches bugs sooner than Jepsen's random schedules. A 60 s
-test has a dozen rounds, too few to learn values of states, so ours keeps Mallory's reward (new
-observed behaviour, which fades as it becomes familiar) and drops the state: first as many
-rounds as there are families, in the rotation's order, then with probability 0.2 a random arm, otherwise the arm
-with the best mean reward plus an exploration bonus that shrinks as the arm is tried (UCB1; an
-untried variant is valued at its family's mean). Ties go by the seeded rng. One move comes before
-all of these, as a fuzzer mutates an input that just found new coverage: when a round brought
-at least 3 new behaviours, more than the rounds before it on average, the next round runs the
-next harder fault of the same family (a kill of one node, then of a majority, then of all; a
-partition of one node, then of a minority, ... up to the ring), while there is one. Each decision, with
-its reason and the leading scores, is in the round's `choice` field, and each observation is an
-`observe` op whose completion holds the reward and the new features, so `replay` recomputes the
-choices of a recorded run from its seed and rewards.
+epochs the clients report, new log-line templates and terms in logs, and near misses: reads of
+the value just replaced, stale lock tokens acting, two leaders a moment apart) and credits the
+arm with the number of behaviours never seen before in the run. The policy is a bandit over
+arms, in the spirit of Mallory (Meng et al., "Greybox Fuzzing of Distributed Systems", CCS
+2023), which learns with Q-learning which faults lead to new abstract states of the system's
+event timeline and so reaches bugs sooner than Jepsen's random schedules. A 60 s test has about
+ten rounds, too few to learn values of states, so ours keeps Mallory's reward (new observed
+behaviour, which fades as it becomes familiar) and drops the state. In order of precedence:
+
+1. **repeat** (as a fuzzer keeps mutating an input that came close): when a round brought at
+   least 3 near misses, more than the rounds before it on average, the next round runs the same
+   arm again with fresh targets and timing (once; a repeat is not repeated). A near miss is what
+   a checker sees one step before an anomaly, so it is the most direct evidence that this fault
+   can break this system, and unlike novelty it does not fade when the fault comes again.
+2. **intensify** (as a fuzzer mutates an input that found new coverage): when a round other than
+   the first brought at least 3 new behaviours, more than the rounds before it on average, the
+   next round runs the next harder fault of the same family (a kill of one node, then of a
+   majority, then of all; a partition of one node, then of a minority, ... up to the ring),
+   while there is one. The first round is left out: it brings the run's first errors and
+   restarts whatever it is, so its novelty says nothing about its family.
+3. otherwise first as many rounds as there are families, in the rotation's order (and its
+   passes through each family's variants), then with probability 0.2 a random arm, otherwise
+   the arm with the best mean reward plus an exploration bonus that shrinks as the arm is tried
+   (UCB1; an untried variant is valued at its family's mean). Ties go by the seeded rng.
+
+Each decision, with its reason and the leading scores, is in the round's `choice` field, and
+each observation is an `observe` op whose completion holds the reward, the near misses and the
+new features, so `replay` recomputes the choices of a recorded run from its seed, rewards and
+near misses.
 """
 
 from __future__ import annotations
@@ -101,6 +113,7 @@ COLORS = {"partition": "#a0c0e8", "kill": "#e8a0a0", "pause": "#e8d0a0", "clock"
 OBSERVE = "observe"
 EXPLORE = 0.2
 INTENSIFY = 3.0  # new behaviours a round must bring before the next round tries a harder fault of its family
+EDGE = 3  # near misses a round must bring (and more than the rounds before it, on average) to be run again
 # Each family's variants from mild to harsh, for intensifying; the others sit where EQUIVALENT puts them.
 LADDERS = {"kill": ("one", "minority", "majority", "all"), "pause": ("one", "majority", "all"),
            "partition": ("one", "majority", "halves", "one-way", "bridge", "ring"), "clock": ("drift", "bump", "strobe"),
@@ -241,6 +254,7 @@ class Chooser:
     adaptive: bool
     decisions: dict[int, tuple[Arm, Arm | None, dict[str, Any]]] = field(default_factory=dict)
     rewards: dict[int, float] = field(default_factory=dict)  # round -> reward observed after it
+    near: dict[int, int] = field(default_factory=dict)  # round -> near misses observed after it
     drawn_to: dict[int, int] = field(default_factory=dict)  # round -> the rng's state after deciding it
 
     @property
@@ -276,10 +290,15 @@ class Chooser:
             return self.decisions[number]
         families = self.families
         rotated = sum(1 for n in range(number) if n in self.decisions and self.decisions[n][2]["how"] == "rotate")
-        stronger = self.stronger_after(number - 1) if self.adaptive else None
-        if stronger is not None:
+        again = self.again_after(number - 1) if self.adaptive else None
+        stronger = self.stronger_after(number - 1) if self.adaptive and again is None else None
+        if again is not None:
+            arm = again
+            choice: dict[str, Any] = {"policy": "adaptive", "how": "repeat", "after": again.name,
+                                      "near_misses": self.near[number - 1]}
+        elif stronger is not None:
             arm = stronger
-            choice: dict[str, Any] = {"policy": "adaptive", "how": "intensify",
+            choice = {"policy": "adaptive", "how": "intensify",
                                       "after": self.decisions[number - 1][0].name}
         elif not self.adaptive or rotated < len(families):
             size = len(self.cycle())
@@ -306,15 +325,34 @@ class Chooser:
         self.drawn_to[number] = rng.state
         return self.decisions[number]
 
+    def again_after(self, number: int) -> Arm | None:
+        """Round `number`'s arm again, with fresh targets and timing, when it left the system at
+        the edge of what its checkers allow: at least EDGE near misses, more than the rounds
+        before it brought on average (so a system whose concurrency alone makes near misses does
+        not repeat every round), and round `number` was not itself a repeat. A near miss is the
+        checker-visible precursor of the anomaly (a read of the value just replaced, a stale
+        token acting, two leaders a moment apart), so the same fault rolled again is the likeliest
+        to cross the edge; a fault's novelty fades as it is repeated, a near miss does not."""
+        if number not in self.near or self.decisions[number][2]["how"] == "repeat":
+            return None
+        earlier = [m for n, m in self.near.items() if n < number]
+        count = self.near[number]
+        if count < EDGE or (earlier and count <= sum(earlier) / len(earlier)):
+            return None
+        return self.decisions[number][0]
+
     def stronger_after(self, number: int) -> Arm | None:
         """The next harder fault of the same family when round `number` paid off: its reward was
         at least INTENSIFY and above the mean of the rounds before it (a kill of one node that
-        brought new errors and terms is followed by a kill of a majority, then of all)."""
+        brought new errors and terms is followed by a kill of a majority, then of all). Never
+        after the first round: whatever it was, it brought the run's first errors, timeouts and
+        restarts, which is the novelty of any fault, not of its family (in the first benchmark
+        every adaptive run intensified there, spending its second round on the first's family)."""
         if number not in self.rewards:
             return None
         earlier = [r for n, r in self.rewards.items() if n < number]
         reward = self.rewards[number]
-        if reward < INTENSIFY or (earlier and reward <= sum(earlier) / len(earlier)):
+        if not earlier or reward < INTENSIFY or reward <= sum(earlier) / len(earlier):
             return None
         arm = self.decisions[number][0]
         ladder = LADDERS[arm.family]
@@ -342,9 +380,10 @@ class Chooser:
             out[arm.name] = mean + scale * math.sqrt(2 * math.log(total + 1) / (len(mine) + 1))
         return out
 
-    def learn(self, number: int, reward: float) -> None:
+    def learn(self, number: int, reward: float, near_misses: int = 0) -> None:
         if number in self.decisions:
             self.rewards[number] = reward
+            self.near[number] = near_misses
 
 
 class Rounds(Generator):
@@ -395,9 +434,10 @@ def rounds_state(seed: int) -> int:
     return initial_state(derive_seed(seed, "all", "rounds"))
 
 
-def replay(seed: int, arms: list[Arm], shape: Shape, rewards: Mapping[int, float], count: int, adaptive: bool) -> list[dict[str, Any]]:
-    """The choices of the first `count` rounds of a run with this seed, given the rewards its
-    observations recorded: what a recorded run's `choice` fields must be."""
+def replay(seed: int, arms: list[Arm], shape: Shape, rewards: Mapping[int, float], count: int, adaptive: bool,
+           near_misses: Mapping[int, int] | None = None) -> list[dict[str, Any]]:
+    """The choices of the first `count` rounds of a run with this seed, given the rewards and
+    near misses its observations recorded: what a recorded run's `choice` fields must be."""
     chooser = Chooser(seed, arms, adaptive)
     make = round_maker(chooser, shape)
     state = rounds_state(seed)
@@ -406,7 +446,7 @@ def replay(seed: int, arms: list[Arm], shape: Shape, rewards: Mapping[int, float
         make(number, rng)
         state = rng.state
         if number in rewards:
-            chooser.learn(number, rewards[number])
+            chooser.learn(number, rewards[number], (near_misses or {}).get(number, 0))
     return [chooser.decisions[n][2] for n in range(count)]
 
 
@@ -484,7 +524,7 @@ class AllNemesis:
             found = self.feedback.observe()
             number = (op.value or {}).get("round")
             if isinstance(number, int):
-                self.chooser.learn(number, found.reward)
+                self.chooser.learn(number, found.reward, found.near_misses)
             return op.complete(INFO, value={**(op.value or {}), **found.describe()})
         family = self.owner.get(op.f)
         if family is None:
@@ -513,7 +553,8 @@ class AllNemesis:
                       "skipped": self.skipped, "arms": [a.name for a in self.chooser.arms],
                       "load": [[s, "unthrottled" if math.isinf(f) else f] for s, f in self.load],
                       "rounds": [self.chooser.decisions[n][2] for n in sorted(self.chooser.decisions)],
-                      "rewards": {str(n): r for n, r in sorted(self.chooser.rewards.items())}}
+                      "rewards": {str(n): r for n, r in sorted(self.chooser.rewards.items())},
+                      "near_misses": {str(n): m for n, m in sorted(self.chooser.near.items())}}
         return out
 
 

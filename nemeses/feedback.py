@@ -22,13 +22,21 @@ hashable tuples, and counts how many were never seen before in this run:
 - `("log", template)`: a node log line never seen before once numbers and hex are masked (the
   first "became leader", "truncating log", "recovered from WAL"...), and `("log-epoch", n)`: a
   number that follows "term", "epoch", "ballot" or "view" in a log line (a new election).
-- near misses, counted, not stored: a register-style `read [k, v]` that returned the value the
-  latest acknowledged write of `k` replaced. Such a read is legal when it overlapped that write,
-  and a stale read otherwise; either way the fault pushed the system to the edge of what it may
-  do, so the next fault should push there again.
+- near misses, counted, not stored: completions that sit at the edge of what a checker allows,
+  by the workload contracts faultline's clients share (any system run with them, ours or not):
+  - a register-style `read [k, v]` that returned the value the latest acknowledged write of `k`
+    replaced. Such a read is legal when it overlapped that write, and a stale read otherwise;
+  - a lock `write` (`{token, ...}` in its value, ok or refused) with a token older than one an
+    acquire already granted: a holder acting after its lease passed on, the fencing hazard,
+    legal only while the store refuses it;
+  - a leader `status` that says `leader` in another epoch than the last one another node
+    claimed, while that claim is under a second old: two believed leaders close together, legal
+    only if their leases did not overlap.
+  Either way the fault pushed the system to the edge of what it may do, so the next fault
+  should push there again (the adaptive policy repeats such a round, `nemeses.all`).
 
 `reward` is the number of new features plus half the near misses (at most 5): the quantity the
-adaptive policy tries to make large.
+adaptive policy tries to make large; `near_misses` is also reported on its own.
 """
 
 from __future__ import annotations
@@ -110,6 +118,8 @@ class Feedback:
         self.seen: set[tuple] = set()
         self.invoked: dict[Any, tuple[Any, int]] = {}  # process -> (f, time ns) of its open invocation
         self.last_write: dict[Any, tuple[Any, Any]] = {}  # key -> (latest acknowledged value, the one it replaced)
+        self.granted = None  # the highest lock token an ok acquire has returned
+        self.claim: tuple[Any, Any, int] | None = None  # (node, epoch, time ns) of the latest leader claim
 
     def observe(self) -> Observation:
         found = Observation()
@@ -154,9 +164,11 @@ class Feedback:
             features.append(("fail-rate", round(counts["fail"] / total, 1)))
 
     def _near_miss(self, op: dict) -> int:
-        """1 when a register read returned the value the latest acknowledged write replaced:
-        allowed if that write overlapped the read, a stale read if it ended before."""
+        """1 when a completion sits at the edge of what the checkers allow (the module docstring
+        lists the three kinds), else 0."""
         value = op.get("value")
+        if isinstance(value, dict):
+            return self._lock_or_leader(op, value)
         if op.get("type") != "ok" or not (isinstance(value, list) and len(value) == 2):
             return 0
         key, argument = value
@@ -182,3 +194,15 @@ class Feedback:
                     features.append(("log", log_template(line)))
                     features.extend(("log-epoch", int(n)) for n in _LOG_EPOCH.findall(line))
 
+    def _lock_or_leader(self, op: dict, value: dict) -> int:
+        f, kind = op.get("f"), op.get("type")
+        token = value.get("token")
+        if f == "acquire" and kind == "ok" and isinstance(token, int):
+            self.granted = token if self.granted is None else max(self.granted, token)
+        elif f == "write" and kind in ("ok", "fail") and isinstance(token, int):
+            return int(self.granted is not None and token < self.granted)
+        elif f == "status" and kind == "ok" and value.get("leader") is True:
+            node, epoch, time = value.get("node"), value.get("epoch"), int(op.get("time") or 0)
+            claim, self.claim = self.claim, (node, epoch, time)
+            return int(claim is not None and claim[0] != node and claim[1] != epoch and time - claim[2] < 1_000_000_000)
+        return 0

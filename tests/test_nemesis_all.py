@@ -149,7 +149,7 @@ def test_all_refuses_to_share_fault_ops_with_another_package() -> None:
         nemesis_packages(["all", "kill"], options(1))
 
 
-def _drive(seed: int, reward_of, rounds: int) -> Chooser:
+def _drive(seed: int, reward_of, rounds: int, near_of=lambda arm: 0) -> Chooser:
     """The adaptive chooser as the nemesis drives it: decide a round, observe, learn, repeat."""
     chooser = Chooser(seed, arms_for(families_for(EVERYTHING, 5, 5), 5, True), adaptive=True)
     make = round_maker(chooser, Shape(tuple(NODES), 5, 2.0))
@@ -158,7 +158,8 @@ def _drive(seed: int, reward_of, rounds: int) -> Chooser:
         rng = Rng(state)
         make(number, rng)
         state = rng.state
-        chooser.learn(number, reward_of(chooser.decisions[number][0]))
+        arm = chooser.decisions[number][0]
+        chooser.learn(number, reward_of(arm), near_of(arm))
     return chooser
 
 
@@ -192,11 +193,37 @@ def test_adaptive_choices_follow_the_rewards_and_replay_from_the_seed() -> None:
 def test_a_round_that_paid_off_is_followed_by_a_harder_fault_of_its_family() -> None:
     chooser = _drive(2, lambda arm: 6.0 if arm.family == "kill" else 0.0, 30)
     moves = [chooser.decisions[n][2] for n in range(30) if chooser.decisions[n][2]["how"] == "intensify"]
-    assert moves
+    assert moves and chooser.decisions[1][2]["how"] != "intensify"  # the first round's novelty is any fault's
     ladder = ["one", "minority", "majority", "all"]
     for move in moves:
         before, after = move["after"].split(":")[1], move["arm"].split(":")[1]
         assert move["arm"].startswith("kill:") and ladder.index(after) > ladder.index({"primary": "one", "flurry": "majority"}.get(before, before))
+
+
+def test_a_round_with_near_misses_is_run_again_once() -> None:
+    """Near misses (the checkers' edge) after a round bring the same arm back next round, with
+    fresh targets; a repeat is not repeated, and a fault whose near misses are no more than the
+    run's usual is not repeated either. The choices replay from the seed, rewards and near misses."""
+    def near_of(arm: Arm) -> int:
+        return 6 if arm.family == "partition" else 0
+
+    for seed in range(1, 20):
+        chooser = _drive(seed, lambda arm: 1.0, 30, near_of)
+        choices = [chooser.decisions[n][2] for n in range(30)]
+        for n in range(29):
+            first, after = choices[n], choices[n + 1]
+            earlier = [chooser.near[m] for m in range(n)]
+            edge = chooser.near[n] >= 3 and (not earlier or chooser.near[n] > sum(earlier) / len(earlier))
+            if edge and first["how"] != "repeat":
+                assert after["how"] == "repeat" and after["arm"] == first["arm"] and after["near_misses"] == 6
+            else:
+                assert after["how"] != "repeat"
+        assert any(c["how"] == "repeat" for c in choices)
+        assert replay(seed, chooser.arms, Shape(tuple(NODES), 5, 2.0), chooser.rewards, 30, adaptive=True,
+                      near_misses=chooser.near) == choices
+    # Everything equally near the edge: nothing stands out, so nothing is repeated after the first.
+    flat = _drive(4, lambda arm: 1.0, 20, lambda arm: 5)
+    assert [flat.decisions[n][2]["how"] for n in range(2, 20)].count("repeat") == 0
 
 
 def test_paced_load_has_bursts_and_quiet_spells() -> None:
@@ -243,6 +270,23 @@ def test_feedback_counts_new_behaviour_once(tmp_path: Path) -> None:
         f.write('ter 2 s"}\n')
     fourth = feedback.observe()
     assert ("outcome", "write", "info", "n#: timed out after # s") in fourth.new
+
+
+def test_feedback_near_misses_of_the_lock_and_leader_contracts(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    ops = [{"type": "ok", "process": 0, "f": "acquire", "value": {"token": 4}, "time": 1},
+           {"type": "ok", "process": 1, "f": "write", "value": {"token": 4, "seq": 1}, "time": 2},
+           {"type": "fail", "process": 2, "f": "write", "value": {"token": 3, "seq": 2}, "time": 3},  # refused, stale
+           {"type": "ok", "process": 2, "f": "write", "value": {"token": 2, "seq": 3}, "time": 4},  # taken, stale
+           {"type": "fail", "process": 3, "f": "write", "value": None, "time": 5},  # held nothing, sent nothing
+           {"type": "ok", "process": 0, "f": "status", "value": {"node": "n1", "leader": True, "epoch": 7}, "time": 10**9},
+           {"type": "ok", "process": 1, "f": "status", "value": {"node": "n2", "leader": True, "epoch": 8}, "time": 15 * 10**8},
+           {"type": "ok", "process": 2, "f": "status", "value": {"node": "n3", "leader": True, "epoch": 9}, "time": 30 * 10**8},
+           {"type": "ok", "process": 0, "f": "status", "value": {"node": "n3", "leader": True, "epoch": 9}, "time": 31 * 10**8}]
+    history.write_text("".join(json.dumps(op) + "\n" for op in ops))
+    # Two stale writes; n2 claiming epoch 8 half a second after n1 claimed 7 (n3's claim 1.5 s
+    # later, and n3 again in its own epoch, are ordinary hand-overs).
+    assert Feedback(history).observe().near_misses == 3
 
 
 # -- on a real cluster ---------------------------------------------------------------------------
@@ -299,4 +343,7 @@ def test_raftkv_no_persist_is_caught_under_all_when_every_node_is_killed(tmp_pat
                    if op["f"] == "observe" and op["type"] == "info" and isinstance(op["value"].get("round"), int)}
         assert rewards
         arms = [Arm(*a.split(":", 1)) for a in results["all"]["arms"]]
-        assert replay(seed, arms, Shape(("n1", "n2", "n3"), 5, 5.0), rewards, len(rounds), adaptive=True) == rounds
+        near = {op["value"]["round"]: op["value"]["near_misses"] for op in history
+                if op["f"] == "observe" and op["type"] == "info" and isinstance(op["value"].get("round"), int)}
+        assert replay(seed, arms, Shape(("n1", "n2", "n3"), 5, 5.0), rewards, len(rounds), adaptive=True,
+                      near_misses=near) == rounds
