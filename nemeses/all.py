@@ -51,8 +51,10 @@ ten rounds, too few to learn values of states, so ours keeps Mallory's reward (n
 behaviour, which fades as it becomes familiar) and drops the state. In order of precedence:
 
 1. **repeat** (as a fuzzer keeps mutating an input that came close): when a round brought at
-   least 3 near misses, more than the rounds before it on average, the next round runs the same
-   arm again with fresh targets and timing (once; a repeat is not repeated). A near miss is what
+   least 3 near misses, and a quarter more per completed op than the rounds before it on
+   average (the share, not the count: an unthrottled burst of load makes more of everything),
+   the next round runs the same arm again with fresh targets and timing (once; a repeat is not
+   repeated). A near miss is what
    a checker sees one step before an anomaly, so it is the most direct evidence that this fault
    can break this system, and unlike novelty it does not fade when the fault comes again.
 2. **intensify** (as a fuzzer mutates an input that found new coverage): when a round other than
@@ -113,7 +115,7 @@ COLORS = {"partition": "#a0c0e8", "kill": "#e8a0a0", "pause": "#e8d0a0", "clock"
 OBSERVE = "observe"
 EXPLORE = 0.2
 INTENSIFY = 3.0  # new behaviours a round must bring before the next round tries a harder fault of its family
-EDGE = 3  # near misses a round must bring (and more than the rounds before it, on average) to be run again
+EDGE = 3  # near misses a round must bring (and a higher share of its ops than the rounds before) to be run again
 # Each family's variants from mild to harsh, for intensifying; the others sit where EQUIVALENT puts them.
 LADDERS = {"kill": ("one", "minority", "majority", "all"), "pause": ("one", "majority", "all"),
            "partition": ("one", "majority", "halves", "one-way", "bridge", "ring"), "clock": ("drift", "bump", "strobe"),
@@ -255,6 +257,7 @@ class Chooser:
     decisions: dict[int, tuple[Arm, Arm | None, dict[str, Any]]] = field(default_factory=dict)
     rewards: dict[int, float] = field(default_factory=dict)  # round -> reward observed after it
     near: dict[int, int] = field(default_factory=dict)  # round -> near misses observed after it
+    completions: dict[int, int] = field(default_factory=dict)  # round -> client completions observed after it
     drawn_to: dict[int, int] = field(default_factory=dict)  # round -> the rng's state after deciding it
 
     @property
@@ -327,17 +330,20 @@ class Chooser:
 
     def again_after(self, number: int) -> Arm | None:
         """Round `number`'s arm again, with fresh targets and timing, when it left the system at
-        the edge of what its checkers allow: at least EDGE near misses, more than the rounds
-        before it brought on average (so a system whose concurrency alone makes near misses does
-        not repeat every round), and round `number` was not itself a repeat. A near miss is the
+        the edge of what its checkers allow: at least EDGE near misses, a share of its
+        completions a quarter above the rounds before it on average (so neither a system whose
+        concurrency alone makes near misses nor a burst of load repeats every round), and round
+        `number` was not itself a repeat. A near miss is the
         checker-visible precursor of the anomaly (a read of the value just replaced, a stale
         token acting, two leaders a moment apart), so the same fault rolled again is the likeliest
         to cross the edge; a fault's novelty fades as it is repeated, a near miss does not."""
         if number not in self.near or self.decisions[number][2]["how"] == "repeat":
             return None
-        earlier = [m for n, m in self.near.items() if n < number]
-        count = self.near[number]
-        if count < EDGE or (earlier and count <= sum(earlier) / len(earlier)):
+        def share(n: int) -> float:
+            return self.near[n] / max(1, self.completions.get(n, 0))
+
+        earlier = [share(n) for n in self.near if n < number]
+        if self.near[number] < EDGE or (earlier and share(number) <= 1.25 * sum(earlier) / len(earlier)):
             return None
         return self.decisions[number][0]
 
@@ -380,10 +386,11 @@ class Chooser:
             out[arm.name] = mean + scale * math.sqrt(2 * math.log(total + 1) / (len(mine) + 1))
         return out
 
-    def learn(self, number: int, reward: float, near_misses: int = 0) -> None:
+    def learn(self, number: int, reward: float, near_misses: int = 0, completions: int = 0) -> None:
         if number in self.decisions:
             self.rewards[number] = reward
             self.near[number] = near_misses
+            self.completions[number] = completions
 
 
 class Rounds(Generator):
@@ -435,9 +442,10 @@ def rounds_state(seed: int) -> int:
 
 
 def replay(seed: int, arms: list[Arm], shape: Shape, rewards: Mapping[int, float], count: int, adaptive: bool,
-           near_misses: Mapping[int, int] | None = None) -> list[dict[str, Any]]:
+           near_misses: Mapping[int, tuple[int, int]] | None = None) -> list[dict[str, Any]]:
     """The choices of the first `count` rounds of a run with this seed, given the rewards and
-    near misses its observations recorded: what a recorded run's `choice` fields must be."""
+    near misses its observations recorded (round -> (near misses, completions)): what a
+    recorded run's `choice` fields must be."""
     chooser = Chooser(seed, arms, adaptive)
     make = round_maker(chooser, shape)
     state = rounds_state(seed)
@@ -446,7 +454,7 @@ def replay(seed: int, arms: list[Arm], shape: Shape, rewards: Mapping[int, float
         make(number, rng)
         state = rng.state
         if number in rewards:
-            chooser.learn(number, rewards[number], (near_misses or {}).get(number, 0))
+            chooser.learn(number, rewards[number], *(near_misses or {}).get(number, (0, 0)))
     return [chooser.decisions[n][2] for n in range(count)]
 
 
@@ -524,7 +532,7 @@ class AllNemesis:
             found = self.feedback.observe()
             number = (op.value or {}).get("round")
             if isinstance(number, int):
-                self.chooser.learn(number, found.reward, found.near_misses)
+                self.chooser.learn(number, found.reward, found.near_misses, found.completions)
             return op.complete(INFO, value={**(op.value or {}), **found.describe()})
         family = self.owner.get(op.f)
         if family is None:

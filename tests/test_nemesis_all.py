@@ -149,7 +149,7 @@ def test_all_refuses_to_share_fault_ops_with_another_package() -> None:
         nemesis_packages(["all", "kill"], options(1))
 
 
-def _drive(seed: int, reward_of, rounds: int, near_of=lambda arm: 0) -> Chooser:
+def _drive(seed: int, reward_of, rounds: int, near_of=lambda arm: 0, completions_of=lambda arm: 100) -> Chooser:
     """The adaptive chooser as the nemesis drives it: decide a round, observe, learn, repeat."""
     chooser = Chooser(seed, arms_for(families_for(EVERYTHING, 5, 5), 5, True), adaptive=True)
     make = round_maker(chooser, Shape(tuple(NODES), 5, 2.0))
@@ -159,7 +159,7 @@ def _drive(seed: int, reward_of, rounds: int, near_of=lambda arm: 0) -> Chooser:
         make(number, rng)
         state = rng.state
         arm = chooser.decisions[number][0]
-        chooser.learn(number, reward_of(arm), near_of(arm))
+        chooser.learn(number, reward_of(arm), near_of(arm), completions_of(arm))
     return chooser
 
 
@@ -213,17 +213,22 @@ def test_a_round_with_near_misses_is_run_again_once() -> None:
         for n in range(29):
             first, after = choices[n], choices[n + 1]
             earlier = [chooser.near[m] for m in range(n)]
-            edge = chooser.near[n] >= 3 and (not earlier or chooser.near[n] > sum(earlier) / len(earlier))
+            edge = chooser.near[n] >= 3 and (not earlier or chooser.near[n] > 1.25 * sum(earlier) / len(earlier))  # equal completions
             if edge and first["how"] != "repeat":
                 assert after["how"] == "repeat" and after["arm"] == first["arm"] and after["near_misses"] == 6
             else:
                 assert after["how"] != "repeat"
         assert any(c["how"] == "repeat" for c in choices)
+        near = {n: (chooser.near[n], chooser.completions[n]) for n in chooser.near}
         assert replay(seed, chooser.arms, Shape(tuple(NODES), 5, 2.0), chooser.rewards, 30, adaptive=True,
-                      near_misses=chooser.near) == choices
+                      near_misses=near) == choices
     # Everything equally near the edge: nothing stands out, so nothing is repeated after the first.
     flat = _drive(4, lambda arm: 1.0, 20, lambda arm: 5)
     assert [flat.decisions[n][2]["how"] for n in range(2, 20)].count("repeat") == 0
+    # More near misses only because more ops ran (a burst of load): the same share, no repeat.
+    burst = _drive(4, lambda arm: 1.0, 20, lambda arm: 50 if arm.family == "kill" else 5,
+                   lambda arm: 1000 if arm.family == "kill" else 100)
+    assert [burst.decisions[n][2]["how"] for n in range(2, 20)].count("repeat") == 0
 
 
 def test_paced_load_has_bursts_and_quiet_spells() -> None:
@@ -343,7 +348,7 @@ def test_raftkv_no_persist_is_caught_under_all_when_every_node_is_killed(tmp_pat
                    if op["f"] == "observe" and op["type"] == "info" and isinstance(op["value"].get("round"), int)}
         assert rewards
         arms = [Arm(*a.split(":", 1)) for a in results["all"]["arms"]]
-        near = {op["value"]["round"]: op["value"]["near_misses"] for op in history
+        near = {op["value"]["round"]: (op["value"]["near_misses"], op["value"]["completions"]) for op in history
                 if op["f"] == "observe" and op["type"] == "info" and isinstance(op["value"].get("round"), int)}
         assert replay(seed, arms, Shape(("n1", "n2", "n3"), 5, 5.0), rewards, len(rounds), adaptive=True,
                       near_misses=near) == rounds
