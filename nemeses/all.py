@@ -18,11 +18,14 @@ fault family the system and the runtime support, one *round* after another, from
   mid-operation past a lease or a timeout.
 
 Target sizes that coincide on a small cluster (one = minority = majority on 1 node) are drawn
-once, and a partition shape that cuts no link there (a ring or a bridge of 2 nodes) not at all. Each round rotates to the next family in a seeded order (every family comes up once per
+once, so are partitions into the same two sides (halves = majority on an odd cluster, majority =
+one on 4 nodes), and a partition shape that cuts no link there (a ring or a bridge of 2 nodes)
+not at all. Each round rotates to the next family in a seeded order (every family comes up once per
 cycle, partitions and kills twice, so no family waits long), takes the next of its variants in a
 seeded pass through all of them (each once before any repeats; killing a majority and all, and
-the majority and ring partitions, first in each pass: they take a quorum away or split it the
-way quorum systems get wrong, and a 60 s test meets all four in its first cycle; likewise the
+the halves, majority and ring partitions, first in each pass: they take a quorum away or split
+it the way quorum systems get wrong, even halves being the edge case of an even cluster, and a
+60 s test meets two of each in its first cycle; likewise the
 stall of all clients but one, which catches a lease holder far more often than one stalled
 client), and holds the fault for a
 short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval`; then it heals the fault with
@@ -129,7 +132,7 @@ COMBO = 0.25
 # buggy modes (the self-test rows of 26 of 33 use one or both; none uses network degradation),
 # so a rotation gives them two rounds each.
 ROUNDS_PER_CYCLE = {"partition": 2, "kill": 2}
-QUORUM_BREAKERS = frozenset({"kill:all", "kill:majority", "partition:majority", "partition:ring",
+QUORUM_BREAKERS = frozenset({"kill:all", "kill:majority", "partition:halves", "partition:majority", "partition:ring",
                              "pause-client:several"})  # and the stall of most clients, for leases
 
 
@@ -163,11 +166,22 @@ def arms_for(families: Sequence[str], nodes: int, has_primary: bool) -> list[Arm
     arms = []
     for family in families:
         seen_sizes: set[int] = set()
+        seen_sides: set[frozenset[int]] = set()
         for variant in VARIANTS[family]:
             if variant == "primary" and not has_primary:
                 continue
-            if family == "partition" and variant in SHAPES and not any(SHAPES[variant](names, Rng(1)).values()):
-                continue  # cuts no link on this cluster (a ring or a bridge of 2 nodes): a round of nothing
+            if family == "partition" and variant in SHAPES:
+                grudge = SHAPES[variant](names, Rng(1))
+                if not any(grudge.values()):
+                    continue  # cuts no link on this cluster (a ring or a bridge of 2 nodes): a round of nothing
+                if variant in ("halves", "majority", "one"):
+                    # Two sides, each node deaf to the other side: the side sizes are the shape.
+                    # Halves is majority on an odd cluster (2|3 of 5) and majority is one on 4
+                    # nodes (3|1): the same fault under a second name would take a round.
+                    sides = frozenset(len(v) for v in grudge.values())
+                    if sides in seen_sides:
+                        continue
+                    seen_sides.add(sides)
             if family in ("kill", "pause") and variant in sizes:
                 if sizes[variant] in seen_sizes:
                     continue  # the same fault as a smaller name on this cluster
@@ -277,9 +291,10 @@ class Chooser:
         short test reach different shapes; the quorum breakers (QUORUM_BREAKERS) first, each
         part in a seeded order. A 60 s test has about three kill and three partition rounds, two
         of each in its first cycle: so it meets a kill of all nodes (with the restart of every
-        one of them) and of a majority, and a majority and a ring partition, within about 30 s.
-        With the variant drawn at random per round (as before), seed 1 of raftkv no-persist drew
-        flurry, one, one and never took every node down. Drawn from the seed alone, not from
+        one of them) and of a majority, and two of the halves, majority and ring partitions, within
+        about 30 s. With the variant drawn at random per round (as before), seed 1 of raftkv
+        no-persist drew flurry, one, one and never took every node down, and seed 1 of the
+        4-node majority-excl-self never split 2|2. Drawn from the seed alone, not from
         the round's rng: a pass is the same however often it is asked for."""
         rng = Rng(initial_state(derive_seed(self.seed, "all", "deck", family, k)))
         mine = {a.name: a for a in self.arms if a.family == family}

@@ -19,7 +19,7 @@ from harness.generator.simulate import simulate
 from harness.history import INFO, Op
 from harness.plan import nemesis_packages
 from harness.seams import HarnessError, NemesisOptions, ReportsPrimary
-from nemeses.all import (STARTS, STOP, AllNemesis, Arm, Chooser, Shape, arms_for, families_for, replay,
+from nemeses.all import (QUORUM_BREAKERS, STARTS, STOP, AllNemesis, Arm, Chooser, Shape, arms_for, families_for, replay,
                          round_maker, rounds_state)
 from nemeses.feedback import Feedback
 
@@ -60,7 +60,7 @@ def test_rotation_brings_every_family_once_per_cycle_and_partitions_and_kills_tw
         block = arms[number * len(cycle):(number + 1) * len(cycle)]
         assert sorted(a.split(":")[0] for a in block) == cycle
     drawn = set(arms)
-    for expected in ("partition:majority", "partition:ring", "partition:one-way", "kill:one", "kill:majority",
+    for expected in ("partition:halves", "partition:ring", "partition:one-way", "kill:one", "kill:majority",
                      "kill:all", "pause:one", "clock:bump", "clock:strobe", "clock:drift", "network:latency",
                      "pause-client:one"):
         assert expected in drawn
@@ -84,20 +84,21 @@ def test_every_fault_is_healed_by_its_round_and_by_the_final_heal(name: str) -> 
     assert finals == {STOP[f] for f in families_for(EVERYTHING, 5, 5)}
 
 
-@pytest.mark.parametrize("nodes", [3, 5])
+@pytest.mark.parametrize("nodes", [3, 4, 5])
 def test_each_family_takes_every_variant_once_quorum_breakers_first(nodes: int) -> None:
     """A 60 s test has two kill and two partition rounds in its first cycle: they are a kill of a
-    majority and of all nodes, and a majority and a ring partition, for every seed; and a family
-    comes back to a variant only once it has run all of them."""
+    majority and of all nodes, and quorum-splitting partitions (halves, majority, ring), for every
+    seed; and a family comes back to a variant only once it has run all of them."""
+    assert {a.name for a in arms_for(["partition"], nodes, False)} & QUORUM_BREAKERS >= {"partition:halves", "partition:ring"}
     names = [f"n{i}" for i in range(1, nodes + 1)]
     arms = arms_for(families_for(EVERYTHING, nodes, 5), nodes, has_primary=True)
     for seed in range(1, 40):
         choices = replay(seed, arms, Shape(tuple(names), 5, 5.0), {}, 40, adaptive=False)
-        for family, breakers in (("kill", {"kill:all", "kill:majority"}), ("partition", {"partition:majority", "partition:ring"}),
-                                 ("pause-client", {"pause-client:several"})):
+        for family in ("kill", "partition", "pause-client"):
             drawn = [c["arm"] for c in choices if c["arm"].startswith(family + ":")]
             variants = [a.name for a in arms if a.family == family]
-            assert set(drawn[:len(breakers)]) == breakers
+            breakers = {v for v in variants if v in QUORUM_BREAKERS}
+            assert breakers and set(drawn[:len(breakers)]) == breakers
             for start in range(0, len(drawn) - len(variants) + 1, len(variants)):
                 assert sorted(drawn[start:start + len(variants)]) == sorted(variants)
 
@@ -119,6 +120,10 @@ def test_only_what_the_system_supports_is_drawn() -> None:
     assert arms == ["kill:one", "kill:flurry", "pause:one"]  # one = majority = all on one node
     two = [a.name for a in arms_for(["partition"], 2, has_primary=False)]
     assert "partition:ring" not in two and "partition:bridge" not in two and "partition:one-way" in two
+    # Partitions into the same two sides are one arm: 2|3 (halves = majority) on 5 nodes, 3|1
+    # (majority = one) on 4, 1|2 (all three) on 3.
+    sides = {n: [a.name.split(":")[1] for a in arms_for(["partition"], n, False)][:3] for n in (3, 4, 5)}
+    assert sides == {3: ["halves", "ring", "bridge"], 4: ["halves", "majority", "ring"], 5: ["halves", "one", "ring"]}
     ops = nemesis_ops("all", 5, capabilities=frozenset(), nodes=["n1", "n2", "n3"])
     assert {family_of(op["f"]) for op in ops} - {None} <= {"partition", "network", "pause-client"}
 
