@@ -17,11 +17,16 @@ hashable tuples, and counts how many were never seen before in this run:
   seen before: a shift in latency (a leader that stalls, a quorum that now needs a slow node).
 - `("info-rate", tenth)` and `("fail-rate", tenth)`: the share of indeterminate and failed
   completions in the window, in tenths: a new error regime.
-- `("epoch", key, value)`: a value never seen before of a completion field named like a term,
-  epoch, leader, view, ballot or generation, when the client reports one.
+- `("epochs", key, bucket)`: how many values never seen before of a completion field named
+  like a term, epoch, leader, view, ballot or generation (when the client reports one) the
+  window brought, in a power-of-two bucket: one new term, a few, a storm of elections.
 - `("log", template)`: a node log line never seen before once numbers and hex are masked (the
-  first "became leader", "truncating log", "recovered from WAL"...), and `("log-epoch", n)`: a
-  number that follows "term", "epoch", "ballot" or "view" in a log line (a new election).
+  first "became leader", "truncating log", "recovered from WAL"...), and `("log-epochs",
+  bucket)`: likewise for the numbers that follow "term", "epoch", "ballot" or "view" in log lines
+  (new elections). Counted, not kept one feature per value: terms only grow, so each value is
+  new once and any fault that causes an election would score as new behaviour forever (in the
+  first benchmark most adaptive rewards after the first rounds were new term numbers, which
+  steered it to kill after kill).
 - near misses, counted, not stored: completions that sit at the edge of what a checker allows,
   by the workload contracts faultline's clients share (any system run with them, ours or not):
   - a register-style `read [k, v]` that returned the value the latest acknowledged write of `k`
@@ -116,6 +121,7 @@ class Feedback:
         self.log_dirs = [d for d in log_dirs if d.is_dir()]
         self.logs: dict[Path, _Tail] = {}
         self.seen: set[tuple] = set()
+        self.epochs: set[tuple] = set()  # (source, value) of every term or epoch seen
         self.invoked: dict[Any, tuple[Any, int]] = {}  # process -> (f, time ns) of its open invocation
         self.last_write: dict[Any, tuple[Any, Any]] = {}  # key -> (latest acknowledged value, the one it replaced)
         self.granted = None  # the highest lock token an ok acquire has returned
@@ -124,15 +130,23 @@ class Feedback:
     def observe(self) -> Observation:
         found = Observation()
         features: list[tuple] = []
-        self._history(features, found)
-        self._logs(features)
+        epochs: list[tuple] = []
+        self._history(features, found, epochs)
+        self._logs(features, epochs)
+        fresh: dict[str, int] = {}
+        for source, value in epochs:
+            if (source, value) not in self.epochs:
+                self.epochs.add((source, value))
+                fresh[source] = fresh.get(source, 0) + 1
+        features += [("log-epochs" if source == "log" else "epochs", *((source,) if source != "log" else ()),
+                      int(math.log2(1 + count))) for source, count in sorted(fresh.items())]
         for feature in features:
             if feature not in self.seen:
                 self.seen.add(feature)
                 found.new.append(feature)
         return found
 
-    def _history(self, features: list[tuple], found: Observation) -> None:
+    def _history(self, features: list[tuple], found: Observation, epochs: list[tuple]) -> None:
         counts = {"ok": 0, "fail": 0, "info": 0}
         for line in self.history.lines():
             try:
@@ -155,7 +169,7 @@ class Feedback:
                 features.append(("latency", str(f), int(math.log2(1 + millis))))
             for name in EPOCH_FIELDS:
                 if name in op and isinstance(op[name], (int, str)):
-                    features.append(("epoch", name, op[name]))
+                    epochs.append((name, op[name]))
             found.near_misses += self._near_miss(op)
         total = sum(counts.values())
         found.completions = total
@@ -185,14 +199,14 @@ class Feedback:
             return int(argument != latest and replaced is not None and argument == replaced)
         return 0
 
-    def _logs(self, features: list[tuple]) -> None:
+    def _logs(self, features: list[tuple], epochs: list[tuple]) -> None:
         for directory in self.log_dirs:
             for path in sorted(directory.glob("*.log")):
                 tail = self.logs.setdefault(path, _Tail(path))
                 for raw in tail.lines():
                     line = raw.decode("utf-8", "replace")
                     features.append(("log", log_template(line)))
-                    features.extend(("log-epoch", int(n)) for n in _LOG_EPOCH.findall(line))
+                    epochs.extend(("log", int(n)) for n in _LOG_EPOCH.findall(line))
 
     def _lock_or_leader(self, op: dict, value: dict) -> int:
         f, kind = op.get("f"), op.get("type")
