@@ -18,8 +18,8 @@ fault family the system and the runtime support, one *round* after another, from
   mid-operation past a lease or a timeout.
 
 Target sizes that coincide on a small cluster (one = minority = majority on 1 node) are drawn
-once, so are partitions into the same two sides (halves = majority on an odd cluster, majority =
-one on 4 nodes), and a partition shape that cuts no link there (a ring or a bridge of 2 nodes)
+once, so are partitions into the same two sides (halves = majority on an odd cluster, one =
+majority on 4 nodes), and a partition shape that cuts no link there (a ring or a bridge of 2 nodes)
 not at all. Each round rotates to the next family in a seeded order (every family comes up once per
 cycle, partitions and kills twice, so no family waits long), takes the next of its variants in a
 seeded pass through all of them (each once before any repeats; killing a majority and all, and
@@ -166,7 +166,7 @@ def arms_for(families: Sequence[str], nodes: int, has_primary: bool) -> list[Arm
     arms = []
     for family in families:
         seen_sizes: set[int] = set()
-        seen_sides: set[frozenset[int]] = set()
+        same_sides = _same_sides(names) if family == "partition" else set()
         for variant in VARIANTS[family]:
             if variant == "primary" and not has_primary:
                 continue
@@ -174,20 +174,31 @@ def arms_for(families: Sequence[str], nodes: int, has_primary: bool) -> list[Arm
                 grudge = SHAPES[variant](names, Rng(1))
                 if not any(grudge.values()):
                     continue  # cuts no link on this cluster (a ring or a bridge of 2 nodes): a round of nothing
-                if variant in ("halves", "majority", "one"):
-                    # Two sides, each node deaf to the other side: the side sizes are the shape.
-                    # Halves is majority on an odd cluster (2|3 of 5) and majority is one on 4
-                    # nodes (3|1): the same fault under a second name would take a round.
-                    sides = frozenset(len(v) for v in grudge.values())
-                    if sides in seen_sides:
-                        continue
-                    seen_sides.add(sides)
+                if variant in same_sides:
+                    continue
             if family in ("kill", "pause") and variant in sizes:
                 if sizes[variant] in seen_sizes:
                     continue  # the same fault as a smaller name on this cluster
                 seen_sizes.add(sizes[variant])
             arms.append(Arm(family, variant))
     return arms
+
+
+def _same_sides(names: list[str]) -> set[str]:
+    """The two-sided partition variants that cut this cluster into the same sides as another
+    one: the side sizes are the shape (each node deaf to the other side). Halves is majority on
+    an odd cluster (2|3 of 5), majority is one on 4 nodes (3|1), all three are 1|2 on 3 nodes;
+    the same fault under a second name would take a round. Halves, then one, keep their name, so
+    `majority` stays (a quorum breaker) only where it is a split of its own (6 nodes and up): on
+    4 nodes the quorum-breaking split is 2|2, and 3|1 is one node cut off."""
+    seen: set[frozenset[int]] = set()
+    dropped = set()
+    for variant in ("halves", "one", "majority"):
+        sides = frozenset(len(v) for v in SHAPES[variant](names, Rng(1)).values())
+        if sides in seen:
+            dropped.add(variant)
+        seen.add(sides)
+    return dropped
 
 
 # -- the faults of one arm -------------------------------------------------------------------

@@ -121,9 +121,10 @@ def test_only_what_the_system_supports_is_drawn() -> None:
     two = [a.name for a in arms_for(["partition"], 2, has_primary=False)]
     assert "partition:ring" not in two and "partition:bridge" not in two and "partition:one-way" in two
     # Partitions into the same two sides are one arm: 2|3 (halves = majority) on 5 nodes, 3|1
-    # (majority = one) on 4, 1|2 (all three) on 3.
-    sides = {n: [a.name.split(":")[1] for a in arms_for(["partition"], n, False)][:3] for n in (3, 4, 5)}
-    assert sides == {3: ["halves", "ring", "bridge"], 4: ["halves", "majority", "ring"], 5: ["halves", "one", "ring"]}
+    # (one = majority) on 4, 1|2 (all three) on 3; majority is a split of its own from 6 nodes.
+    sides = {n: [a.name.split(":")[1] for a in arms_for(["partition"], n, False)][:4] for n in (3, 4, 5, 6)}
+    assert sides == {3: ["halves", "ring", "bridge", "one-way"], 4: ["halves", "one", "ring", "bridge"],
+                     5: ["halves", "one", "ring", "bridge"], 6: ["halves", "majority", "one", "ring"]}
     ops = nemesis_ops("all", 5, capabilities=frozenset(), nodes=["n1", "n2", "n3"])
     assert {family_of(op["f"]) for op in ops} - {None} <= {"partition", "network", "pause-client"}
 
