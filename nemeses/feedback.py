@@ -20,7 +20,7 @@ hashable tuples, and counts how many were never seen before in this run:
 - `("epochs", key, bucket)`: how many values never seen before of a completion field named
   like a term, epoch, leader, view, ballot or generation (when the client reports one) the
   window brought, in a power-of-two bucket: one new term, a few, a storm of elections.
-- `("log", template)`: a node log line never seen before once numbers and hex are masked (the
+- `("log", template)`: a node log line never seen before once numbers and hex ids are masked (the
   first "became leader", "truncating log", "recovered from WAL"...), and `("log-epochs",
   bucket)`: likewise for the numbers that follow "term", "epoch", "ballot" or "view" in log lines
   (new elections). Counted, not kept one feature per value: terms only grow, so each value is
@@ -56,7 +56,12 @@ import orjson
 
 EPOCH_FIELDS = ("term", "epoch", "leader", "view", "ballot", "generation")
 _LOG_EPOCH = re.compile(r"\b(?:term|epoch|ballot|view)\b\D{0,3}(\d+)", re.IGNORECASE)
-_MASK = re.compile(r"0x[0-9a-f]+|\d+(?:\.\d+)*|'[^']*'|\"[^\"]*\"", re.IGNORECASE)
+# Masked out of error texts and log lines: hex identifiers of 6+ characters with a digit and a
+# letter (a replication id, a run id, a hash: Redis logs a fresh 40-hex id on every full resync,
+# and unmasked each one was a "new" log line, so every kill scored as new behaviour forever),
+# 0x numbers, numbers, quoted parts.
+_MASK = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,}\b|0x[0-9a-f]+|\d+(?:\.\d+)*|'[^']*'|\"[^\"]*\"",
+                   re.IGNORECASE)
 MAX_READ = 4 << 20  # bytes read per file per observation: a flood of log lines must not stall the nemesis
 MAX_NEAR_MISSES = 10
 

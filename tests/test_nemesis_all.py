@@ -319,6 +319,16 @@ def test_new_terms_are_counted_not_each_new(tmp_path: Path) -> None:
     assert window(list(range(6, 15))) == [("log-epochs", 3)]
 
 
+def test_log_templates_mask_hex_ids() -> None:
+    """A replication id logged on every resync is the same line each time; words are kept."""
+    from nemeses.feedback import log_template
+
+    first = log_template("1:S 02 Dec 2026 17:44:01.123 * Full resync from master: e1ef3b2dd9b4b6f7a8c0:1234")
+    again = log_template("1:S 02 Dec 2026 17:45:09.004 * Full resync from master: 3f4b1a2d8e9aaca0dcf1:99")
+    assert first == again == "#:S # Dec # #:#:# * Full resync from master: #:#"
+    assert log_template("deadbeef faced a decade") == "deadbeef faced a decade"
+
+
 # -- on a real cluster ---------------------------------------------------------------------------
 
 
