@@ -14,14 +14,20 @@ fault family the system and the runtime support, one *round* after another, from
 - **clock** (capability `clock`): a bump of 1/16 s to 4 min either way, a strobe, a drift.
 - **network** (firewall, 2+ nodes): loss, duplication, latency with jitter, a bandwidth cap,
   connection resets.
-- **pause-client** (any system): one client thread, or half of them, stalled mid-operation past
-  a lease or a timeout.
+- **pause-client** (any system): one client thread, or all but one of them, stalled
+  mid-operation past a lease or a timeout.
 
 Target sizes that coincide on a small cluster (one = minority = majority on 1 node) are drawn
-once. Each round rotates to the next family in a seeded order (every family comes up once per
-cycle, partitions and kills twice, so no family waits long), picks one of its variants at random
-(killing a majority or all, and the majority and ring partitions, twice as often as the others:
-they take a quorum away or split it the way quorum systems get wrong), and holds the fault for a
+once, so are partitions into the same two sides (halves = majority on an odd cluster, one =
+majority on 4 nodes), and a partition shape that cuts no link there (a ring or a bridge of 2 nodes)
+not at all. Each round rotates to the next family in a seeded order (every family comes up once per
+cycle, partitions and kills twice, so no family waits long), takes the next of its variants in a
+seeded pass through all of them (each once before any repeats; killing a majority and all, and
+the halves, majority and ring partitions, first in each pass: they take a quorum away or split
+it the way quorum systems get wrong, even halves being the edge case of an even cluster, and a
+60 s test meets two of each in its first cycle; likewise the
+stall of all clients but one, which catches a lease holder far more often than one stalled
+client), and holds the fault for a
 short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval`; then it heals the fault with
 the family's own heal op and lets the system settle for 0.2-0.6 interval. One round in four adds a
 second fault of another family halfway through and heals both (a partition with a kill inside
@@ -38,23 +44,37 @@ results.json under `all.load`.
 `all:adaptive` draws the same faults but chooses each round's family and variant (the *arm*)
 from feedback. After each round it observes the new history lines and node log lines
 (`nemeses.feedback`: new outcome and error kinds, info and fail rates, latency buckets, terms or
-epochs the clients report, new log-line templates and terms in logs, near-miss reads) and
-credits the arm with the number of behaviours never seen before in the run. The policy is a
-bandit over arms, in the spirit of Mallory (Meng et al., "Greybox Fuzzing of Distributed
-Systems", CCS 2023), which learns with Q-learning which faults lead to new abstract states of
-the system's event timeline and so reaches bugs sooner than Jepsen's random schedules. A 60 s
-test has a dozen rounds, too few to learn values of states, so ours keeps Mallory's reward (new
-observed behaviour, which fades as it becomes familiar) and drops the state: first as many
-rounds as there are families, in the rotation's order, then with probability 0.2 a random arm, otherwise the arm
-with the best mean reward plus an exploration bonus that shrinks as the arm is tried (UCB1; an
-untried variant is valued at its family's mean). Ties go by the seeded rng. One move comes before
-all of these, as a fuzzer mutates an input that just found new coverage: when a round brought
-at least 3 new behaviours, more than the rounds before it on average, the next round runs the
-next harder fault of the same family (a kill of one node, then of a majority, then of all; a
-partition of one node, then of a minority, ... up to the ring), while there is one. Each decision, with
-its reason and the leading scores, is in the round's `choice` field, and each observation is an
-`observe` op whose completion holds the reward and the new features, so `replay` recomputes the
-choices of a recorded run from its seed and rewards.
+epochs the clients report, new log-line templates and terms in logs, and near misses: reads of
+the value just replaced, stale lock tokens acting, two leaders a moment apart) and credits the
+arm with the number of behaviours never seen before in the run. The policy is a bandit over
+arms, in the spirit of Mallory (Meng et al., "Greybox Fuzzing of Distributed Systems", CCS
+2023), which learns with Q-learning which faults lead to new abstract states of the system's
+event timeline and so reaches bugs sooner than Jepsen's random schedules. A 60 s test has about
+ten rounds, too few to learn values of states, so ours keeps Mallory's reward (new observed
+behaviour, which fades as it becomes familiar) and drops the state. In order of precedence:
+
+1. **repeat** (as a fuzzer keeps mutating an input that came close): when a round brought at
+   least 3 near misses, and a quarter more per completed op than the rounds before it on
+   average (the share, not the count: an unthrottled burst of load makes more of everything),
+   the next round runs the same arm again with fresh targets and timing (once; a repeat is not
+   repeated). A near miss is what
+   a checker sees one step before an anomaly, so it is the most direct evidence that this fault
+   can break this system, and unlike novelty it does not fade when the fault comes again.
+2. **intensify** (as a fuzzer mutates an input that found new coverage): when a round other than
+   the first brought at least 3 new behaviours, more than the rounds before it on average, the
+   next round runs the next harder fault of the same family (a kill of one node, then of a
+   majority, then of all; a partition of one node, then of a minority, ... up to the ring),
+   while there is one. The first round is left out: it brings the run's first errors and
+   restarts whatever it is, so its novelty says nothing about its family.
+3. otherwise first as many rounds as there are families, in the rotation's order (and its
+   passes through each family's variants), then with probability 0.2 a random arm, otherwise
+   the arm with the best mean reward plus an exploration bonus that shrinks as the arm is tried
+   (UCB1; an untried variant is valued at its family's mean). Ties go by the seeded rng.
+
+Each decision, with its reason and the leading scores, is in the round's `choice` field, and
+each observation is an `observe` op whose completion holds the reward, the near misses and the
+new features, so `replay` recomputes the choices of a recorded run from its seed, rewards and
+near misses.
 """
 
 from __future__ import annotations
@@ -98,6 +118,7 @@ COLORS = {"partition": "#a0c0e8", "kill": "#e8a0a0", "pause": "#e8d0a0", "clock"
 OBSERVE = "observe"
 EXPLORE = 0.2
 INTENSIFY = 3.0  # new behaviours a round must bring before the next round tries a harder fault of its family
+EDGE = 3  # near misses a round must bring (and a higher share of its ops than the rounds before) to be run again
 # Each family's variants from mild to harsh, for intensifying; the others sit where EQUIVALENT puts them.
 LADDERS = {"kill": ("one", "minority", "majority", "all"), "pause": ("one", "majority", "all"),
            "partition": ("one", "majority", "halves", "one-way", "bridge", "ring"), "clock": ("drift", "bump", "strobe"),
@@ -106,12 +127,13 @@ EQUIVALENT = {"kill": {"primary": "one", "flurry": "majority"}, "pause": {"prima
               "partition": {"primary": "one"}, "network": {"bandwidth": "latency"}}
 COMBO = 0.25
 # Faults that take a quorum away (every node down, a majority down) or split it in the ways
-# quorum systems get wrong are drawn twice as often as the other variants of their family.
+# quorum systems get wrong come first in each pass through their family's variants (`deck`).
 # Partitions and crashes are behind most published Jepsen findings and behind most of the shipped
 # buggy modes (the self-test rows of 26 of 33 use one or both; none uses network degradation),
 # so a rotation gives them two rounds each.
 ROUNDS_PER_CYCLE = {"partition": 2, "kill": 2}
-WEIGHT = {"kill:all": 2, "kill:majority": 2, "partition:majority": 2, "partition:ring": 2}
+QUORUM_BREAKERS = frozenset({"kill:all", "kill:majority", "partition:halves", "partition:majority", "partition:ring",
+                             "pause-client:several"})  # and the stall of most clients, for leases
 
 
 @dataclass(frozen=True)
@@ -140,18 +162,43 @@ def families_for(capabilities: frozenset[str], nodes: int, concurrency: int, fir
 
 def arms_for(families: Sequence[str], nodes: int, has_primary: bool) -> list[Arm]:
     sizes = {"one": 1, "minority": max(1, (nodes - 1) // 2), "majority": nodes // 2 + 1, "all": nodes}
+    names = [f"n{i}" for i in range(1, nodes + 1)]
     arms = []
     for family in families:
         seen_sizes: set[int] = set()
+        same_sides = _same_sides(names) if family == "partition" else set()
         for variant in VARIANTS[family]:
             if variant == "primary" and not has_primary:
                 continue
+            if family == "partition" and variant in SHAPES:
+                grudge = SHAPES[variant](names, Rng(1))
+                if not any(grudge.values()):
+                    continue  # cuts no link on this cluster (a ring or a bridge of 2 nodes): a round of nothing
+                if variant in same_sides:
+                    continue
             if family in ("kill", "pause") and variant in sizes:
                 if sizes[variant] in seen_sizes:
                     continue  # the same fault as a smaller name on this cluster
                 seen_sizes.add(sizes[variant])
             arms.append(Arm(family, variant))
     return arms
+
+
+def _same_sides(names: list[str]) -> set[str]:
+    """The two-sided partition variants that cut this cluster into the same sides as another
+    one: the side sizes are the shape (each node deaf to the other side). Halves is majority on
+    an odd cluster (2|3 of 5), majority is one on 4 nodes (3|1), all three are 1|2 on 3 nodes;
+    the same fault under a second name would take a round. Halves, then one, keep their name, so
+    `majority` stays (a quorum breaker) only where it is a split of its own (6 nodes and up): on
+    4 nodes the quorum-breaking split is 2|2, and 3|1 is one node cut off."""
+    seen: set[frozenset[int]] = set()
+    dropped = set()
+    for variant in ("halves", "one", "majority"):
+        sides = frozenset(len(v) for v in SHAPES[variant](names, Rng(1)).values())
+        if sides in seen:
+            dropped.add(variant)
+        seen.add(sides)
+    return dropped
 
 
 # -- the faults of one arm -------------------------------------------------------------------
@@ -180,7 +227,11 @@ def start_op(arm: Arm, shape: Shape, rng: Rng, hold: float) -> dict[str, Any]:
     if family == "network":
         return network_fault(variant, nodes, rng)
     if family == "pause-client":
-        count = 1 if variant == "one" else max(1, shape.concurrency // 2)
+        # "several": every client but one stalls (a GC storm across a fleet). One stalled client
+        # in n is the lease holder about 1 time in n, since the holder is one client of many;
+        # all but one makes the holder one of them (n-1)/n of the time, and the one left running
+        # takes the lock meanwhile, which is the stale holder's hazard.
+        count = 1 if variant == "one" else max(1, shape.concurrency - 1)
         threads = sorted(rng.sample(list(range(shape.concurrency)), count))
         return {"f": PAUSE, "value": {"threads": threads, "seconds": round(hold, 3)}}
     raise HarnessError(f"all: unknown fault family {family!r}")
@@ -230,6 +281,8 @@ class Chooser:
     adaptive: bool
     decisions: dict[int, tuple[Arm, Arm | None, dict[str, Any]]] = field(default_factory=dict)
     rewards: dict[int, float] = field(default_factory=dict)  # round -> reward observed after it
+    near: dict[int, int] = field(default_factory=dict)  # round -> near misses observed after it
+    completions: dict[int, int] = field(default_factory=dict)  # round -> client completions observed after it
     drawn_to: dict[int, int] = field(default_factory=dict)  # round -> the rng's state after deciding it
 
     @property
@@ -243,21 +296,46 @@ class Chooser:
     def order(self, cycle: int) -> list[str]:
         return shuffled(self.cycle(), Rng(initial_state(derive_seed(self.seed, "all", "cycle", cycle))))
 
+    def deck(self, family: str, k: int) -> list[Arm]:
+        """The `k`-th pass through a family's variants, the order in which its rotation rounds
+        take them: every variant once before any comes again, so a family's few rounds in a
+        short test reach different shapes; the quorum breakers (QUORUM_BREAKERS) first, each
+        part in a seeded order. A 60 s test has about three kill and three partition rounds, two
+        of each in its first cycle: so it meets a kill of all nodes (with the restart of every
+        one of them) and of a majority, and two of the halves, majority and ring partitions, within
+        about 30 s. With the variant drawn at random per round (as before), seed 1 of raftkv
+        no-persist drew flurry, one, one and never took every node down, and seed 1 of the
+        4-node majority-excl-self never split 2|2. Drawn from the seed alone, not from
+        the round's rng: a pass is the same however often it is asked for."""
+        rng = Rng(initial_state(derive_seed(self.seed, "all", "deck", family, k)))
+        mine = {a.name: a for a in self.arms if a.family == family}
+        breakers = shuffled([n for n in mine if n in QUORUM_BREAKERS], rng)
+        others = shuffled([n for n in mine if n not in QUORUM_BREAKERS], rng)
+        return [mine[n] for n in breakers + others]
+
     def decide(self, number: int, rng: Rng) -> tuple[Arm, Arm | None, dict[str, Any]]:
         if number in self.decisions:
             rng.state = self.drawn_to[number]
             return self.decisions[number]
         families = self.families
         rotated = sum(1 for n in range(number) if n in self.decisions and self.decisions[n][2]["how"] == "rotate")
-        stronger = self.stronger_after(number - 1) if self.adaptive else None
-        if stronger is not None:
+        again = self.again_after(number - 1) if self.adaptive else None
+        stronger = self.stronger_after(number - 1) if self.adaptive and again is None else None
+        if again is not None:
+            arm = again
+            choice: dict[str, Any] = {"policy": "adaptive", "how": "repeat", "after": again.name,
+                                      "near_misses": self.near[number - 1]}
+        elif stronger is not None:
             arm = stronger
-            choice: dict[str, Any] = {"policy": "adaptive", "how": "intensify",
+            choice = {"policy": "adaptive", "how": "intensify",
                                       "after": self.decisions[number - 1][0].name}
         elif not self.adaptive or rotated < len(families):
             size = len(self.cycle())
             family = self.order(rotated // size)[rotated % size]
-            arm = rng.choice([a for a in self.arms if a.family == family for _ in range(WEIGHT.get(a.name, 1))])
+            drawn = sum(1 for n in range(number) if n in self.decisions and self.decisions[n][2]["how"] == "rotate"
+                        and self.decisions[n][0].family == family)
+            deck = self.deck(family, drawn // len(self.deck(family, 0)))
+            arm = deck[drawn % len(deck)]
             choice = {"policy": "adaptive" if self.adaptive else "rotate", "how": "rotate"}
         elif rng.random() < EXPLORE:
             arm = rng.choice(self.arms)
@@ -276,15 +354,37 @@ class Chooser:
         self.drawn_to[number] = rng.state
         return self.decisions[number]
 
+    def again_after(self, number: int) -> Arm | None:
+        """Round `number`'s arm again, with fresh targets and timing, when it left the system at
+        the edge of what its checkers allow: at least EDGE near misses, a share of its
+        completions a quarter above the rounds before it on average (so neither a system whose
+        concurrency alone makes near misses nor a burst of load repeats every round), and round
+        `number` was not itself a repeat. A near miss is the
+        checker-visible precursor of the anomaly (a read of the value just replaced, a stale
+        token acting, two leaders a moment apart), so the same fault rolled again is the likeliest
+        to cross the edge; a fault's novelty fades as it is repeated, a near miss does not."""
+        if number not in self.near or self.decisions[number][2]["how"] == "repeat":
+            return None
+        def share(n: int) -> float:
+            return self.near[n] / max(1, self.completions.get(n, 0))
+
+        earlier = [share(n) for n in self.near if n < number]
+        if self.near[number] < EDGE or (earlier and share(number) <= 1.25 * sum(earlier) / len(earlier)):
+            return None
+        return self.decisions[number][0]
+
     def stronger_after(self, number: int) -> Arm | None:
         """The next harder fault of the same family when round `number` paid off: its reward was
         at least INTENSIFY and above the mean of the rounds before it (a kill of one node that
-        brought new errors and terms is followed by a kill of a majority, then of all)."""
+        brought new errors and terms is followed by a kill of a majority, then of all). Never
+        after the first round: whatever it was, it brought the run's first errors, timeouts and
+        restarts, which is the novelty of any fault, not of its family (in the first benchmark
+        every adaptive run intensified there, spending its second round on the first's family)."""
         if number not in self.rewards:
             return None
         earlier = [r for n, r in self.rewards.items() if n < number]
         reward = self.rewards[number]
-        if reward < INTENSIFY or (earlier and reward <= sum(earlier) / len(earlier)):
+        if not earlier or reward < INTENSIFY or reward <= sum(earlier) / len(earlier):
             return None
         arm = self.decisions[number][0]
         ladder = LADDERS[arm.family]
@@ -312,9 +412,11 @@ class Chooser:
             out[arm.name] = mean + scale * math.sqrt(2 * math.log(total + 1) / (len(mine) + 1))
         return out
 
-    def learn(self, number: int, reward: float) -> None:
+    def learn(self, number: int, reward: float, near_misses: int = 0, completions: int = 0) -> None:
         if number in self.decisions:
             self.rewards[number] = reward
+            self.near[number] = near_misses
+            self.completions[number] = completions
 
 
 class Rounds(Generator):
@@ -365,9 +467,11 @@ def rounds_state(seed: int) -> int:
     return initial_state(derive_seed(seed, "all", "rounds"))
 
 
-def replay(seed: int, arms: list[Arm], shape: Shape, rewards: Mapping[int, float], count: int, adaptive: bool) -> list[dict[str, Any]]:
-    """The choices of the first `count` rounds of a run with this seed, given the rewards its
-    observations recorded: what a recorded run's `choice` fields must be."""
+def replay(seed: int, arms: list[Arm], shape: Shape, rewards: Mapping[int, float], count: int, adaptive: bool,
+           near_misses: Mapping[int, tuple[int, int]] | None = None) -> list[dict[str, Any]]:
+    """The choices of the first `count` rounds of a run with this seed, given the rewards and
+    near misses its observations recorded (round -> (near misses, completions)): what a
+    recorded run's `choice` fields must be."""
     chooser = Chooser(seed, arms, adaptive)
     make = round_maker(chooser, shape)
     state = rounds_state(seed)
@@ -376,7 +480,7 @@ def replay(seed: int, arms: list[Arm], shape: Shape, rewards: Mapping[int, float
         make(number, rng)
         state = rng.state
         if number in rewards:
-            chooser.learn(number, rewards[number])
+            chooser.learn(number, rewards[number], *(near_misses or {}).get(number, (0, 0)))
     return [chooser.decisions[n][2] for n in range(count)]
 
 
@@ -454,7 +558,7 @@ class AllNemesis:
             found = self.feedback.observe()
             number = (op.value or {}).get("round")
             if isinstance(number, int):
-                self.chooser.learn(number, found.reward)
+                self.chooser.learn(number, found.reward, found.near_misses, found.completions)
             return op.complete(INFO, value={**(op.value or {}), **found.describe()})
         family = self.owner.get(op.f)
         if family is None:
@@ -483,7 +587,8 @@ class AllNemesis:
                       "skipped": self.skipped, "arms": [a.name for a in self.chooser.arms],
                       "load": [[s, "unthrottled" if math.isinf(f) else f] for s, f in self.load],
                       "rounds": [self.chooser.decisions[n][2] for n in sorted(self.chooser.decisions)],
-                      "rewards": {str(n): r for n, r in sorted(self.chooser.rewards.items())}}
+                      "rewards": {str(n): r for n, r in sorted(self.chooser.rewards.items())},
+                      "near_misses": {str(n): m for n, m in sorted(self.chooser.near.items())}}
         return out
 
 

@@ -17,18 +17,31 @@ hashable tuples, and counts how many were never seen before in this run:
   seen before: a shift in latency (a leader that stalls, a quorum that now needs a slow node).
 - `("info-rate", tenth)` and `("fail-rate", tenth)`: the share of indeterminate and failed
   completions in the window, in tenths: a new error regime.
-- `("epoch", key, value)`: a value never seen before of a completion field named like a term,
-  epoch, leader, view, ballot or generation, when the client reports one.
-- `("log", template)`: a node log line never seen before once numbers and hex are masked (the
-  first "became leader", "truncating log", "recovered from WAL"...), and `("log-epoch", n)`: a
-  number that follows "term", "epoch", "ballot" or "view" in a log line (a new election).
-- near misses, counted, not stored: a register-style `read [k, v]` that returned the value the
-  latest acknowledged write of `k` replaced. Such a read is legal when it overlapped that write,
-  and a stale read otherwise; either way the fault pushed the system to the edge of what it may
-  do, so the next fault should push there again.
+- `("epochs", key, bucket)`: how many values never seen before of a completion field named
+  like a term, epoch, leader, view, ballot or generation (when the client reports one) the
+  window brought, in a power-of-two bucket: one new term, a few, a storm of elections.
+- `("log", template)`: a node log line never seen before once numbers and hex ids are masked (the
+  first "became leader", "truncating log", "recovered from WAL"...), and `("log-epochs",
+  bucket)`: likewise for the numbers that follow "term", "epoch", "ballot" or "view" in log lines
+  (new elections). Counted, not kept one feature per value: terms only grow, so each value is
+  new once and any fault that causes an election would score as new behaviour forever (in the
+  first benchmark most adaptive rewards after the first rounds were new term numbers, which
+  steered it to kill after kill).
+- near misses, counted, not stored: completions that sit at the edge of what a checker allows,
+  by the workload contracts faultline's clients share (any system run with them, ours or not):
+  - a register-style `read [k, v]` that returned the value the latest acknowledged write of `k`
+    replaced. Such a read is legal when it overlapped that write, and a stale read otherwise;
+  - a lock `write` (`{token, ...}` in its value, ok or refused) with a token older than one an
+    acquire already granted: a holder acting after its lease passed on, the fencing hazard,
+    legal only while the store refuses it;
+  - a leader `status` that says `leader` in another epoch than the last one another node
+    claimed, while that claim is under a second old: two believed leaders close together, legal
+    only if their leases did not overlap.
+  Either way the fault pushed the system to the edge of what it may do, so the next fault
+  should push there again (the adaptive policy repeats such a round, `nemeses.all`).
 
 `reward` is the number of new features plus half the near misses (at most 5): the quantity the
-adaptive policy tries to make large.
+adaptive policy tries to make large; `near_misses` is also reported on its own.
 """
 
 from __future__ import annotations
@@ -43,7 +56,12 @@ import orjson
 
 EPOCH_FIELDS = ("term", "epoch", "leader", "view", "ballot", "generation")
 _LOG_EPOCH = re.compile(r"\b(?:term|epoch|ballot|view)\b\D{0,3}(\d+)", re.IGNORECASE)
-_MASK = re.compile(r"0x[0-9a-f]+|\d+(?:\.\d+)*|'[^']*'|\"[^\"]*\"", re.IGNORECASE)
+# Masked out of error texts and log lines: hex identifiers of 6+ characters with a digit and a
+# letter (a replication id, a run id, a hash: Redis logs a fresh 40-hex id on every full resync,
+# and unmasked each one was a "new" log line, so every kill scored as new behaviour forever),
+# 0x numbers, numbers, quoted parts.
+_MASK = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,}\b|0x[0-9a-f]+|\d+(?:\.\d+)*|'[^']*'|\"[^\"]*\"",
+                   re.IGNORECASE)
 MAX_READ = 4 << 20  # bytes read per file per observation: a flood of log lines must not stall the nemesis
 MAX_NEAR_MISSES = 10
 
@@ -108,21 +126,32 @@ class Feedback:
         self.log_dirs = [d for d in log_dirs if d.is_dir()]
         self.logs: dict[Path, _Tail] = {}
         self.seen: set[tuple] = set()
+        self.epochs: set[tuple] = set()  # (source, value) of every term or epoch seen
         self.invoked: dict[Any, tuple[Any, int]] = {}  # process -> (f, time ns) of its open invocation
         self.last_write: dict[Any, tuple[Any, Any]] = {}  # key -> (latest acknowledged value, the one it replaced)
+        self.granted = None  # the highest lock token an ok acquire has returned
+        self.claim: tuple[Any, Any, int] | None = None  # (node, epoch, time ns) of the latest leader claim
 
     def observe(self) -> Observation:
         found = Observation()
         features: list[tuple] = []
-        self._history(features, found)
-        self._logs(features)
+        epochs: list[tuple] = []
+        self._history(features, found, epochs)
+        self._logs(features, epochs)
+        fresh: dict[str, int] = {}
+        for source, value in epochs:
+            if (source, value) not in self.epochs:
+                self.epochs.add((source, value))
+                fresh[source] = fresh.get(source, 0) + 1
+        features += [("log-epochs" if source == "log" else "epochs", *((source,) if source != "log" else ()),
+                      int(math.log2(1 + count))) for source, count in sorted(fresh.items())]
         for feature in features:
             if feature not in self.seen:
                 self.seen.add(feature)
                 found.new.append(feature)
         return found
 
-    def _history(self, features: list[tuple], found: Observation) -> None:
+    def _history(self, features: list[tuple], found: Observation, epochs: list[tuple]) -> None:
         counts = {"ok": 0, "fail": 0, "info": 0}
         for line in self.history.lines():
             try:
@@ -145,7 +174,7 @@ class Feedback:
                 features.append(("latency", str(f), int(math.log2(1 + millis))))
             for name in EPOCH_FIELDS:
                 if name in op and isinstance(op[name], (int, str)):
-                    features.append(("epoch", name, op[name]))
+                    epochs.append((name, op[name]))
             found.near_misses += self._near_miss(op)
         total = sum(counts.values())
         found.completions = total
@@ -154,9 +183,11 @@ class Feedback:
             features.append(("fail-rate", round(counts["fail"] / total, 1)))
 
     def _near_miss(self, op: dict) -> int:
-        """1 when a register read returned the value the latest acknowledged write replaced:
-        allowed if that write overlapped the read, a stale read if it ended before."""
+        """1 when a completion sits at the edge of what the checkers allow (the module docstring
+        lists the three kinds), else 0."""
         value = op.get("value")
+        if isinstance(value, dict):
+            return self._lock_or_leader(op, value)
         if op.get("type") != "ok" or not (isinstance(value, list) and len(value) == 2):
             return 0
         key, argument = value
@@ -173,12 +204,24 @@ class Feedback:
             return int(argument != latest and replaced is not None and argument == replaced)
         return 0
 
-    def _logs(self, features: list[tuple]) -> None:
+    def _logs(self, features: list[tuple], epochs: list[tuple]) -> None:
         for directory in self.log_dirs:
             for path in sorted(directory.glob("*.log")):
                 tail = self.logs.setdefault(path, _Tail(path))
                 for raw in tail.lines():
                     line = raw.decode("utf-8", "replace")
                     features.append(("log", log_template(line)))
-                    features.extend(("log-epoch", int(n)) for n in _LOG_EPOCH.findall(line))
+                    epochs.extend(("log", int(n)) for n in _LOG_EPOCH.findall(line))
 
+    def _lock_or_leader(self, op: dict, value: dict) -> int:
+        f, kind = op.get("f"), op.get("type")
+        token = value.get("token")
+        if f == "acquire" and kind == "ok" and isinstance(token, int):
+            self.granted = token if self.granted is None else max(self.granted, token)
+        elif f == "write" and kind in ("ok", "fail") and isinstance(token, int):
+            return int(self.granted is not None and token < self.granted)
+        elif f == "status" and kind == "ok" and value.get("leader") is True:
+            node, epoch, time = value.get("node"), value.get("epoch"), int(op.get("time") or 0)
+            claim, self.claim = self.claim, (node, epoch, time)
+            return int(claim is not None and claim[0] != node and claim[1] != epoch and time - claim[2] < 1_000_000_000)
+        return 0

@@ -66,3 +66,22 @@ def test_two_nodes_in_one_epoch_and_a_lower_epoch_later():
 
 def h_value(h, result):
     return h[result["first_anomaly_index"]].value
+
+
+def test_the_workload_resigns_by_the_clock_not_by_the_op_count():
+    """Every 1.5 s a resign to the next node in turn, whatever the client load: at 10x the ops the
+    resigns are as far apart (counted in ops, a fast load resigned leaders faster than a lease)."""
+    from types import SimpleNamespace
+
+    from harness.generator.combinators import time_limit
+    from harness.generator.simulate import simulate
+    from workloads.leader import LeaderWorkload
+
+    gen = LeaderWorkload().generator(SimpleNamespace(nodes=["n1", "n2", "n3"], params={}))
+    for latency_ms in (10, 1):
+        ops = [op for op in simulate(time_limit(10, gen), 3, latency_ns=latency_ms * 1_000_000, nemesis=False)
+               if op.type == "invoke"]
+        resigns = [op for op in ops if op.f == "resign"]
+        assert [op.value["node"] for op in resigns] == ["n1", "n2", "n3", "n1", "n2", "n3"]
+        gaps = [b.time - a.time for a, b in zip(resigns, resigns[1:])]
+        assert all(1.5e9 <= gap < 1.6e9 for gap in gaps) and len(ops) > 500 * 10 / latency_ms

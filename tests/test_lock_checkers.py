@@ -89,3 +89,26 @@ def test_an_ok_extend_lengthens_the_hold_and_a_failed_one_does_not():
         return mutex.check(h)
     assert run("ok")["anomalies"] == ["two-holders"]
     assert run("fail")["valid"] is True and run("info")["valid"] is True
+
+
+def test_a_write_held_at_a_paused_clients_gate_counts_from_when_it_was_sent():
+    # The old holder decided to write at 0.5 s, was paused before sending for 2.5 s, and its
+    # write landed at 3.05 s, after the new holder's write. Recorded invocation: before the newer
+    # write completed, so without the stall record nothing is certain.
+    h = history((0, "acquire", 0.0, 0.1, "ok", grant(1)), (1, "acquire", 2.5, 2.6, "ok", grant(2)),
+                (1, "write", 2.7, 2.8, "ok", write(2)), (0, "write", 0.5, 3.1, "ok", write(1)))
+    assert fencing.check(h)["valid"] is True
+    stale = next(op for op in h if op.type == "invoke" and op.f == "write" and op.process == 0)
+
+    def resumed(where: str) -> list[Op]:
+        stalls = [{"thread": 0, "process": 0, "op": stale.index, "f": "write", "where": where, "seconds": 2.5}]
+        return h + [Op("invoke", "resume-client", None, "nemesis", int(3.2 * S), index=len(h)),
+                    Op("info", "resume-client", {"stalls": stalls}, "nemesis", int(3.2 * S), index=len(h) + 1)]
+
+    result = fencing.check(resumed("before-send"))
+    assert result["valid"] is False and result["anomalies"] == ["stale-token-accepted"]
+    assert h[result["first_anomaly_index"]].value == write(1) and "held 2.500 s" in result["reason"]
+    chart = result["evidence"][0]
+    assert chart["overlap"][0] < chart["overlap"][1]  # from the new grant to the stale write's sending
+    # Held after its reply, the write may have landed at any time in its span: not certain.
+    assert fencing.check(resumed("after-reply"))["valid"] is True

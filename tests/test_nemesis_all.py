@@ -19,7 +19,7 @@ from harness.generator.simulate import simulate
 from harness.history import INFO, Op
 from harness.plan import nemesis_packages
 from harness.seams import HarnessError, NemesisOptions, ReportsPrimary
-from nemeses.all import (STARTS, STOP, AllNemesis, Arm, Chooser, Shape, arms_for, families_for, replay,
+from nemeses.all import (QUORUM_BREAKERS, STARTS, STOP, AllNemesis, Arm, Chooser, Shape, arms_for, families_for, replay,
                          round_maker, rounds_state)
 from nemeses.feedback import Feedback
 
@@ -60,7 +60,7 @@ def test_rotation_brings_every_family_once_per_cycle_and_partitions_and_kills_tw
         block = arms[number * len(cycle):(number + 1) * len(cycle)]
         assert sorted(a.split(":")[0] for a in block) == cycle
     drawn = set(arms)
-    for expected in ("partition:majority", "partition:ring", "partition:one-way", "kill:one", "kill:majority",
+    for expected in ("partition:halves", "partition:ring", "partition:one-way", "kill:one", "kill:majority",
                      "kill:all", "pause:one", "clock:bump", "clock:strobe", "clock:drift", "network:latency",
                      "pause-client:one"):
         assert expected in drawn
@@ -84,11 +84,47 @@ def test_every_fault_is_healed_by_its_round_and_by_the_final_heal(name: str) -> 
     assert finals == {STOP[f] for f in families_for(EVERYTHING, 5, 5)}
 
 
+@pytest.mark.parametrize("nodes", [3, 4, 5])
+def test_each_family_takes_every_variant_once_quorum_breakers_first(nodes: int) -> None:
+    """A 60 s test has two kill and two partition rounds in its first cycle: they are a kill of a
+    majority and of all nodes, and quorum-splitting partitions (halves, majority, ring), for every
+    seed; and a family comes back to a variant only once it has run all of them."""
+    assert {a.name for a in arms_for(["partition"], nodes, False)} & QUORUM_BREAKERS >= {"partition:halves", "partition:ring"}
+    names = [f"n{i}" for i in range(1, nodes + 1)]
+    arms = arms_for(families_for(EVERYTHING, nodes, 5), nodes, has_primary=True)
+    for seed in range(1, 40):
+        choices = replay(seed, arms, Shape(tuple(names), 5, 5.0), {}, 40, adaptive=False)
+        for family in ("kill", "partition", "pause-client"):
+            drawn = [c["arm"] for c in choices if c["arm"].startswith(family + ":")]
+            variants = [a.name for a in arms if a.family == family]
+            breakers = {v for v in variants if v in QUORUM_BREAKERS}
+            assert breakers and set(drawn[:len(breakers)]) == breakers
+            for start in range(0, len(drawn) - len(variants) + 1, len(variants)):
+                assert sorted(drawn[start:start + len(variants)]) == sorted(variants)
+
+
+def test_several_stalls_every_client_but_one() -> None:
+    """So a lease holder is among the stalled (4 times in 5 with 5 clients) and one client is left
+    to take the lock meanwhile."""
+    from nemeses.all import start_op
+
+    for concurrency, stalled in ((5, 4), (2, 1), (1, 1)):
+        op = start_op(Arm("pause-client", "several"), Shape(tuple(NODES), concurrency, 5.0), Rng(3), 2.0)
+        assert len(op["value"]["threads"]) == stalled and len(set(op["value"]["threads"])) == stalled
+
+
 def test_only_what_the_system_supports_is_drawn() -> None:
     assert families_for(frozenset(), 1, 3) == ["pause-client"]
     assert families_for(frozenset({"kill"}), 3, 5, firewall=False) == ["kill", "pause-client"]
     arms = [a.name for a in arms_for(["kill", "pause"], 1, has_primary=False)]
     assert arms == ["kill:one", "kill:flurry", "pause:one"]  # one = majority = all on one node
+    two = [a.name for a in arms_for(["partition"], 2, has_primary=False)]
+    assert "partition:ring" not in two and "partition:bridge" not in two and "partition:one-way" in two
+    # Partitions into the same two sides are one arm: 2|3 (halves = majority) on 5 nodes, 3|1
+    # (one = majority) on 4, 1|2 (all three) on 3; majority is a split of its own from 6 nodes.
+    sides = {n: [a.name.split(":")[1] for a in arms_for(["partition"], n, False)][:4] for n in (3, 4, 5, 6)}
+    assert sides == {3: ["halves", "ring", "bridge", "one-way"], 4: ["halves", "one", "ring", "bridge"],
+                     5: ["halves", "one", "ring", "bridge"], 6: ["halves", "majority", "one", "ring"]}
     ops = nemesis_ops("all", 5, capabilities=frozenset(), nodes=["n1", "n2", "n3"])
     assert {family_of(op["f"]) for op in ops} - {None} <= {"partition", "network", "pause-client"}
 
@@ -119,7 +155,7 @@ def test_all_refuses_to_share_fault_ops_with_another_package() -> None:
         nemesis_packages(["all", "kill"], options(1))
 
 
-def _drive(seed: int, reward_of, rounds: int) -> Chooser:
+def _drive(seed: int, reward_of, rounds: int, near_of=lambda arm: 0, completions_of=lambda arm: 100) -> Chooser:
     """The adaptive chooser as the nemesis drives it: decide a round, observe, learn, repeat."""
     chooser = Chooser(seed, arms_for(families_for(EVERYTHING, 5, 5), 5, True), adaptive=True)
     make = round_maker(chooser, Shape(tuple(NODES), 5, 2.0))
@@ -128,7 +164,8 @@ def _drive(seed: int, reward_of, rounds: int) -> Chooser:
         rng = Rng(state)
         make(number, rng)
         state = rng.state
-        chooser.learn(number, reward_of(chooser.decisions[number][0]))
+        arm = chooser.decisions[number][0]
+        chooser.learn(number, reward_of(arm), near_of(arm), completions_of(arm))
     return chooser
 
 
@@ -162,11 +199,42 @@ def test_adaptive_choices_follow_the_rewards_and_replay_from_the_seed() -> None:
 def test_a_round_that_paid_off_is_followed_by_a_harder_fault_of_its_family() -> None:
     chooser = _drive(2, lambda arm: 6.0 if arm.family == "kill" else 0.0, 30)
     moves = [chooser.decisions[n][2] for n in range(30) if chooser.decisions[n][2]["how"] == "intensify"]
-    assert moves
+    assert moves and chooser.decisions[1][2]["how"] != "intensify"  # the first round's novelty is any fault's
     ladder = ["one", "minority", "majority", "all"]
     for move in moves:
         before, after = move["after"].split(":")[1], move["arm"].split(":")[1]
         assert move["arm"].startswith("kill:") and ladder.index(after) > ladder.index({"primary": "one", "flurry": "majority"}.get(before, before))
+
+
+def test_a_round_with_near_misses_is_run_again_once() -> None:
+    """Near misses (the checkers' edge) after a round bring the same arm back next round, with
+    fresh targets; a repeat is not repeated, and a fault whose near misses are no more than the
+    run's usual is not repeated either. The choices replay from the seed, rewards and near misses."""
+    def near_of(arm: Arm) -> int:
+        return 6 if arm.family == "partition" else 0
+
+    for seed in range(1, 20):
+        chooser = _drive(seed, lambda arm: 1.0, 30, near_of)
+        choices = [chooser.decisions[n][2] for n in range(30)]
+        for n in range(29):
+            first, after = choices[n], choices[n + 1]
+            earlier = [chooser.near[m] for m in range(n)]
+            edge = chooser.near[n] >= 3 and (not earlier or chooser.near[n] > 1.25 * sum(earlier) / len(earlier))  # equal completions
+            if edge and first["how"] != "repeat":
+                assert after["how"] == "repeat" and after["arm"] == first["arm"] and after["near_misses"] == 6
+            else:
+                assert after["how"] != "repeat"
+        assert any(c["how"] == "repeat" for c in choices)
+        near = {n: (chooser.near[n], chooser.completions[n]) for n in chooser.near}
+        assert replay(seed, chooser.arms, Shape(tuple(NODES), 5, 2.0), chooser.rewards, 30, adaptive=True,
+                      near_misses=near) == choices
+    # Everything equally near the edge: nothing stands out, so nothing is repeated after the first.
+    flat = _drive(4, lambda arm: 1.0, 20, lambda arm: 5)
+    assert [flat.decisions[n][2]["how"] for n in range(2, 20)].count("repeat") == 0
+    # More near misses only because more ops ran (a burst of load): the same share, no repeat.
+    burst = _drive(4, lambda arm: 1.0, 20, lambda arm: 50 if arm.family == "kill" else 5,
+                   lambda arm: 1000 if arm.family == "kill" else 100)
+    assert [burst.decisions[n][2]["how"] for n in range(2, 20)].count("repeat") == 0
 
 
 def test_paced_load_has_bursts_and_quiet_spells() -> None:
@@ -197,14 +265,15 @@ def test_feedback_counts_new_behaviour_once(tmp_path: Path) -> None:
            {"type": "ok", "process": 0, "f": "write", "value": [1, 6], "time": 3_000_000}],
           ["12:00:01 n1 became leader in term 3"])
     first = feedback.observe()
-    assert ("log-epoch", 3) in first.new and ("log", "#:#:# n# became leader in term #") in first.new
+    assert ("log-epochs", 1) in first.new and ("log", "#:#:# n# became leader in term #") in first.new
     write([{"type": "invoke", "process": 1, "f": "read", "value": [1, None], "time": 4_000_000},
            {"type": "ok", "process": 1, "f": "read", "value": [1, 5], "time": 5_000_000},
            {"type": "invoke", "process": 2, "f": "write", "value": [1, 7], "time": 6_000_000}],
           ["12:00:09 n1 became leader in term 4"])
     second = feedback.observe()
     assert second.near_misses == 1  # the read returned the value the latest write replaced
-    assert second.new and ("log-epoch", 4) in second.new and not any(f[0] == "log" for f in second.new)
+    # A second new term is not new behaviour (terms only grow); the write's new latency is.
+    assert second.new and not any(f[0] in ("log", "log-epochs") for f in second.new)
     with open(history, "a") as f:
         f.write('{"type": "info", "process": 2, "f": "write", "value": [1, 7], "time": 9000000, "error": "n3: timed out af')
     third = feedback.observe()  # a half-written line waits for its end
@@ -213,6 +282,51 @@ def test_feedback_counts_new_behaviour_once(tmp_path: Path) -> None:
         f.write('ter 2 s"}\n')
     fourth = feedback.observe()
     assert ("outcome", "write", "info", "n#: timed out after # s") in fourth.new
+
+
+def test_feedback_near_misses_of_the_lock_and_leader_contracts(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    ops = [{"type": "ok", "process": 0, "f": "acquire", "value": {"token": 4}, "time": 1},
+           {"type": "ok", "process": 1, "f": "write", "value": {"token": 4, "seq": 1}, "time": 2},
+           {"type": "fail", "process": 2, "f": "write", "value": {"token": 3, "seq": 2}, "time": 3},  # refused, stale
+           {"type": "ok", "process": 2, "f": "write", "value": {"token": 2, "seq": 3}, "time": 4},  # taken, stale
+           {"type": "fail", "process": 3, "f": "write", "value": None, "time": 5},  # held nothing, sent nothing
+           {"type": "ok", "process": 0, "f": "status", "value": {"node": "n1", "leader": True, "epoch": 7}, "time": 10**9},
+           {"type": "ok", "process": 1, "f": "status", "value": {"node": "n2", "leader": True, "epoch": 8}, "time": 15 * 10**8},
+           {"type": "ok", "process": 2, "f": "status", "value": {"node": "n3", "leader": True, "epoch": 9}, "time": 30 * 10**8},
+           {"type": "ok", "process": 0, "f": "status", "value": {"node": "n3", "leader": True, "epoch": 9}, "time": 31 * 10**8}]
+    history.write_text("".join(json.dumps(op) + "\n" for op in ops))
+    # Two stale writes; n2 claiming epoch 8 half a second after n1 claimed 7 (n3's claim 1.5 s
+    # later, and n3 again in its own epoch, are ordinary hand-overs).
+    assert Feedback(history).observe().near_misses == 3
+
+
+def test_new_terms_are_counted_not_each_new(tmp_path: Path) -> None:
+    """One new term per window is new behaviour once; a storm of elections (3 new terms, then 9)
+    is new again; a term already seen counts for nothing."""
+    logs = tmp_path / "n1"
+    logs.mkdir()
+    feedback = Feedback(tmp_path / "history.jsonl", [logs])
+
+    def window(terms: list[int]) -> list[tuple]:
+        with open(logs / "server.log", "a") as f:
+            f.writelines(f"n1 leader of term {t}\n" for t in terms)
+        return [f for f in feedback.observe().new if f[0] == "log-epochs"]
+
+    assert window([1]) == [("log-epochs", 1)]
+    assert window([2]) == [] and window([2, 1]) == []
+    assert window([3, 4, 5]) == [("log-epochs", 2)]
+    assert window(list(range(6, 15))) == [("log-epochs", 3)]
+
+
+def test_log_templates_mask_hex_ids() -> None:
+    """A replication id logged on every resync is the same line each time; words are kept."""
+    from nemeses.feedback import log_template
+
+    first = log_template("1:S 02 Dec 2026 17:44:01.123 * Full resync from master: e1ef3b2dd9b4b6f7a8c0:1234")
+    again = log_template("1:S 02 Dec 2026 17:45:09.004 * Full resync from master: 3f4b1a2d8e9aaca0dcf1:99")
+    assert first == again == "#:S # Dec # #:#:# * Full resync from master: #:#"
+    assert log_template("deadbeef faced a decade") == "deadbeef faced a decade"
 
 
 # -- on a real cluster ---------------------------------------------------------------------------
@@ -269,4 +383,7 @@ def test_raftkv_no_persist_is_caught_under_all_when_every_node_is_killed(tmp_pat
                    if op["f"] == "observe" and op["type"] == "info" and isinstance(op["value"].get("round"), int)}
         assert rewards
         arms = [Arm(*a.split(":", 1)) for a in results["all"]["arms"]]
-        assert replay(seed, arms, Shape(("n1", "n2", "n3"), 5, 5.0), rewards, len(rounds), adaptive=True) == rounds
+        near = {op["value"]["round"]: (op["value"]["near_misses"], op["value"]["completions"]) for op in history
+                if op["f"] == "observe" and op["type"] == "info" and isinstance(op["value"].get("round"), int)}
+        assert replay(seed, arms, Shape(("n1", "n2", "n3"), 5, 5.0), rewards, len(rounds), adaptive=True,
+                      near_misses=near) == rounds
