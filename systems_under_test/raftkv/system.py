@@ -40,9 +40,11 @@ class RaftKV(ServerPerNode):
                     ("committed-log-divergence", "committed-entry-truncated", "nonlinearizable", "stale-read"),
                     why="followers append blindly after a leader change, so committed logs diverge"),
         SelftestRow("vote-reset-on-heartbeat", "register", "partition:ring", 5, False,
-                    ("multiple-leaders-in-term",),
+                    ("multiple-leaders-in-term", "committed-entry-truncated"),
                     why="a follower votes twice in one term, so a term can have two leaders; a ring cut keeps "
-                        "a leader in power while a node it cannot reach campaigns in the same term"),
+                        "a leader in power while a node it cannot reach campaigns in the same term. The mode "
+                        "also grants votes without the log up-to-date check (S0:521), so a leader lacking "
+                        "committed entries can win and cut them from its followers"),
         SelftestRow("no-persist", "register", "kill:all", 3, False,
                     ("multiple-leaders-in-term", "nonlinearizable", "stale-read", "committed-entry-truncated"),
                     why="a restarted node forgets its term, vote and log"),
