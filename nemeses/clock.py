@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness.history import INFO, Op
+from harness.runtime.faketime_files import REMOVE_DEAD, SHM_PATTERNS
 from harness.seams import Cluster, HarnessError, NemesisOptions, NemesisPackage, NodeHandle, System
 from harness.startup import restart_nodes
 from nemeses.schedule import start_stop
@@ -59,21 +60,9 @@ from nemeses.variants import Family, schedule_key
 
 CONTROL_FILE = "faketime.rc"  # in the node's log dir, beside (not in) its data dir
 SHM_DIR = Path("/dev/shm")
-SHM_PATTERNS = ("faketime_shm_", "sem.faketime_sem_")  # + the pid of the process that made them
 # On the node's host: remove libfaketime's files of processes that are gone, made at or after
-# epoch second $1. A zombie is gone too: on a remote host a stopped server is an orphan that its
-# host's init may not have reaped yet (the ssh runtime's files stayed behind for that).
-_REMOVE_RUN_FILES = r"""
-since=$1
-for f in /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_*; do
-  [ -e "$f" ] || continue
-  pid=${f##*_}
-  case $pid in ''|*[!0-9]*) continue ;; esac
-  state=$(ps -o stat= -p "$pid" 2>/dev/null) && case "$state" in Z*) ;; *) continue ;; esac
-  [ "$(stat -c %Y "$f" 2>/dev/null || echo 0)" -ge "$since" ] && rm -f "$f"
-done
-exit 0
-"""
+# epoch second $1.
+_REMOVE_RUN_FILES = REMOVE_DEAD
 
 
 def libfaketime_path() -> Path:

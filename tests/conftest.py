@@ -15,6 +15,8 @@ from typing import Iterator
 
 import pytest
 
+from harness.runtime.faketime_files import SHM_PATTERNS
+
 SHM = Path("/dev/shm")
 
 
@@ -45,7 +47,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _faketime_files() -> set[str]:
     try:
-        return {n for n in os.listdir(SHM) if n.startswith(("faketime_shm_", "sem.faketime_sem_"))}
+        return {n for n in os.listdir(SHM) if n.startswith(SHM_PATTERNS)}
     except OSError:
         return set()
 

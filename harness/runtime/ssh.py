@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness.runtime import runs, ssh_install
+from harness.runtime.faketime_files import REMOVE_DEAD
 from harness.runtime.ssh_install import HostEnv
 from harness.runtime.local import LocalRuntime
 from harness.runtime.netns import NamespaceConnector
@@ -50,7 +51,7 @@ DEFAULT_ROOT = "/var/tmp/faultline"
 # id, the run's processes (by the pid files), libfaketime's files of processes gone since the
 # run began (the clock fault's teardown did not run if the controller died); then the run's
 # node directories.
-# $1 = run id, $2 = root.
+# $1 = run id, $2 = root, $3 = faketime_files.REMOVE_DEAD.
 _SCRUB = r"""
 for t in filter mangle; do
   iptables -w -t $t -S 2>/dev/null | grep -- "-j FL-" | sed 's/^-A /-D /' | while read -r r; do eval iptables -w -t $t $r; done
@@ -59,16 +60,7 @@ for t in filter mangle; do
 done
 for g in /sys/fs/cgroup/faultline-$1-* /sys/fs/cgroup/cpu/faultline-$1-*; do [ -d "$g" ] && rmdir "$g"; done
 for f in "$2/$1"/*/server.pid "$2/$1"/*/delay-shim.pid; do [ -f "$f" ] && kill -9 -"$(cat "$f")" "$(cat "$f")" 2>/dev/null; done
-if [ -d "$2/$1" ]; then
-  since=$(( $(stat -c %Y "$2/$1") - 1 ))  # the run's node directories were made at its start
-  sleep 1  # the killed processes exit
-  for f in /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_*; do
-    pid=${f##*_}
-    case $pid in ''|*[!0-9]*) continue ;; esac
-    state=$(ps -o stat= -p "$pid" 2>/dev/null) && case "$state" in Z*) ;; *) continue ;; esac
-    [ "$(stat -c %Y "$f" 2>/dev/null || echo 0)" -ge "$since" ] && rm -f "$f"
-  done
-fi
+[ -d "$2/$1" ] && sleep 1 && sh -c "$3" sh $(( $(stat -c %Y "$2/$1") - 1 ))  # killed processes gone; node dirs made at the run's start
 rm -rf "$2/$1"
 true
 """
@@ -345,7 +337,7 @@ class SshRuntime:
         # Every node's logs first: hosts may share a file system (ssh-lab), and the scrub removes
         # the run's whole directory on its host.
         for step in (lambda n: (n.kill(), _copy_logs(n, cluster.run_dir / "nodes" / n.name)),
-                     lambda n: n.exec(["sh", "-c", _SCRUB, "sh", cluster.prefix, cluster.hosts.root], timeout=60)):
+                     lambda n: n.exec(["sh", "-c", _SCRUB, "sh", cluster.prefix, cluster.hosts.root, REMOVE_DEAD], timeout=60)):
             try:
                 _on_each(cluster.nodes, step)
             except Exception:
@@ -385,7 +377,7 @@ class SshRuntime:
                     insecure = self.insecure or bool(record.parts.get("insecure_host_keys"))
                     conn = Connection(host, hosts, connector, insecure)
                     try:
-                        conn.run(["sh", "-c", _SCRUB, "sh", record.run_id, hosts.root], 60)
+                        conn.run(["sh", "-c", _SCRUB, "sh", record.run_id, hosts.root, REMOVE_DEAD], 60)
                     finally:
                         conn.close()
                     report.append(f"run {record.run_id}'s processes, chains, cgroups and files on {host.address}")
