@@ -28,10 +28,12 @@ it the way quorum systems get wrong, even halves being the edge case of an even 
 60 s test meets two of each in its first cycle; likewise the
 stall of all clients but one, which catches a lease holder far more often than one stalled
 client), and holds the fault for a
-short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval`; then it heals the fault with
+short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval` (a stall of nodes or clients
+always long: it matters when it outlasts a timeout or a lease); then it heals the fault with
 the family's own heal op and lets the system settle for 0.2-0.6 interval. One round in four adds a
 second fault of another family halfway through and heals both (a partition with a kill inside
-it, say), since many bugs need two faults at once. Every start op records the round's choice in
+it, say), since many bugs need two faults at once; never a kill with a pause, which act on the
+same processes. Every start op records the round's choice in
 its `choice` field; every fault is healed by its round, and the final heal heals every family
 again.
 
@@ -45,7 +47,8 @@ results.json under `all.load`.
 from feedback. After each round it observes the new history lines and node log lines
 (`nemeses.feedback`: new outcome and error kinds, info and fail rates, latency buckets, terms or
 epochs the clients report, new log-line templates and terms in logs, and near misses: reads of
-the value just replaced, stale lock tokens acting, two leaders a moment apart) and credits the
+the value just replaced, stale lock tokens acting, two leaders a moment apart, counter reads
+above every acknowledged add) and credits the
 arm with the number of behaviours never seen before in the run. The policy is a bandit over
 arms, in the spirit of Mallory (Meng et al., "Greybox Fuzzing of Distributed Systems", CCS
 2023), which learns with Q-learning which faults lead to new abstract states of the system's
@@ -237,15 +240,25 @@ def start_op(arm: Arm, shape: Shape, rng: Rng, hold: float) -> dict[str, Any]:
     raise HarnessError(f"all: unknown fault family {family!r}")
 
 
-def hold_for(shape: Shape, rng: Rng) -> float:
-    short = rng.random() < 0.5
+STALLS = frozenset({"pause", "pause-client"})
+# A kill inside a pause (or a pause inside a kill) acts on the same processes: a stopped node is
+# killed as it stands, a dead one cannot be stopped; on a 1-node cluster the pair is one fault.
+MOOT_PAIRS = frozenset({frozenset({"kill", "pause"})})
+
+
+def hold_for(family: str, shape: Shape, rng: Rng) -> float:
+    """How long a round holds its fault. A stall is always long: it shows a bug only when it
+    outlasts a timer (a client's timeout, a lease, an election timeout), and a long stall
+    outlasts the short timers too; in the first benchmark half the node pauses were 1-3 s, under
+    counterd's 1.5 s client timeout and its retries, and a seed got no stall that queued them."""
+    short = family not in STALLS and rng.random() < 0.5
     return round(shape.interval * (rng.uniform(0.2, 0.6) if short else rng.uniform(0.6, 1.5)), 3)
 
 
 def round_ops(arm: Arm, partner: Arm | None, shape: Shape, rng: Rng, choice: dict[str, Any], observe: bool) -> list[Any]:
     """One round: the fault (with `choice` recorded on its start op), held, healed, a settling
     pause, and the observation when adaptive."""
-    hold = hold_for(shape, rng)
+    hold = hold_for(arm.family, shape, rng)
     ops: list[Any] = []
     if arm.family == "kill" and arm.variant == "flurry":
         for i in range(3 + rng.randrange(4)):
@@ -346,7 +359,8 @@ class Chooser:
             arm = next(a for a in self.arms if a.name == ranked[0])
             choice = {"policy": "adaptive", "how": "best", "top": [[n, round(scores[n], 2)] for n in ranked[:3]]}
         partner = None
-        others = [a for a in self.arms if a.family != arm.family and a.variant != "flurry"]
+        others = [a for a in self.arms if a.family != arm.family and a.variant != "flurry"
+                  and frozenset({a.family, arm.family}) not in MOOT_PAIRS]
         if arm.variant != "flurry" and others and rng.random() < COMBO:
             partner = rng.choice(others)
         choice = {"round": number, "arm": arm.name, **choice, **({"with": partner.name} if partner else {})}

@@ -36,7 +36,11 @@ hashable tuples, and counts how many were never seen before in this run:
     legal only while the store refuses it;
   - a leader `status` that says `leader` in another epoch than the last one another node
     claimed, while that claim is under a second old: two believed leaders close together, legal
-    only if their leases did not overlap.
+    only if their leases did not overlap;
+  - a counter `read` further above the sum of every acknowledged `add` and every add still
+    open than any read before it: it counts adds of unknown outcome, or an add applied twice (a
+    retry without an idempotency key), legal only while the info adds cover it. Only a new high
+    counts, since the surplus stays in every later read.
   Either way the fault pushed the system to the edge of what it may do, so the next fault
   should push there again (the adaptive policy repeats such a round, `nemeses.all`).
 
@@ -131,6 +135,9 @@ class Feedback:
         self.last_write: dict[Any, tuple[Any, Any]] = {}  # key -> (latest acknowledged value, the one it replaced)
         self.granted = None  # the highest lock token an ok acquire has returned
         self.claim: tuple[Any, Any, int] | None = None  # (node, epoch, time ns) of the latest leader claim
+        self.added = 0  # the sum of the acknowledged adds to a counter
+        self.adding: dict[Any, int] = {}  # process -> the delta of its open add
+        self.surplus = 0  # the most a counter read has exceeded the acknowledged and open adds by
 
     def observe(self) -> Observation:
         found = Observation()
@@ -163,6 +170,8 @@ class Feedback:
             kind, process, f, time = op.get("type"), op.get("process"), op.get("f"), op.get("time") or 0
             if kind == "invoke":
                 self.invoked[process] = (f, time)
+                if f == "add" and _number(op.get("value")):
+                    self.adding[process] = op["value"]
                 continue
             if kind not in counts:
                 continue
@@ -175,7 +184,7 @@ class Feedback:
             for name in EPOCH_FIELDS:
                 if name in op and isinstance(op[name], (int, str)):
                     epochs.append((name, op[name]))
-            found.near_misses += self._near_miss(op)
+            found.near_misses += self._counter(op, process) + self._near_miss(op)
         total = sum(counts.values())
         found.completions = total
         if total:
@@ -184,7 +193,7 @@ class Feedback:
 
     def _near_miss(self, op: dict) -> int:
         """1 when a completion sits at the edge of what the checkers allow (the module docstring
-        lists the three kinds), else 0."""
+        lists the kinds; counters are `_counter`), else 0."""
         value = op.get("value")
         if isinstance(value, dict):
             return self._lock_or_leader(op, value)
@@ -203,6 +212,24 @@ class Feedback:
             latest, replaced = self.last_write[key]
             return int(argument != latest and replaced is not None and argument == replaced)
         return 0
+
+    def _counter(self, op: dict, process: Any) -> int:
+        """1 for a counter read above every acknowledged add and every add still open: it counts
+        adds of unknown outcome (or adds applied twice), which is legal only up to the info adds."""
+        delta = self.adding.pop(process, None)
+        if op.get("type") != "ok":
+            return 0
+        if delta is not None:
+            self.added += delta
+            return 0
+        value = op.get("value")
+        if op.get("f") != "read" or not _number(value):
+            return 0
+        surplus = value - self.added - sum(d for d in self.adding.values() if d > 0)
+        if surplus <= self.surplus:
+            return 0
+        self.surplus = surplus  # the surplus stays in every later read: only a new high is a new edge
+        return 1
 
     def _logs(self, features: list[tuple], epochs: list[tuple]) -> None:
         for directory in self.log_dirs:
@@ -225,3 +252,7 @@ class Feedback:
             claim, self.claim = self.claim, (node, epoch, time)
             return int(claim is not None and claim[0] != node and claim[1] != epoch and time - claim[2] < 1_000_000_000)
         return 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

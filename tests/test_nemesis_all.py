@@ -301,6 +301,27 @@ def test_feedback_near_misses_of_the_lock_and_leader_contracts(tmp_path: Path) -
     assert Feedback(history).observe().near_misses == 3
 
 
+def test_feedback_near_misses_of_the_counter_contract(tmp_path: Path) -> None:
+    """A counter read above every acknowledged and open add is a near miss when it is a new
+    high: two acknowledged adds of 1 and one open add of 1 cover a read of 3, not one of 5; the
+    same surplus again, later, is not new."""
+    history = tmp_path / "history.jsonl"
+
+    def op(kind: str, process: int, f: str, value: object) -> dict:
+        return {"type": kind, "process": process, "f": f, "value": value, "time": 1}
+
+    ops = [op("invoke", 0, "add", 1), op("ok", 0, "add", 1), op("invoke", 0, "add", 1), op("ok", 0, "add", 1),
+           op("invoke", 1, "add", 1),  # open: it may be counted
+           op("invoke", 2, "read", None), op("ok", 2, "read", 3),  # within the adds
+           op("invoke", 2, "read", None), op("ok", 2, "read", 5),  # 2 above them: an add applied twice?
+           op("invoke", 2, "read", None), op("ok", 2, "read", 5),  # the same surplus
+           op("info", 1, "add", 1),
+           op("invoke", 3, "add", 1), op("fail", 3, "add", 1),  # a failed add counts for nothing
+           op("invoke", 2, "read", None), op("ok", 2, "read", 6)]  # 4 above the acknowledged 2
+    history.write_text("".join(json.dumps(o) + "\n" for o in ops))
+    assert Feedback(history).observe().near_misses == 2
+
+
 def test_new_terms_are_counted_not_each_new(tmp_path: Path) -> None:
     """One new term per window is new behaviour once; a storm of elections (3 new terms, then 9)
     is new again; a term already seen counts for nothing."""
