@@ -60,9 +60,6 @@ from nemeses.variants import Family, schedule_key
 
 CONTROL_FILE = "faketime.rc"  # in the node's log dir, beside (not in) its data dir
 SHM_DIR = Path("/dev/shm")
-# On the node's host: remove libfaketime's files of processes that are gone, made at or after
-# epoch second $1.
-_REMOVE_RUN_FILES = REMOVE_DEAD
 
 
 def libfaketime_path() -> Path:
@@ -224,7 +221,7 @@ class ClockNemesis:
         if self.set_up_at is not None:
             since = str(int(self.set_up_at) - 1)  # whole seconds, as `stat -c %Y` gives
             for node in cluster.nodes:
-                node.exec(["sh", "-c", _REMOVE_RUN_FILES, "sh", since])
+                node.exec(["sh", "-c", REMOVE_DEAD, "sh", since])  # files of gone processes made since
 
     def results(self, origin_wall: float) -> dict[str, Any]:
         """`{"clock": {node: [[t, offset], ...]}}` for results.json; nothing if no clock moved."""

@@ -131,12 +131,11 @@ class Feedback:
         self.logs: dict[Path, _Tail] = {}
         self.seen: set[tuple] = set()
         self.epochs: set[tuple] = set()  # (source, value) of every term or epoch seen
-        self.invoked: dict[Any, tuple[Any, int]] = {}  # process -> (f, time ns) of its open invocation
+        self.invoked: dict[Any, tuple[Any, int, Any]] = {}  # process -> (f, time ns, value) of its open invocation
         self.last_write: dict[Any, tuple[Any, Any]] = {}  # key -> (latest acknowledged value, the one it replaced)
         self.granted = None  # the highest lock token an ok acquire has returned
         self.claim: tuple[Any, Any, int] | None = None  # (node, epoch, time ns) of the latest leader claim
         self.added = 0  # the sum of the acknowledged adds to a counter
-        self.adding: dict[Any, int] = {}  # process -> the delta of its open add
         self.surplus = 0  # the most a counter read has exceeded the acknowledged and open adds by
 
     def observe(self) -> Observation:
@@ -169,14 +168,12 @@ class Feedback:
                 continue
             kind, process, f, time = op.get("type"), op.get("process"), op.get("f"), op.get("time") or 0
             if kind == "invoke":
-                self.invoked[process] = (f, time)
-                if f == "add" and _number(op.get("value")):
-                    self.adding[process] = op["value"]
+                self.invoked[process] = (f, time, op.get("value"))
                 continue
             if kind not in counts:
                 continue
             counts[kind] += 1
-            began = self.invoked.pop(process, (f, time))[1]
+            invoked, began, argument = self.invoked.pop(process, (f, time, None))
             features.append(("outcome", str(f), kind, error_kind(op.get("error"))))
             if kind == "ok":
                 millis = max(0.0, (time - began) / 1e6)
@@ -184,7 +181,7 @@ class Feedback:
             for name in EPOCH_FIELDS:
                 if name in op and isinstance(op[name], (int, str)):
                     epochs.append((name, op[name]))
-            found.near_misses += self._counter(op, process) + self._near_miss(op)
+            found.near_misses += self._counter(op, argument if invoked == "add" else None) + self._near_miss(op)
         total = sum(counts.values())
         found.completions = total
         if total:
@@ -213,19 +210,18 @@ class Feedback:
             return int(argument != latest and replaced is not None and argument == replaced)
         return 0
 
-    def _counter(self, op: dict, process: Any) -> int:
-        """1 for a counter read above every acknowledged add and every add still open: it counts
-        adds of unknown outcome (or adds applied twice), which is legal only up to the info adds."""
-        delta = self.adding.pop(process, None)
+    def _counter(self, op: dict, delta: Any) -> int:
+        """1 for a counter read further above every acknowledged and open add than any read
+        before it (`delta` is the completed op's add, if it was one)."""
         if op.get("type") != "ok":
             return 0
-        if delta is not None:
+        if _number(delta):
             self.added += delta
             return 0
         value = op.get("value")
         if op.get("f") != "read" or not _number(value):
             return 0
-        surplus = value - self.added - sum(d for d in self.adding.values() if d > 0)
+        surplus = value - self.added - sum(v for f, _, v in self.invoked.values() if f == "add" and _number(v) and v > 0)
         if surplus <= self.surplus:
             return 0
         self.surplus = surplus  # the surplus stays in every later read: only a new high is a new edge

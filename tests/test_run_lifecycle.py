@@ -265,7 +265,7 @@ def test_cleanup_removes_libfaketime_files_only_of_processes_that_are_gone(tmp_p
 
 def test_the_files_of_a_zombie_are_removed_as_those_of_a_process_that_is_gone(tmp_path: Path) -> None:
     # A stopped server on an ssh host is an orphan its init may reap late: dead, still in /proc.
-    from nemeses.clock import _REMOVE_RUN_FILES
+    from harness.runtime.faketime_files import REMOVE_DEAD
 
     zombie = subprocess.Popen(["true"])
     deadline = time.monotonic() + 60
@@ -277,7 +277,7 @@ def test_the_files_of_a_zombie_are_removed_as_those_of_a_process_that_is_gone(tm
         assert remove_orphaned_files(tmp_path) and not list(tmp_path.iterdir())
         made = Path(f"/dev/shm/faketime_shm_{zombie.pid}")
         made.write_text("x")
-        subprocess.run(["sh", "-c", _REMOVE_RUN_FILES, "sh", str(int(time.time()) - 5)], check=True, timeout=60)
+        subprocess.run(["sh", "-c", REMOVE_DEAD, "sh", str(int(time.time()) - 5)], check=True, timeout=60)
         assert not made.exists()
     finally:
         Path(f"/dev/shm/faketime_shm_{zombie.pid}").unlink(missing_ok=True)
