@@ -11,7 +11,8 @@ fault family the system and the runtime support, one *round* after another, from
   *flurry* (one node killed and restarted 3-6 times, a second or so apart: crash windows that are
   milliseconds wide, such as between a vote and a commit, need many tries).
 - **pause** (capability `pause`): SIGSTOP of one node, a majority, all, the primary.
-- **clock** (capability `clock`): a bump of 1/16 s to 4 min either way, a strobe, a drift.
+- **clock** (capability `clock`): a bump of 1/16 s to 4 min either way, a strobe, a drift; on
+  one node, a minority or all, each distinct size as likely (on 2-3 nodes: one or all).
 - **network** (firewall, 2+ nodes): loss, duplication, latency with jitter, a bandwidth cap,
   connection resets.
 - **pause-client** (any system): one client thread, or all but one of them, stalled
@@ -27,7 +28,8 @@ the halves, majority and ring partitions, first in each pass: they take a quorum
 it the way quorum systems get wrong, even halves being the edge case of an even cluster, and a
 60 s test meets two of each in its first cycle; likewise the
 stall of all clients but one, which catches a lease holder far more often than one stalled
-client), and holds the fault for a
+client, and the clock strobe, which moves a clock forward whatever its sign), and holds the
+fault for a
 short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval` (a stall of nodes or clients
 always long: it matters when it outlasts a timeout or a lease); then it heals the fault with
 the family's own heal op and lets the system settle for 0.2-0.6 interval. One round in four adds a
@@ -100,7 +102,7 @@ from nemeses.kill import KillNemesis, PauseNemesis
 from nemeses.network import NetworkNemesis
 from nemeses.network import _fault as network_fault
 from nemeses.partition import SHAPES, PartitionNemesis
-from nemeses.targets import PRIMARY, choose, shuffled
+from nemeses.targets import PRIMARY, choose, shuffled, size, spread
 from nemeses.variants import Family
 
 VARIANTS: Mapping[str, tuple[str, ...]] = {
@@ -135,8 +137,12 @@ COMBO = 0.25
 # buggy modes (the self-test rows of 26 of 33 use one or both; none uses network degradation),
 # so a rotation gives them two rounds each.
 ROUNDS_PER_CYCLE = {"partition": 2, "kill": 2}
-QUORUM_BREAKERS = frozenset({"kill:all", "kill:majority", "partition:halves", "partition:majority", "partition:ring",
-                             "pause-client:several"})  # and the stall of most clients, for leases
+# So do the stall of most clients and the clock strobe, for leases: a strobe moves a clock
+# forward whatever its sign (it flips between the offset and the offset plus its delta), so a
+# lease timed on the wall clock ends early even in a test that has one clock round; a bump goes
+# back half the time and a drift of x0.5 slows the clock down.
+PASS_LEADERS = frozenset({"kill:all", "kill:majority", "partition:halves", "partition:majority", "partition:ring",
+                          "pause-client:several", "clock:strobe"})
 
 
 @dataclass(frozen=True)
@@ -164,7 +170,6 @@ def families_for(capabilities: frozenset[str], nodes: int, concurrency: int, fir
 
 
 def arms_for(families: Sequence[str], nodes: int, has_primary: bool) -> list[Arm]:
-    sizes = {"one": 1, "minority": max(1, (nodes - 1) // 2), "majority": nodes // 2 + 1, "all": nodes}
     names = [f"n{i}" for i in range(1, nodes + 1)]
     arms = []
     for family in families:
@@ -179,10 +184,10 @@ def arms_for(families: Sequence[str], nodes: int, has_primary: bool) -> list[Arm
                     continue  # cuts no link on this cluster (a ring or a bridge of 2 nodes): a round of nothing
                 if variant in same_sides:
                     continue
-            if family in ("kill", "pause") and variant in sizes:
-                if sizes[variant] in seen_sizes:
+            if family in ("kill", "pause") and variant in ("one", "minority", "majority", "all"):
+                if size(variant, nodes) in seen_sizes:
                     continue  # the same fault as a smaller name on this cluster
-                seen_sizes.add(sizes[variant])
+                seen_sizes.add(size(variant, nodes))
             arms.append(Arm(family, variant))
     return arms
 
@@ -224,7 +229,7 @@ def start_op(arm: Arm, shape: Shape, rng: Rng, hold: float) -> dict[str, Any]:
     if family in ("kill", "pause"):
         return {"f": family, "value": choose(variant, nodes, rng)}
     if family == "clock":
-        targets = choose(["one", "minority", "all"][rng.randrange(3)], nodes, rng)
+        targets = spread(nodes, rng)
         sign = -1 if rng.random() < 0.5 else 1
         return kind_fault(variant, targets, sign, rng, longest=hold)
     if family == "network":
@@ -312,7 +317,7 @@ class Chooser:
     def deck(self, family: str, k: int) -> list[Arm]:
         """The `k`-th pass through a family's variants, the order in which its rotation rounds
         take them: every variant once before any comes again, so a family's few rounds in a
-        short test reach different shapes; the quorum breakers (QUORUM_BREAKERS) first, each
+        short test reach different shapes; the quorum breakers and the lease breakers (PASS_LEADERS) first, each
         part in a seeded order. A 60 s test has about three kill and three partition rounds, two
         of each in its first cycle: so it meets a kill of all nodes (with the restart of every
         one of them) and of a majority, and two of the halves, majority and ring partitions, within
@@ -322,8 +327,8 @@ class Chooser:
         the round's rng: a pass is the same however often it is asked for."""
         rng = Rng(initial_state(derive_seed(self.seed, "all", "deck", family, k)))
         mine = {a.name: a for a in self.arms if a.family == family}
-        breakers = shuffled([n for n in mine if n in QUORUM_BREAKERS], rng)
-        others = shuffled([n for n in mine if n not in QUORUM_BREAKERS], rng)
+        breakers = shuffled([n for n in mine if n in PASS_LEADERS], rng)
+        others = shuffled([n for n in mine if n not in PASS_LEADERS], rng)
         return [mine[n] for n in breakers + others]
 
     def decide(self, number: int, rng: Rng) -> tuple[Arm, Arm | None, dict[str, Any]]:

@@ -55,7 +55,7 @@ from harness.runtime.faketime_files import REMOVE_DEAD, SHM_PATTERNS
 from harness.seams import Cluster, HarnessError, NemesisOptions, NemesisPackage, NodeHandle, System
 from harness.startup import restart_nodes
 from nemeses.schedule import start_stop
-from nemeses.targets import choose, resolve
+from nemeses.targets import choose, resolve, spread
 from nemeses.variants import Family, schedule_key
 
 CONTROL_FILE = "faketime.rc"  # in the node's log dir, beside (not in) its data dir
@@ -282,7 +282,7 @@ def _write_atomically(node: NodeHandle, path: Path, line: str) -> None:
 
 def clock_fault(nodes: Sequence[str], rng: Any) -> dict[str, Any]:
     """One seeded clock fault on a random subset of nodes."""
-    targets = choose(["one", "minority", "all"][rng.randrange(3)], nodes, rng)
+    targets = spread(nodes, rng)
     kind = ["bump", "bump", "strobe", "drift"][rng.randrange(4)]
     sign = -1 if rng.random() < 0.5 else 1
     return kind_fault(kind, targets, sign, rng)

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 from harness.history import INFO, Op
 from harness.seams import Cluster, HarnessError, NemesisOptions, NemesisPackage, NodeHandle, System
 from nemeses.schedule import start_stop
-from nemeses.targets import choose, resolve
+from nemeses.targets import choose, resolve, spread
 from nemeses.variants import Family
 
 QUEUE = 7013  # netfilter queue number the delay shim reads
@@ -156,7 +156,7 @@ def _run(node: NodeHandle, argv: Sequence[str]) -> None:
 
 
 def _fault(kind: str, nodes: Sequence[str], rng: Any) -> dict[str, Any]:
-    targets = choose(["one", "minority", "all"][rng.randrange(3)], nodes, rng)
+    targets = spread(nodes, rng)
     if kind == "loss":
         return {"f": "loss", "value": {"nodes": targets, "p": round(rng.uniform(0.05, 0.5), 3)}}
     if kind == "duplicate":

@@ -31,15 +31,28 @@ def choose(target: str, nodes: Sequence[str], rng: Any) -> list[str]:
     order = shuffled(nodes, rng)
     if target == "one":
         return order[:1]
-    if target == "minority":
-        return sorted(order[: max(1, (len(order) - 1) // 2)])
-    if target == "majority":
-        return sorted(order[: len(order) // 2 + 1])
-    if target == "all":
-        return sorted(order)
+    if target in ("minority", "majority", "all"):
+        return sorted(order[: size(target, len(order))])
     if target == "primary":
         return [PRIMARY]
     raise HarnessError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+
+
+def size(target: str, count: int) -> int:
+    """How many of `count` nodes `target` (one, minority, majority, all) names."""
+    return {"one": 1, "minority": max(1, (count - 1) // 2), "majority": count // 2 + 1, "all": count}[target]
+
+
+def spread(nodes: Sequence[str], rng: Any) -> list[str]:
+    """One node, a minority or every node, each distinct size as likely as the others: on 2 or 3
+    nodes one and a minority are the same single node, and drawing among the three names would
+    leave the rest of the cluster alone two times in three (a lease keeper's clock on lockd's 2
+    nodes, say)."""
+    names: list[str] = []
+    for target in ("one", "minority", "all"):
+        if all(size(target, len(nodes)) != size(n, len(nodes)) for n in names):
+            names.append(target)
+    return choose(names[rng.randrange(len(names))], nodes, rng)
 
 
 def resolve(names: Sequence[str], cluster: Cluster, system: System) -> list[str]:

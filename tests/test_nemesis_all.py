@@ -19,7 +19,7 @@ from harness.generator.simulate import simulate
 from harness.history import INFO, Op
 from harness.plan import nemesis_packages
 from harness.seams import HarnessError, NemesisOptions, ReportsPrimary
-from nemeses.all import (QUORUM_BREAKERS, STARTS, STOP, AllNemesis, Arm, Chooser, Shape, arms_for, families_for, replay,
+from nemeses.all import (PASS_LEADERS, STARTS, STOP, AllNemesis, Arm, Chooser, Shape, arms_for, families_for, replay,
                          round_maker, rounds_state)
 from nemeses.feedback import Feedback
 
@@ -89,15 +89,15 @@ def test_each_family_takes_every_variant_once_quorum_breakers_first(nodes: int) 
     """A 60 s test has two kill and two partition rounds in its first cycle: they are a kill of a
     majority and of all nodes, and quorum-splitting partitions (halves, majority, ring), for every
     seed; and a family comes back to a variant only once it has run all of them."""
-    assert {a.name for a in arms_for(["partition"], nodes, False)} & QUORUM_BREAKERS >= {"partition:halves", "partition:ring"}
+    assert {a.name for a in arms_for(["partition"], nodes, False)} & PASS_LEADERS >= {"partition:halves", "partition:ring"}
     names = [f"n{i}" for i in range(1, nodes + 1)]
     arms = arms_for(families_for(EVERYTHING, nodes, 5), nodes, has_primary=True)
     for seed in range(1, 40):
         choices = replay(seed, arms, Shape(tuple(names), 5, 5.0), {}, 40, adaptive=False)
-        for family in ("kill", "partition", "pause-client"):
+        for family in ("kill", "partition", "pause-client", "clock"):
             drawn = [c["arm"] for c in choices if c["arm"].startswith(family + ":")]
             variants = [a.name for a in arms if a.family == family]
-            breakers = {v for v in variants if v in QUORUM_BREAKERS}
+            breakers = {v for v in variants if v in PASS_LEADERS}
             assert breakers and set(drawn[:len(breakers)]) == breakers
             for start in range(0, len(drawn) - len(variants) + 1, len(variants)):
                 assert sorted(drawn[start:start + len(variants)]) == sorted(variants)

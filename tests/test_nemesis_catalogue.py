@@ -19,7 +19,7 @@ from harness.seams import HarnessError, NemesisFactory, NemesisOptions
 from nemeses import partition
 from nemeses.clock import NodeClock, clock_fault
 from nemeses import disk_damage
-from nemeses.targets import PRIMARY, choose
+from nemeses.targets import PRIMARY, choose, spread
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 SEEDS = range(20)
@@ -100,6 +100,17 @@ def test_targets():
     assert choose("primary", NODES, Rng(0)) == [PRIMARY]
     with pytest.raises(HarnessError, match="unknown target"):
         choose("most", NODES, Rng(0))
+
+
+@pytest.mark.parametrize("count, sizes", [(1, {1}), (2, {1, 2}), (3, {1, 3}), (5, {1, 2, 5})])
+def test_spread_draws_each_distinct_size_alike(count: int, sizes: set[int]) -> None:
+    """On 2-3 nodes one and a minority are the same node, so the whole cluster is taken half the
+    time, not a third."""
+    nodes = [f"n{i}" for i in range(1, count + 1)]
+    rng = Rng(7)
+    drawn = Counter(len(spread(nodes, rng)) for _ in range(600))
+    assert set(drawn) == sizes
+    assert all(abs(n - 600 / len(sizes)) < 80 for n in drawn.values())
 
 
 def test_node_clock_offsets_drift_from_where_they_were_set():
