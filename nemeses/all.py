@@ -71,10 +71,13 @@ behaviour, which fades as it becomes familiar) and drops the state. In order of 
    majority, then of all; a partition of one node, then of a minority, ... up to the ring),
    while there is one. The first round is left out: it brings the run's first errors and
    restarts whatever it is, so its novelty says nothing about its family.
-3. otherwise first as many rounds as there are families, in the rotation's order (and its
-   passes through each family's variants), then with probability 0.2 a random arm, otherwise
-   the arm with the best mean reward plus an exploration bonus that shrinks as the arm is tried
-   (UCB1; an untried variant is valued at its family's mean). Ties go by the seeded rng.
+3. otherwise first one round of each family, in the order of the rotation's first cycle (a
+   family's second turn skipped; each round takes the first of its family's pass), since a
+   family never tried has no reward to be chosen by: following the rotation itself, with its
+   double turns of partitions and kills, a lockd run met no clock fault. Then with probability
+   0.2 a random arm, otherwise the arm with the best mean reward plus an exploration bonus that
+   shrinks as the arm is tried (UCB1; an untried variant is valued at its family's mean). Ties
+   go by the seeded rng.
 
 Each decision, with its reason and the leading scores, is in the round's `choice` field, and
 each observation is an `observe` op whose completion holds the reward, the near misses and the
@@ -350,6 +353,9 @@ class Chooser:
         elif not self.adaptive or rotated < len(families):
             size = len(self.cycle())
             family = self.order(rotated // size)[rotated % size]
+            if self.adaptive:  # each family once, in the rotation's order, before any is chosen by reward
+                tried = {d[0].family for d in self.decisions.values() if d[2]["how"] == "rotate"}
+                family = next(f for f in dict.fromkeys(self.order(0)) if f not in tried)
             drawn = sum(1 for n in range(number) if n in self.decisions and self.decisions[n][2]["how"] == "rotate"
                         and self.decisions[n][0].family == family)
             deck = self.deck(family, drawn // len(self.deck(family, 0)))

@@ -103,6 +103,20 @@ def test_each_family_takes_every_variant_once_quorum_breakers_first(nodes: int) 
                 assert sorted(drawn[start:start + len(variants)]) == sorted(variants)
 
 
+@pytest.mark.parametrize("nodes", [2, 3, 5])
+def test_adaptive_tries_every_family_once_before_choosing_by_reward(nodes: int) -> None:
+    """Whatever the rewards, so a family that no reward speaks for yet (the clock faults of a
+    lease service, say) still gets its round."""
+    names = tuple(f"n{i}" for i in range(1, nodes + 1))
+    arms = arms_for(families_for(EVERYTHING, nodes, 5), nodes, has_primary=True)
+    families = list(dict.fromkeys(a.family for a in arms))
+    for seed in range(1, 30):
+        rewards = {n: 50.0 * (n % 2) for n in range(40)}  # rewards that would favour repeating
+        choices = replay(seed, arms, Shape(names, 5, 5.0), rewards, 40, adaptive=True)
+        rotated = [c["arm"].split(":")[0] for c in choices if c["how"] == "rotate"]
+        assert sorted(rotated) == sorted(families)
+
+
 def test_several_stalls_every_client_but_one() -> None:
     """So a lease holder is among the stalled (4 times in 5 with 5 clients) and one client is left
     to take the lock meanwhile."""
