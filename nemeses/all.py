@@ -15,8 +15,8 @@ fault family the system and the runtime support, one *round* after another, from
   one node, a minority or all, each distinct size as likely (on 2-3 nodes: one or all).
 - **network** (firewall, 2+ nodes): loss, duplication, latency with jitter, a bandwidth cap,
   connection resets.
-- **pause-client** (any system): one client thread, or all but one of them, stalled
-  mid-operation past a lease or a timeout.
+- **pause-client** (any system): every client thread but one stalled mid-operation past a
+  lease or a timeout, so the holder of a lease is likely among them.
 
 Target sizes that coincide on a small cluster (one = minority = majority on 1 node) are drawn
 once, so are partitions into the same two sides (halves = majority on an odd cluster, one =
@@ -28,8 +28,8 @@ the halves, majority and ring partitions, first in each pass: they take a quorum
 it the way quorum systems get wrong, even halves being the edge case of an even cluster, and a
 60 s test meets two of each in its first cycle; likewise the
 stall of all clients but one, which catches a lease holder far more often than one stalled
-client, and the clock strobe, which moves a clock forward whatever its sign), and holds the
-fault for a
+client, the pause of the primary, and the clock strobe, which moves a clock forward whatever
+its sign), and holds the fault for a
 short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval` (a stall of nodes or clients
 always long: it matters when it outlasts a timeout or a lease); then it heals the fault with
 the family's own heal op and lets the system settle for 0.2-0.6 interval. One round in four adds a
@@ -114,7 +114,7 @@ VARIANTS: Mapping[str, tuple[str, ...]] = {
     "pause": ("one", "majority", "all", "primary"),
     "clock": ("bump", "strobe", "drift"),
     "network": ("loss", "duplicate", "latency", "bandwidth", "reset"),
-    "pause-client": ("one", "several"),
+    "pause-client": ("several",),
 }
 STOP = {"partition": "heal", "kill": "start", "pause": "resume", "clock": "reset-clock",
         "network": "heal-network", "pause-client": RESUME}
@@ -130,7 +130,7 @@ EDGE = 3  # near misses a round must bring (and a higher share of its ops than t
 # Each family's variants from mild to harsh, for intensifying; the others sit where EQUIVALENT puts them.
 LADDERS = {"kill": ("one", "minority", "majority", "all"), "pause": ("one", "majority", "all"),
            "partition": ("one", "majority", "halves", "one-way", "bridge", "ring"), "clock": ("drift", "bump", "strobe"),
-           "network": ("latency", "loss", "duplicate", "reset"), "pause-client": ("one", "several")}
+           "network": ("latency", "loss", "duplicate", "reset"), "pause-client": ("several",)}
 EQUIVALENT = {"kill": {"primary": "one", "flurry": "majority"}, "pause": {"primary": "one"},
               "partition": {"primary": "one"}, "network": {"bandwidth": "latency"}}
 COMBO = 0.25
@@ -140,12 +140,14 @@ COMBO = 0.25
 # buggy modes (the self-test rows of 26 of 33 use one or both; none uses network degradation),
 # so a rotation gives them two rounds each.
 ROUNDS_PER_CYCLE = {"partition": 2, "kill": 2}
-# So do the stall of most clients and the clock strobe, for leases: a strobe moves a clock
-# forward whatever its sign (it flips between the offset and the offset plus its delta), so a
-# lease timed on the wall clock ends early even in a test that has one clock round; a bump goes
-# back half the time and a drift of x0.5 slows the clock down.
+# So do the faults that break leases, since a 60 s test has one or two rounds of each of those
+# families: a pause of the primary (a leader stalled past its lease, as in a GC pause, wakes
+# still believing it leads; a pause of all nodes stalls the rival too, and one of another node
+# misses the leader), the stall of most clients, and the clock strobe (it moves a clock forward
+# whatever its sign, flipping between the offset and the offset plus its delta; a bump goes
+# back half the time and a drift of x0.5 slows the clock down).
 PASS_LEADERS = frozenset({"kill:all", "kill:majority", "partition:halves", "partition:majority", "partition:ring",
-                          "pause-client:several", "clock:strobe"})
+                          "pause:primary", "pause-client:several", "clock:strobe"})
 
 
 @dataclass(frozen=True)
@@ -238,11 +240,12 @@ def start_op(arm: Arm, shape: Shape, rng: Rng, hold: float) -> dict[str, Any]:
     if family == "network":
         return network_fault(variant, nodes, rng)
     if family == "pause-client":
-        # "several": every client but one stalls (a GC storm across a fleet). One stalled client
-        # in n is the lease holder about 1 time in n, since the holder is one client of many;
-        # all but one makes the holder one of them (n-1)/n of the time, and the one left running
-        # takes the lock meanwhile, which is the stale holder's hazard.
-        count = 1 if variant == "one" else max(1, shape.concurrency - 1)
+        # Every client but one stalls (a GC storm across a fleet). One stalled client in n is the
+        # lease holder about 1 time in n, since the holder is one client of many; all but one
+        # makes the holder one of them (n-1)/n of the time, and the one left running takes the
+        # lock meanwhile, which is the stale holder's hazard. So there is no variant of one
+        # stalled client: a test has one or two client stalls, and each should count.
+        count = max(1, shape.concurrency - 1)
         threads = sorted(rng.sample(list(range(shape.concurrency)), count))
         return {"f": PAUSE, "value": {"threads": threads, "seconds": round(hold, 3)}}
     raise HarnessError(f"all: unknown fault family {family!r}")
