@@ -3,7 +3,7 @@
 from harness.generator.combinators import clients, limit
 from harness.generator.simulate import simulate
 from harness.seams import WorkloadOptions
-from workloads.register import RegisterWorkload
+from workloads.register import AFTER_DOUBT, RegisterWorkload
 
 
 def _generator(keys: int = 2, ops_per_key: int = 5):
@@ -32,6 +32,25 @@ def test_failed_ops_do_not_retire_keys():
     assert _keys(during) == {0, 1}  # the first window stayed in play through the outage
     after = [op for op in history if op.type == "invoke" and op.time >= outage_ns]
     assert {0, 1} & _keys(after[:4])  # and its keys are still worked right after it
+
+
+def test_a_key_with_a_write_of_unknown_outcome_is_worked_on_before_it_retires():
+    """While key 0's replicas are down its writes end `info` (they may sit on one replica) and
+    its reads fail, but key 1 stays available and fills the window's count; key 0 stays in play
+    until AFTER_DOUBT ops have succeeded on it since, so the partial write is read."""
+    outage_ns = 50_000_000
+
+    def outcome(op, rng):
+        if op.value[0] == 0 and op.time < outage_ns:
+            return "info" if op.f != "read" else "fail"
+        return "ok"
+
+    history = simulate(clients(limit(3000, _generator(ops_per_key=50))), concurrency=4, nemesis=False, outcome=outcome)
+    doubtful = [op for op in history if op.type == "info" and op.value[0] == 0]
+    assert doubtful
+    after = [op for op in history if op.type == "ok" and op.value[0] == 0 and op.time > doubtful[-1].time]
+    assert len(after) >= AFTER_DOUBT
+    assert len(_keys(history)) >= 6  # and the windows move on afterwards
 
 
 def test_values_are_unique_and_cas_can_be_turned_off():

@@ -6,7 +6,12 @@ unique (a counter over the whole test), so each read names the one write it saw,
 linearizability checker take its reads-from fast path. Keys are worked a few at a time and then
 retired for fresh ones, so every key's sub-history stays small enough to search exhaustively. A
 window moves on only after enough of its ops completed `ok`: ops that fail fast during a fault do
-not count, so keys written partially during an outage are still read once the nodes come back.
+not count. Nor does it move while a key's last write or cas of unknown outcome (`info`: it may
+sit on some replicas only) has been followed by fewer than AFTER_DOUBT `ok` ops on that key, so
+a write left partial by an outage is read, by several quorums, once the nodes come back; the
+count alone moved on when the other keys of the window had stayed available, and retired the
+one key that held the partial write unread (dynkv no-read-repair under `all`). A key that stays
+unavailable holds its window up to CAP times the count, no longer.
 
 Parameters (from the system, `System.workload_params["register"]`): `cas` (default True; a
 system without compare-and-set turns it off), `keys` (keys in play at once, default 5),
@@ -22,15 +27,21 @@ from harness.generator.rng import initial_state, next_random
 from harness.seams import WorkloadOptions
 
 
+AFTER_DOUBT = 20  # ok ops on a key after its last write of unknown outcome, before it retires
+CAP = 4  # a window moves on after this many times its count of ok ops, whatever its keys
+
+
 class RegisterOps(Generator):
     """Random reads, writes and cas on a sliding window of keys; pure, like every generator."""
 
-    __slots__ = ("rng", "next_value", "base", "done_in_window", "last", "keys", "ops_per_key", "cas")
+    __slots__ = ("rng", "next_value", "base", "done_in_window", "last", "keys", "ops_per_key", "cas", "since_doubt")
 
     def __init__(self, rng: int, next_value: int, base: int, done_in_window: int,
-                 last: tuple, keys: int, ops_per_key: int, cas: bool):
+                 last: tuple, keys: int, ops_per_key: int, cas: bool, since_doubt: tuple = ()):
         self.rng, self.next_value, self.base, self.done_in_window = rng, next_value, base, done_in_window
         self.last, self.keys, self.ops_per_key, self.cas = last, keys, ops_per_key, cas
+        # per slot: ok ops since the key's last info write or cas (AFTER_DOUBT when there was none)
+        self.since_doubt = since_doubt or (AFTER_DOUBT,) * keys
 
     def op(self, ctx: Context):
         thread = ctx.some_free_thread()
@@ -52,15 +63,25 @@ class RegisterOps(Generator):
             f, value = "cas", [key, [last[slot], next_value]]
             next_value += 1
         op = invocation(f, value, ctx.workers[thread], ctx.time)
-        return op, RegisterOps(rng, next_value, self.base, self.done_in_window, last, self.keys, self.ops_per_key, self.cas)
+        return op, RegisterOps(rng, next_value, self.base, self.done_in_window, last, self.keys, self.ops_per_key,
+                               self.cas, self.since_doubt)
 
     def update(self, ctx: Context, event: Any) -> "RegisterOps":
-        if event.type != "ok" or not self.base <= event.value[0] < self.base + self.keys:
+        if event.type not in ("ok", "info") or not event.value or not self.base <= event.value[0] < self.base + self.keys:
             return self
+        slot = event.value[0] - self.base
+        if event.type == "info":
+            if event.f == "read":
+                return self
+            since = self.since_doubt[:slot] + (0,) + self.since_doubt[slot + 1:]
+            return RegisterOps(self.rng, self.next_value, self.base, self.done_in_window, self.last, self.keys,
+                               self.ops_per_key, self.cas, since)
         done, base, last = self.done_in_window + 1, self.base, self.last
-        if done >= self.keys * self.ops_per_key:
-            done, base, last = 0, base + self.keys, (None,) * self.keys
-        return RegisterOps(self.rng, self.next_value, base, done, last, self.keys, self.ops_per_key, self.cas)
+        since = self.since_doubt[:slot] + (self.since_doubt[slot] + 1,) + self.since_doubt[slot + 1:]
+        count = self.keys * self.ops_per_key
+        if (done >= count and min(since) >= AFTER_DOUBT) or done >= CAP * count:
+            done, base, last, since = 0, base + self.keys, (None,) * self.keys, ()
+        return RegisterOps(self.rng, self.next_value, base, done, last, self.keys, self.ops_per_key, self.cas, since)
 
 
 class RegisterWorkload:
