@@ -22,11 +22,12 @@ Target sizes that coincide on a small cluster (one = minority = majority on 1 no
 once, so are partitions into the same two sides (halves = majority on an odd cluster, one =
 majority on 4 nodes), and a partition shape that cuts no link there (a ring or a bridge of 2 nodes)
 not at all. Each round rotates to the next family in a seeded order (every family comes up once per
-cycle, partitions and kills twice, so no family waits long), takes the next of its variants in a
-seeded pass through all of them (each once before any repeats; killing a majority and all, and
-the halves, majority and ring partitions, first in each pass: they take a quorum away or split
-it the way quorum systems get wrong, even halves being the edge case of an even cluster, and a
-60 s test meets two of each in its first cycle; likewise the
+cycle, partitions twice and kills three times, so no family waits long), takes the next of its
+variants in a seeded pass through all of them (each once before any repeats; killing a majority
+and all, and the halves, majority and ring partitions, first in each pass: they take a quorum
+away or split it the way quorum systems get wrong, even halves being the edge case of an even
+cluster, and a 60 s test meets them in its first cycle; likewise the flurry of kills, for crash
+windows milliseconds wide, the
 stall of all clients but one, which catches a lease holder far more often than one stalled
 client, the pause of the primary, and the clock strobe, which moves a clock forward whatever
 its sign), and holds the fault for a
@@ -138,15 +139,18 @@ COMBO = 0.25
 # quorum systems get wrong come first in each pass through their family's variants (`deck`).
 # Partitions and crashes are behind most published Jepsen findings and behind most of the shipped
 # buggy modes (the self-test rows of 26 of 33 use one or both; none uses network degradation),
-# so a rotation gives them two rounds each.
-ROUNDS_PER_CYCLE = {"partition": 2, "kill": 2}
+# so a rotation gives partitions two rounds and kills three, its first three kills being of all
+# nodes, of a majority, and the flurry: a crash between two steps of a protocol (a 2PC
+# participant killed between its vote and the commit) is a window of milliseconds, which a
+# single kill of a 60 s test meets at most one time in a few, and a flurry tries 3-6 times.
+ROUNDS_PER_CYCLE = {"partition": 2, "kill": 3}
 # So do the faults that break leases, since a 60 s test has one or two rounds of each of those
 # families: a pause of the primary (a leader stalled past its lease, as in a GC pause, wakes
 # still believing it leads; a pause of all nodes stalls the rival too, and one of another node
 # misses the leader), the stall of most clients, and the clock strobe (it moves a clock forward
 # whatever its sign, flipping between the offset and the offset plus its delta; a bump goes
 # back half the time and a drift of x0.5 slows the clock down).
-PASS_LEADERS = frozenset({"kill:all", "kill:majority", "partition:halves", "partition:majority", "partition:ring",
+PASS_LEADERS = frozenset({"kill:all", "kill:majority", "kill:flurry", "partition:halves", "partition:majority", "partition:ring",
                           "pause:primary", "pause-client:several", "clock:strobe"})
 
 
@@ -316,7 +320,7 @@ class Chooser:
         return list(dict.fromkeys(a.family for a in self.arms))
 
     def cycle(self) -> list[str]:
-        """One rotation: every family, the partition and kill families twice."""
+        """One rotation: every family, the partition family twice and the kill family three times."""
         return [f for f in self.families for _ in range(ROUNDS_PER_CYCLE.get(f, 1))]
 
     def order(self, cycle: int) -> list[str]:
@@ -326,10 +330,10 @@ class Chooser:
         """The `k`-th pass through a family's variants, the order in which its rotation rounds
         take them: every variant once before any comes again, so a family's few rounds in a
         short test reach different shapes; the quorum breakers and the lease breakers (PASS_LEADERS) first, each
-        part in a seeded order. A 60 s test has about three kill and three partition rounds, two
-        of each in its first cycle: so it meets a kill of all nodes (with the restart of every
-        one of them) and of a majority, and two of the halves, majority and ring partitions, within
-        about 30 s. With the variant drawn at random per round (as before), seed 1 of raftkv
+        part in a seeded order. A 60 s test has three or four kill rounds and two or three
+        partition rounds, three and two of them in its first cycle: so it meets a kill of all
+        nodes (with the restart of every one of them), of a majority and a flurry, and two of the
+        halves, majority and ring partitions, within about 45 s. With the variant drawn at random per round (as before), seed 1 of raftkv
         no-persist drew flurry, one, one and never took every node down, and seed 1 of the
         4-node majority-excl-self never split 2|2. Drawn from the seed alone, not from
         the round's rng: a pass is the same however often it is asked for."""

@@ -50,10 +50,10 @@ def test_same_seed_same_faults_and_choices(name: str) -> None:
     assert [c["round"] for c in chosen] == list(range(len(chosen))) and len(chosen) >= 10
 
 
-def test_rotation_brings_every_family_once_per_cycle_and_partitions_and_kills_twice() -> None:
+def test_rotation_brings_every_family_once_per_cycle_partitions_twice_and_kills_three_times() -> None:
     ops = nemesis_ops("all", 3, seconds=600)
     families = families_for(EVERYTHING, 5, 5)
-    cycle = sorted(families + ["partition", "kill"])
+    cycle = sorted(families + ["partition", "kill", "kill"])
     arms = [op["choice"]["arm"] for op in ops if "round" in op.get("choice", {})]
     assert len(arms) >= 2 * len(cycle)
     for number in range(len(arms) // len(cycle)):
@@ -86,9 +86,9 @@ def test_every_fault_is_healed_by_its_round_and_by_the_final_heal(name: str) -> 
 
 @pytest.mark.parametrize("nodes", [3, 4, 5])
 def test_each_family_takes_every_variant_once_quorum_breakers_first(nodes: int) -> None:
-    """A 60 s test has two kill and two partition rounds in its first cycle: they are a kill of a
-    majority and of all nodes, and quorum-splitting partitions (halves, majority, ring), for every
-    seed; and a family comes back to a variant only once it has run all of them."""
+    """A 60 s test has three kill and two partition rounds in its first cycle: they are a kill of
+    a majority and of all nodes and a flurry, and quorum-splitting partitions (halves, majority,
+    ring), for every seed; and a family comes back to a variant only once it has run all of them."""
     assert {a.name for a in arms_for(["partition"], nodes, False)} & PASS_LEADERS >= {"partition:halves", "partition:ring"}
     names = [f"n{i}" for i in range(1, nodes + 1)]
     arms = arms_for(families_for(EVERYTHING, nodes, 5), nodes, has_primary=True)
