@@ -27,17 +27,15 @@ variants in a seeded pass through all of them (each once before any repeats; kil
 and all, and the halves, majority and ring partitions, first in each pass: they take a quorum
 away or split it the way quorum systems get wrong, even halves being the edge case of an even
 cluster, and a 60 s test meets them in its first cycle; likewise the flurry of kills, for crash
-windows milliseconds wide, the
-stall of all clients but one, which catches a lease holder far more often than one stalled
-client, the pause of the primary, and the clock strobe, which moves a clock forward whatever
-its sign), and holds the fault for a
-short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval` (a stall of nodes or clients
+windows milliseconds wide, the stall of all clients but one, which catches a lease holder far
+more often than one stalled client, the pause of the primary, and the clock strobe, which moves
+a clock forward whatever its sign), and holds the fault for a short (0.2-0.6) or long (0.6-1.5) multiple of `--nemesis-interval` (a stall of nodes or clients
 always long: it matters when it outlasts a timeout or a lease); then it heals the fault with
 the family's own heal op and lets the system settle for 0.2-0.6 interval. One round in four adds a
 second fault of another family halfway through and heals both (a partition with a kill inside
-it, say), since many bugs need two faults at once; never with a stall of nodes or clients, whose bug
-shows at the waking, which the other fault's heal would disturb. Every start op records the round's choice in
-its `choice` field; every fault is healed by its round, and the final heal heals every family
+it, say), since many bugs need two faults at once; never with a stall of nodes or clients,
+whose bug shows at the waking, which the other fault's heal would disturb. Every start op
+records the round's choice in its `choice` field; every fault is healed by its round, and the final heal heals every family
 again.
 
 The client load changes too (`NemesisPackage.client_load`): steady phases at `--rate`, bursts of
@@ -150,8 +148,8 @@ ROUNDS_PER_CYCLE = {"partition": 2, "kill": 3}
 # misses the leader), the stall of most clients, and the clock strobe (it moves a clock forward
 # whatever its sign, flipping between the offset and the offset plus its delta; a bump goes
 # back half the time and a drift of x0.5 slows the clock down).
-PASS_LEADERS = frozenset({"kill:all", "kill:majority", "kill:flurry", "partition:halves", "partition:majority", "partition:ring",
-                          "pause:primary", "pause-client:several", "clock:strobe"})
+PASS_LEADERS = frozenset({"kill:all", "kill:majority", "kill:flurry", "partition:halves", "partition:majority",
+                          "partition:ring", "pause:primary", "pause-client:several", "clock:strobe"})
 
 
 @dataclass(frozen=True)
@@ -194,9 +192,10 @@ def arms_for(families: Sequence[str], nodes: int, has_primary: bool) -> list[Arm
                 if variant in same_sides:
                     continue
             if family in ("kill", "pause") and variant in ("one", "minority", "majority", "all"):
-                if size(variant, nodes) in seen_sizes:
+                count = size(variant, nodes)
+                if count in seen_sizes:
                     continue  # the same fault as a smaller name on this cluster
-                seen_sizes.add(size(variant, nodes))
+                seen_sizes.add(count)
             arms.append(Arm(family, variant))
     return arms
 
@@ -329,13 +328,13 @@ class Chooser:
     def deck(self, family: str, k: int) -> list[Arm]:
         """The `k`-th pass through a family's variants, the order in which its rotation rounds
         take them: every variant once before any comes again, so a family's few rounds in a
-        short test reach different shapes; the quorum breakers and the lease breakers (PASS_LEADERS) first, each
-        part in a seeded order. A 60 s test has three or four kill rounds and two or three
+        short test reach different shapes; the quorum and lease breakers (PASS_LEADERS) first,
+        each part in a seeded order. A 60 s test has three or four kill rounds and two or three
         partition rounds, three and two of them in its first cycle: so it meets a kill of all
-        nodes (with the restart of every one of them), of a majority and a flurry, and two of the
-        halves, majority and ring partitions, within about 45 s. With the variant drawn at random per round (as before), seed 1 of raftkv
-        no-persist drew flurry, one, one and never took every node down, and seed 1 of the
-        4-node majority-excl-self never split 2|2. Drawn from the seed alone, not from
+        nodes (with the restart of every one of them), of a majority and a flurry, and two of
+        the halves, majority and ring partitions, within about 45 s. With the variant drawn at
+        random per round (as before), seed 1 of raftkv no-persist drew flurry, one, one and
+        never took every node down, and seed 1 of the 4-node majority-excl-self never split 2|2. Drawn from the seed alone, not from
         the round's rng: a pass is the same however often it is asked for."""
         rng = Rng(initial_state(derive_seed(self.seed, "all", "deck", family, k)))
         mine = {a.name: a for a in self.arms if a.family == family}
@@ -360,11 +359,12 @@ class Chooser:
             choice = {"policy": "adaptive", "how": "intensify",
                                       "after": self.decisions[number - 1][0].name}
         elif not self.adaptive or rotated < len(families):
-            size = len(self.cycle())
-            family = self.order(rotated // size)[rotated % size]
             if self.adaptive:  # each family once, in the rotation's order, before any is chosen by reward
                 tried = {d[0].family for d in self.decisions.values() if d[2]["how"] == "rotate"}
                 family = next(f for f in dict.fromkeys(self.order(0)) if f not in tried)
+            else:
+                length = len(self.cycle())
+                family = self.order(rotated // length)[rotated % length]
             drawn = sum(1 for n in range(number) if n in self.decisions and self.decisions[n][2]["how"] == "rotate"
                         and self.decisions[n][0].family == family)
             deck = self.deck(family, drawn // len(self.deck(family, 0)))

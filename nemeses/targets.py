@@ -48,10 +48,10 @@ def spread(nodes: Sequence[str], rng: Any) -> list[str]:
     nodes one and a minority are the same single node, and drawing among the three names would
     leave the rest of the cluster alone two times in three (a lease keeper's clock on lockd's 2
     nodes, say)."""
-    names: list[str] = []
+    by_size: dict[int, str] = {}
     for target in ("one", "minority", "all"):
-        if all(size(target, len(nodes)) != size(n, len(nodes)) for n in names):
-            names.append(target)
+        by_size.setdefault(size(target, len(nodes)), target)
+    names = list(by_size.values())
     return choose(names[rng.randrange(len(names))], nodes, rng)
 
 

@@ -56,7 +56,7 @@ class RegisterOps(Generator):
             f, value = "read", [key, None]
         elif roll < 8 or not self.cas:
             f, value = "write", [key, next_value]
-            last = last[:slot] + (next_value,) + last[slot + 1 :]
+            last = _replaced(last, slot, next_value)
             next_value += 1
         else:
             # Expect the last value written to the key, so a fair share of cas can succeed.
@@ -73,15 +73,19 @@ class RegisterOps(Generator):
         if event.type == "info":
             if event.f == "read":
                 return self
-            since = self.since_doubt[:slot] + (0,) + self.since_doubt[slot + 1:]
+            since = _replaced(self.since_doubt, slot, 0)
             return RegisterOps(self.rng, self.next_value, self.base, self.done_in_window, self.last, self.keys,
                                self.ops_per_key, self.cas, since)
         done, base, last = self.done_in_window + 1, self.base, self.last
-        since = self.since_doubt[:slot] + (self.since_doubt[slot] + 1,) + self.since_doubt[slot + 1:]
+        since = _replaced(self.since_doubt, slot, self.since_doubt[slot] + 1)
         count = self.keys * self.ops_per_key
         if (done >= count and min(since) >= AFTER_DOUBT) or done >= CAP * count:
             done, base, last, since = 0, base + self.keys, (None,) * self.keys, ()
         return RegisterOps(self.rng, self.next_value, base, done, last, self.keys, self.ops_per_key, self.cas, since)
+
+
+def _replaced(values: tuple, slot: int, value: Any) -> tuple:
+    return values[:slot] + (value,) + values[slot + 1:]
 
 
 class RegisterWorkload:
